@@ -1,0 +1,1 @@
+//! Authentication for the client access tier.
