@@ -332,7 +332,7 @@ fn curl_pop3_stls_and_pop3s() {
     let dele = curl(
         &server,
         &format!("{implicit}/1"),
-        &["--request", "DELE", "--list-only"],
+        &["--request", "DELE", "--head"],
     );
     assert_success(&dele, &server);
     let after = curl(&server, &format!("{implicit}/"), &[]);
