@@ -1,0 +1,567 @@
+//! Configuration: a TOML file (serde) plus command-line overrides (clap).
+//!
+//! Precedence: a command-line flag beats the file, the file beats the built-in default.
+//! Relative paths in the file resolve against `server.data_dir`, which itself resolves
+//! against the directory holding the config file (and defaults to it).
+//!
+//! With no `--config`, the file is `<data-dir>/cas-server.toml`; when it does not exist the
+//! server creates the demo data directory first (see [`crate::demo`]).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use serde::Deserialize;
+
+/// Name of the config file inside the data directory.
+pub const CONFIG_FILE_NAME: &str = "cas-server.toml";
+/// Default data directory when neither `--data-dir` nor `--config` is given.
+pub const DEFAULT_DATA_DIR: &str = "cas-data";
+
+/// Command-line flags.
+#[derive(Parser, Debug, Clone, Default)]
+#[command(
+    name = "cas-server",
+    version,
+    about = "cas-rs client access server: POP3 (STLS) and POP3S over Maildir"
+)]
+pub struct Cli {
+    /// Config file (TOML). Without it, <data-dir>/cas-server.toml is used, and created with
+    /// demo users, sample mail and a self-signed certificate if missing.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: ./cas-data, or the config file's server.data_dir].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Plain POP3 listener with STLS, IP:PORT (port 0 picks a free one).
+    #[arg(long, value_name = "ADDR")]
+    pub pop3_listen: Option<SocketAddr>,
+    /// POP3S listener (implicit TLS), IP:PORT (port 0 picks a free one).
+    #[arg(long, value_name = "ADDR")]
+    pub pop3s_listen: Option<SocketAddr>,
+    /// TLS certificate chain, PEM.
+    #[arg(long, value_name = "PATH")]
+    pub cert: Option<PathBuf>,
+    /// TLS private key, PEM.
+    #[arg(long, value_name = "PATH")]
+    pub key: Option<PathBuf>,
+    /// Accept USER/PASS and AUTH PLAIN/LOGIN on connections without TLS.
+    #[arg(long)]
+    pub allow_plaintext_auth: bool,
+    /// Write the bound listener addresses here as JSON once listening, e.g.
+    /// {"pop3": "127.0.0.1:1110", "pop3s": "127.0.0.1:1995"}.
+    #[arg(long, value_name = "PATH")]
+    pub port_file: Option<PathBuf>,
+}
+
+/// The config file as written.
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `[server]`: where data lives.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// `[tls]`: certificate and key; absent = no STLS and no POP3S.
+    pub tls: Option<TlsSection>,
+    /// `[pop3]`: listeners and protocol settings.
+    #[serde(default)]
+    pub pop3: Pop3Section,
+}
+
+/// `[server]`.
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Base for the relative paths below; default: the config file's directory.
+    pub data_dir: Option<PathBuf>,
+    /// passwd-file of users (`user:$argon2id$...[:nt=...]`); default `users`.
+    pub users_file: Option<PathBuf>,
+    /// Directory holding one Maildir per user; default `maildir`.
+    pub maildir_root: Option<PathBuf>,
+}
+
+/// `[tls]`.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// Certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// A limit: a number, or the word `"unlimited"`.
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum LimitValue {
+    /// A positive number.
+    Number(u64),
+    /// `"unlimited"` (any other word is rejected by validation).
+    Word(WordUnlimited),
+}
+
+/// The word `"unlimited"`.
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WordUnlimited {
+    /// No limit.
+    Unlimited,
+}
+
+/// `pop3.expire`: days, or `"never"` (RFC 2449 EXPIRE).
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum ExpireValue {
+    /// Messages may be deleted by the server this many days after retrieval.
+    Days(u32),
+    /// The word `"never"`.
+    Word(WordNever),
+}
+
+/// The word `"never"`.
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WordNever {
+    /// Never expires.
+    Never,
+}
+
+/// `[pop3]`.
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Pop3Section {
+    /// Plain listener (STLS offered when TLS is configured); absent = disabled.
+    pub listen: Option<SocketAddr>,
+    /// Implicit-TLS listener (RFC 8314); absent = disabled.
+    pub tls_listen: Option<SocketAddr>,
+    /// Greeting text after `+OK` (Exchange: Banner).
+    #[serde(alias = "banner")]
+    pub greeting: Option<String>,
+    /// Accept clear-text logins without TLS (default false = Exchange LoginType SecureLogin).
+    #[serde(default)]
+    pub allow_clear_text_without_tls: bool,
+    /// Longest command line in octets, 40..=1024 (Exchange MaxCommandSize).
+    pub max_command_size: Option<usize>,
+    /// Seconds before login (Exchange PreAuthenticatedConnectionTimeout), or "unlimited".
+    pub pre_auth_timeout_secs: Option<LimitValue>,
+    /// Idle seconds after login (Exchange AuthenticatedConnectionTimeout), or "unlimited".
+    pub authenticated_timeout_secs: Option<LimitValue>,
+    /// Bad commands before the connection is closed, or "unlimited".
+    pub max_bad_commands: Option<LimitValue>,
+    /// Failed logins before the connection is closed, or "unlimited".
+    pub max_auth_failures: Option<LimitValue>,
+    /// Offer APOP. The passwd-file store keeps only hashes, so this must stay false.
+    #[serde(default)]
+    pub apop_enabled: bool,
+    /// Seconds announced as CAPA LOGIN-DELAY (RFC 2449).
+    #[serde(alias = "login_delay")]
+    pub login_delay_secs: Option<u64>,
+    /// Announced as CAPA EXPIRE: days or "never" (RFC 2449).
+    pub expire: Option<ExpireValue>,
+}
+
+/// A resolved limit setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Limit<T> {
+    /// Use the protocol crate's documented default.
+    #[default]
+    Default,
+    /// No limit.
+    Unlimited,
+    /// This value.
+    Value(T),
+}
+
+/// Resolved POP3 settings (defaults left to `pop3_proto` where marked [`Limit::Default`] or
+/// `None`).
+#[derive(Debug, Clone, Default)]
+pub struct Pop3Settings {
+    /// Plain listener.
+    pub listen: Option<SocketAddr>,
+    /// Implicit-TLS listener.
+    pub tls_listen: Option<SocketAddr>,
+    /// Greeting text, `None` = protocol default.
+    pub greeting: Option<String>,
+    /// See [`Pop3Section::allow_clear_text_without_tls`].
+    pub allow_clear_text_without_tls: bool,
+    /// `None` = protocol default.
+    pub max_command_size: Option<usize>,
+    /// Pre-login timeout.
+    pub pre_auth_timeout: Limit<Duration>,
+    /// Post-login idle timeout.
+    pub authenticated_timeout: Limit<Duration>,
+    /// Bad command limit.
+    pub max_bad_commands: Limit<u32>,
+    /// Failed login limit.
+    pub max_auth_failures: Limit<u32>,
+    /// APOP offered.
+    pub apop_enabled: bool,
+    /// CAPA LOGIN-DELAY.
+    pub login_delay: Option<Duration>,
+    /// CAPA EXPIRE: `Some(None)` = NEVER, `Some(Some(d))` = days.
+    pub expire: Option<Option<u32>>,
+}
+
+/// Resolved certificate and key paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsPaths {
+    /// Certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Private key, PEM.
+    pub key: PathBuf,
+}
+
+/// Everything the server needs to start, after merging file, flags and defaults.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Data directory (absolute or relative to the working directory).
+    pub data_dir: PathBuf,
+    /// passwd-file.
+    pub users_file: PathBuf,
+    /// Maildir root.
+    pub maildir_root: PathBuf,
+    /// TLS material, if any.
+    pub tls: Option<TlsPaths>,
+    /// POP3.
+    pub pop3: Pop3Settings,
+    /// Where to report bound addresses.
+    pub port_file: Option<PathBuf>,
+    /// The config came from the data directory (not `--config`): demo hints are printed.
+    pub from_data_dir: bool,
+}
+
+/// Configuration errors, worded for the admin.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has wrong keys/types.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// toml's explanation, with line and column.
+        message: String,
+    },
+    /// A value is out of range or settings contradict each other.
+    #[error("invalid setting {key}: {message}")]
+    Invalid {
+        /// Dotted key, e.g. `pop3.max_command_size`.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+impl FileConfig {
+    /// Parses TOML text; `path` is only used in the error.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads and parses a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+}
+
+impl Cli {
+    /// The config file to use, and whether it is the data directory's own one.
+    pub fn config_path(&self) -> (PathBuf, bool) {
+        match &self.config {
+            Some(p) => (p.clone(), false),
+            None => (self.default_data_dir().join(CONFIG_FILE_NAME), true),
+        }
+    }
+
+    /// `--data-dir` or `./cas-data`.
+    pub fn default_data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+    }
+}
+
+/// Merges `file` (read from `config_path`) with the flags and validates the result.
+pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settings, ConfigError> {
+    let config_dir = config_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let data_dir = match (&cli.data_dir, &file.server.data_dir) {
+        (Some(d), _) => d.clone(),
+        (None, Some(d)) => config_dir.join(d),
+        (None, None) => config_dir.to_path_buf(),
+    };
+    let users_file = data_dir.join(
+        file.server
+            .users_file
+            .as_deref()
+            .unwrap_or(Path::new("users")),
+    );
+    let maildir_root = data_dir.join(
+        file.server
+            .maildir_root
+            .as_deref()
+            .unwrap_or(Path::new("maildir")),
+    );
+
+    let file_tls = file.tls.as_ref();
+    let cert = cli
+        .cert
+        .clone()
+        .or_else(|| file_tls.map(|t| data_dir.join(&t.cert)));
+    let key = cli
+        .key
+        .clone()
+        .or_else(|| file_tls.map(|t| data_dir.join(&t.key)));
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some(TlsPaths { cert, key }),
+        (None, None) => None,
+        (Some(_), None) => return Err(invalid("tls.key", "a certificate needs a key (--key)")),
+        (None, Some(_)) => return Err(invalid("tls.cert", "a key needs a certificate (--cert)")),
+    };
+
+    let p = file.pop3;
+    let pop3 = Pop3Settings {
+        listen: cli.pop3_listen.or(p.listen),
+        tls_listen: cli.pop3s_listen.or(p.tls_listen),
+        greeting: p.greeting,
+        allow_clear_text_without_tls: cli.allow_plaintext_auth || p.allow_clear_text_without_tls,
+        max_command_size: p.max_command_size,
+        pre_auth_timeout: seconds(p.pre_auth_timeout_secs, "pop3.pre_auth_timeout_secs")?,
+        authenticated_timeout: seconds(
+            p.authenticated_timeout_secs,
+            "pop3.authenticated_timeout_secs",
+        )?,
+        max_bad_commands: count(p.max_bad_commands, "pop3.max_bad_commands")?,
+        max_auth_failures: count(p.max_auth_failures, "pop3.max_auth_failures")?,
+        apop_enabled: p.apop_enabled,
+        login_delay: p.login_delay_secs.map(Duration::from_secs),
+        expire: p.expire.map(|e| match e {
+            ExpireValue::Days(d) => Some(d),
+            ExpireValue::Word(WordNever::Never) => None,
+        }),
+    };
+
+    let settings = Settings {
+        data_dir,
+        users_file,
+        maildir_root,
+        tls,
+        pop3,
+        port_file: cli.port_file.clone(),
+        from_data_dir: cli.config.is_none(),
+    };
+    settings.validate()?;
+    Ok(settings)
+}
+
+fn seconds(v: Option<LimitValue>, key: &'static str) -> Result<Limit<Duration>, ConfigError> {
+    Ok(match v {
+        None => Limit::Default,
+        Some(LimitValue::Word(WordUnlimited::Unlimited)) => Limit::Unlimited,
+        Some(LimitValue::Number(0)) => {
+            return Err(invalid(key, "must be at least 1 (or \"unlimited\")"));
+        }
+        Some(LimitValue::Number(n)) => Limit::Value(Duration::from_secs(n)),
+    })
+}
+
+fn count(v: Option<LimitValue>, key: &'static str) -> Result<Limit<u32>, ConfigError> {
+    Ok(match v {
+        None => Limit::Default,
+        Some(LimitValue::Word(WordUnlimited::Unlimited)) => Limit::Unlimited,
+        Some(LimitValue::Number(n)) => match u32::try_from(n) {
+            Ok(0) | Err(_) => {
+                return Err(invalid(
+                    key,
+                    "must be between 1 and 4294967295 (or \"unlimited\")",
+                ));
+            }
+            Ok(n) => Limit::Value(n),
+        },
+    })
+}
+
+impl Settings {
+    /// Checks what the types cannot: ranges and combinations.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let p = &self.pop3;
+        if p.listen.is_none() && p.tls_listen.is_none() {
+            return Err(invalid(
+                "pop3.listen",
+                "no listener configured: set pop3.listen and/or pop3.tls_listen",
+            ));
+        }
+        if p.tls_listen.is_some() && self.tls.is_none() {
+            return Err(invalid(
+                "pop3.tls_listen",
+                "implicit TLS needs a certificate: add a [tls] section or --cert/--key",
+            ));
+        }
+        if let (Some(a), Some(b)) = (p.listen, p.tls_listen)
+            && a == b
+            && a.port() != 0
+        {
+            return Err(invalid("pop3.tls_listen", "must differ from pop3.listen"));
+        }
+        if let Some(n) = p.max_command_size
+            && !(40..=1024).contains(&n)
+        {
+            return Err(invalid(
+                "pop3.max_command_size",
+                format!("{n} is outside 40..=1024 (Exchange MaxCommandSize range)"),
+            ));
+        }
+        if let Some(g) = &p.greeting
+            && (g.is_empty() || g.len() > 200 || g.chars().any(|c| c.is_control()))
+        {
+            return Err(invalid(
+                "pop3.greeting",
+                "must be 1..=200 characters of printable text on one line",
+            ));
+        }
+        if p.apop_enabled {
+            return Err(invalid(
+                "pop3.apop_enabled",
+                "APOP needs clear-text passwords on the server; the passwd-file store keeps \
+                 only argon2id and NT hashes",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli() -> Cli {
+        Cli::default()
+    }
+
+    fn parse(text: &str) -> Result<FileConfig, ConfigError> {
+        FileConfig::parse(text, Path::new("/etc/cas/cas-server.toml"))
+    }
+
+    #[test]
+    fn full_file_resolves() {
+        let file = parse(
+            r#"
+            [server]
+            data_dir = "/srv/cas"
+            users_file = "passwd"
+            [tls]
+            cert = "tls/c.pem"
+            key = "/abs/k.pem"
+            [pop3]
+            listen = "127.0.0.1:110"
+            tls_listen = "127.0.0.1:995"
+            banner = "hello"
+            max_command_size = 512
+            pre_auth_timeout_secs = 30
+            authenticated_timeout_secs = "unlimited"
+            max_bad_commands = 5
+            login_delay = 300
+            expire = "never"
+            "#,
+        )
+        .unwrap();
+        let s = resolve(&cli(), file, Path::new("/etc/cas/cas-server.toml")).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("/srv/cas"));
+        assert_eq!(s.users_file, PathBuf::from("/srv/cas/passwd"));
+        assert_eq!(s.maildir_root, PathBuf::from("/srv/cas/maildir"));
+        let tls = s.tls.unwrap();
+        assert_eq!(tls.cert, PathBuf::from("/srv/cas/tls/c.pem"));
+        assert_eq!(tls.key, PathBuf::from("/abs/k.pem"));
+        assert_eq!(s.pop3.greeting.as_deref(), Some("hello"));
+        assert_eq!(
+            s.pop3.pre_auth_timeout,
+            Limit::Value(Duration::from_secs(30))
+        );
+        assert_eq!(s.pop3.authenticated_timeout, Limit::Unlimited);
+        assert_eq!(s.pop3.max_bad_commands, Limit::Value(5));
+        assert_eq!(s.pop3.max_auth_failures, Limit::Default);
+        assert_eq!(s.pop3.expire, Some(None));
+        assert_eq!(s.pop3.login_delay, Some(Duration::from_secs(300)));
+        assert!(!s.pop3.allow_clear_text_without_tls);
+    }
+
+    #[test]
+    fn flags_override_file() {
+        let file = parse("[pop3]\nlisten = \"127.0.0.1:110\"\n").unwrap();
+        let c = Cli {
+            data_dir: Some("/tmp/d".into()),
+            pop3_listen: Some("127.0.0.1:0".parse().unwrap()),
+            pop3s_listen: Some("127.0.0.1:0".parse().unwrap()),
+            cert: Some("/c.pem".into()),
+            key: Some("/k.pem".into()),
+            allow_plaintext_auth: true,
+            ..Cli::default()
+        };
+        let s = resolve(&c, file, Path::new("x.toml")).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("/tmp/d"));
+        assert_eq!(s.pop3.listen, Some("127.0.0.1:0".parse().unwrap()));
+        assert!(s.pop3.allow_clear_text_without_tls);
+        assert_eq!(s.tls.unwrap().cert, PathBuf::from("/c.pem"));
+    }
+
+    #[test]
+    fn relative_data_dir_follows_config_file() {
+        let file = parse("[pop3]\nlisten = \"127.0.0.1:110\"\n").unwrap();
+        let s = resolve(&cli(), file, Path::new("conf/cas-server.toml")).unwrap();
+        assert_eq!(s.users_file, PathBuf::from("conf/users"));
+        let file = parse("[pop3]\nlisten = \"127.0.0.1:110\"\n").unwrap();
+        let s = resolve(&cli(), file, Path::new("cas-server.toml")).unwrap();
+        assert_eq!(s.users_file, PathBuf::from("./users"));
+    }
+
+    #[test]
+    fn errors_are_clear() {
+        let err = |text: &str| {
+            let file = parse(text)?;
+            resolve(&cli(), file, Path::new("c.toml")).map(|_| ())
+        };
+        let msg = |text: &str| err(text).unwrap_err().to_string();
+        assert!(msg("[pop3]\nlisten = \"nonsense\"\n").contains("invalid config file"));
+        assert!(msg("[pop3]\nlistn = \"127.0.0.1:1\"\n").contains("unknown field"));
+        assert!(msg("").contains("no listener"));
+        assert!(msg("[pop3]\ntls_listen = \"127.0.0.1:1\"\n").contains("certificate"));
+        assert!(
+            msg("[pop3]\nlisten = \"127.0.0.1:1\"\nmax_command_size = 39\n").contains("40..=1024")
+        );
+        assert!(
+            msg("[pop3]\nlisten = \"127.0.0.1:1\"\npre_auth_timeout_secs = 0\n")
+                .contains("pre_auth_timeout_secs")
+        );
+        assert!(
+            msg("[pop3]\nlisten = \"127.0.0.1:1\"\nmax_auth_failures = \"lots\"\n")
+                .contains("invalid config file")
+        );
+        assert!(msg("[pop3]\nlisten = \"127.0.0.1:1\"\napop_enabled = true\n").contains("APOP"));
+        assert!(msg("[tls]\ncert = \"c\"\n").contains("key"));
+        assert!(err("[pop3]\nlisten = \"127.0.0.1:1\"\nexpire = 30\n").is_ok());
+    }
+}

@@ -1,0 +1,102 @@
+//! TLS material: loading a rustls server config from PEM files, and making the demo
+//! self-signed certificate.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::TlsAcceptor;
+
+/// Errors loading TLS material.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The certificate file is unreadable or holds no certificate.
+    #[error("cannot load certificate {path}: {message}")]
+    Cert {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// The key file is unreadable or holds no private key.
+    #[error("cannot load private key {path}: {message}")]
+    Key {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// rustls refused the pair (e.g. key does not match).
+    #[error("invalid certificate/key pair: {0}")]
+    Rustls(#[from] rustls::Error),
+    /// Generating a certificate failed.
+    #[error("cannot generate certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+}
+
+/// Builds a TLS acceptor (TLS 1.2 and 1.3, ring provider) from a PEM certificate chain and
+/// key.
+pub fn load_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| TlsError::Cert {
+            path: cert.display().to_string(),
+            message: e.to_string(),
+        })?;
+    if chain.is_empty() {
+        return Err(TlsError::Cert {
+            path: cert.display().to_string(),
+            message: "no CERTIFICATE block found".into(),
+        });
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Key {
+        path: key.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// A self-signed certificate for `localhost` and `127.0.0.1`, as (certificate PEM,
+/// private key PEM).
+pub fn generate_self_signed() -> Result<(String, String), TlsError> {
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let mut params = rcgen::CertificateParams::new(names)?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "cas-rs demo");
+    let key = rcgen::KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_pair_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = generate_self_signed().unwrap();
+        std::fs::write(dir.path().join("c.pem"), cert).unwrap();
+        std::fs::write(dir.path().join("k.pem"), key).unwrap();
+        load_acceptor(&dir.path().join("c.pem"), &dir.path().join("k.pem")).unwrap();
+        let err = load_acceptor(&dir.path().join("k.pem"), &dir.path().join("k.pem"))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("certificate"), "{err}");
+        let err = load_acceptor(&dir.path().join("c.pem"), &dir.path().join("none.pem"))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("private key"), "{err}");
+    }
+}
