@@ -335,6 +335,13 @@ fn read_uidlist(dir: &Path) -> io::Result<Option<UidList>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
+    // Whatever uidvalidity the damaged file held was chosen no later than its last write.
+    let written = file
+        .metadata()?
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs() as u32);
     let mut lines = BufReader::new(file).lines();
     let header = lines.next().transpose()?.unwrap_or_default();
     let parsed = header
@@ -347,7 +354,7 @@ fn read_uidlist(dir: &Path) -> io::Result<Option<UidList>> {
         })
         .filter(|&(v, n)| v != 0 && n != 0);
     let Some((uidvalidity, next_uid)) = parsed else {
-        return Ok(Some(corrupt_uidlist(dir, 0)));
+        return Ok(Some(corrupt_uidlist(dir, written)));
     };
     let mut list = UidList {
         uidvalidity,
@@ -367,16 +374,18 @@ fn read_uidlist(dir: &Path) -> io::Result<Option<UidList>> {
             Some((name, v)) => {
                 list.known.insert(name, v);
             }
-            None => return Ok(Some(corrupt_uidlist(dir, uidvalidity))),
+            None => return Ok(Some(corrupt_uidlist(dir, uidvalidity.max(written)))),
         }
     }
     Ok(Some(list))
 }
 
-fn corrupt_uidlist(dir: &Path, old_validity: u32) -> UidList {
+/// A new uid space after damage: its uidvalidity is above `at_least_above`, so no UIDL string
+/// of the old space can come back.
+fn corrupt_uidlist(dir: &Path, at_least_above: u32) -> UidList {
     tracing::warn!(maildir = %dir.display(), "corrupt cas-uidlist; starting a new uid space");
     UidList {
-        uidvalidity: fresh_uidvalidity(old_validity),
+        uidvalidity: fresh_uidvalidity(at_least_above),
         next_uid: 1,
         known: HashMap::new(),
     }
@@ -432,4 +441,173 @@ fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
 /// Makes renames and unlinks in `dir` durable.
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deliver(dir: &Path, sub: &str, name: &str, body: &[u8]) {
+        fs::write(dir.join(sub).join(name), body).unwrap();
+    }
+
+    fn setup() -> (tempfile::TempDir, MaildirStore, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = MaildirStore::new(tmp.path());
+        let dir = tmp.path().join("alice");
+        create_maildir(&dir).unwrap();
+        (tmp, store, dir)
+    }
+
+    fn uids(drop: &Arc<dyn Maildrop>) -> Vec<String> {
+        drop.messages().iter().map(|m| m.uid.clone()).collect()
+    }
+
+    fn read_all(drop: &Arc<dyn Maildrop>, index: usize) -> Vec<u8> {
+        let mut r = drop.open_message(index).unwrap();
+        let mut out = Vec::new();
+        loop {
+            let (chunk, last) = r.read_chunk(3).unwrap();
+            out.extend_from_slice(&chunk);
+            if last {
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn uids_are_stable_across_reopen_and_never_reused() {
+        let (_tmp, store, dir) = setup();
+        deliver(&dir, "new", "1.a.host", b"Subject: a\n\nA\n");
+        deliver(&dir, "cur", "2.b.host:2,S", b"Subject: b\n\nB\n");
+        let first = uids(&store.open_maildrop("alice").unwrap());
+        assert_eq!(first.len(), 2);
+        assert!(
+            first
+                .iter()
+                .all(|u| u.len() == 16 && u.bytes().all(|b| b.is_ascii_hexdigit()))
+        );
+        assert_ne!(first[0], first[1]);
+        assert_eq!(&first[0][..8], "00000001");
+
+        let again = store.open_maildrop("alice").unwrap();
+        assert_eq!(uids(&again), first);
+        again.commit_deletions(&[1]).unwrap();
+        drop(again);
+
+        // A new message must not get the deleted message's uid.
+        deliver(&dir, "new", "3.c.host", b"Subject: c\n\nC\n");
+        let after = uids(&store.open_maildrop("alice").unwrap());
+        assert_eq!(after.len(), 2);
+        assert_eq!(after[0], first[0]);
+        assert!(!first.contains(&after[1]));
+        assert_eq!(&after[1][..8], "00000003");
+    }
+
+    #[test]
+    fn new_mail_is_picked_up_at_open() {
+        let (_tmp, store, dir) = setup();
+        deliver(&dir, "new", "1.a.host", b"one\n");
+        let m = store.open_maildrop("alice").unwrap();
+        assert_eq!(m.messages().len(), 1);
+        // Delivered while a session is open: not in that session's snapshot.
+        deliver(&dir, "new", "2.b.host", b"two\n");
+        assert_eq!(m.messages().len(), 1);
+        drop(m);
+        let m = store.open_maildrop("alice").unwrap();
+        assert_eq!(m.messages().len(), 2);
+        assert_eq!(read_all(&m, 1), b"two\n");
+        assert!(dir.join("cur/1.a.host:2,").exists());
+        assert!(dir.join("cur/2.b.host:2,").exists());
+        assert_eq!(fs::read_dir(dir.join("new")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn sizes_count_crlf() {
+        let (_tmp, store, dir) = setup();
+        deliver(&dir, "new", "1", b"a\nb\n");
+        deliver(&dir, "new", "2", b"a\r\nb\r\n");
+        deliver(&dir, "new", "3", b"a\nno final newline");
+        let big: Vec<u8> = b"0123456789abcdefghijklmnopqrstuvwxyz\n".repeat(10_000);
+        deliver(&dir, "new", "4", &big);
+        let m = store.open_maildrop("alice").unwrap();
+        let sizes: Vec<u64> = m.messages().iter().map(|m| m.size).collect();
+        assert_eq!(sizes, vec![6, 6, 19, big.len() as u64 + 10_000]);
+        // Sizes are remembered in the uid list, not recounted.
+        drop(m);
+        let list = fs::read_to_string(dir.join(UIDLIST_FILE)).unwrap();
+        assert!(list.lines().any(|l| l.ends_with(" 19 3")), "{list}");
+        assert_eq!(read_all(&store.open_maildrop("alice").unwrap(), 3), big);
+    }
+
+    #[test]
+    fn deletions_commit() {
+        let (_tmp, store, dir) = setup();
+        for i in 1..=4 {
+            deliver(&dir, "new", &format!("{i}.x"), format!("m{i}\n").as_bytes());
+        }
+        let m = store.open_maildrop("alice").unwrap();
+        let before = uids(&m);
+        m.commit_deletions(&[0, 2]).unwrap();
+        drop(m);
+        assert!(!dir.join(EXPUNGE_LOG).exists());
+        let m = store.open_maildrop("alice").unwrap();
+        assert_eq!(uids(&m), vec![before[1].clone(), before[3].clone()]);
+        assert_eq!(read_all(&m, 0), b"m2\n");
+        assert_eq!(
+            m.open_message(2).unwrap_err().to_string(),
+            "no such message"
+        );
+    }
+
+    #[test]
+    fn unfinished_commit_is_replayed() {
+        let (_tmp, store, dir) = setup();
+        for i in 1..=3 {
+            deliver(&dir, "new", &format!("{i}.x"), b"m\n");
+        }
+        let before = uids(&store.open_maildrop("alice").unwrap());
+        // A crash after the intent log was in place and one of two unlinks was done.
+        fs::write(dir.join(EXPUNGE_LOG), "1.x:2,\n3.x:2,\n../../etc/passwd\n").unwrap();
+        fs::remove_file(dir.join("cur/1.x:2,")).unwrap();
+        // And a crash while writing another log: it never took effect.
+        fs::write(dir.join(EXPUNGE_LOG_TMP), "2.x:2,\n").unwrap();
+        let m = store.open_maildrop("alice").unwrap();
+        assert_eq!(uids(&m), vec![before[1].clone()]);
+        assert!(!dir.join(EXPUNGE_LOG).exists());
+        assert!(!dir.join(EXPUNGE_LOG_TMP).exists());
+        assert!(dir.join("cur/2.x:2,").exists());
+    }
+
+    #[test]
+    fn lock_is_exclusive() {
+        let (_tmp, store, dir) = setup();
+        deliver(&dir, "new", "1", b"m\n");
+        let first = store.open_maildrop("alice").unwrap();
+        assert!(matches!(
+            store.open_maildrop("alice"),
+            Err(StoreError::InUse)
+        ));
+        // Another user is independent.
+        store.open_maildrop("bob").unwrap();
+        drop(first);
+        store.open_maildrop("alice").unwrap();
+    }
+
+    #[test]
+    fn bad_names_and_corrupt_uidlist() {
+        let (_tmp, store, dir) = setup();
+        for bad in ["", "..", "a/b", ".hidden", "x\ny"] {
+            assert!(
+                matches!(store.open_maildrop(bad), Err(StoreError::InvalidName)),
+                "{bad:?}"
+            );
+        }
+        deliver(&dir, "new", "1", b"m\n");
+        let before = uids(&store.open_maildrop("alice").unwrap());
+        fs::write(dir.join(UIDLIST_FILE), "garbage\n").unwrap();
+        let after = uids(&store.open_maildrop("alice").unwrap());
+        assert_eq!(after.len(), 1);
+        assert_ne!(after, before, "a corrupt list must start a new uid space");
+    }
 }

@@ -68,7 +68,11 @@ impl Server {
                 if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                     panic!("cas-server exited early ({status}):\n{}", self.log());
                 }
-                assert!(Instant::now() < deadline, "cas-server did not listen:\n{}", self.log());
+                assert!(
+                    Instant::now() < deadline,
+                    "cas-server did not listen:\n{}",
+                    self.log()
+                );
                 sleep(Duration::from_millis(50));
             }
         }
@@ -124,7 +128,11 @@ impl Server {
             if let Some(status) = child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "no exit after SIGTERM:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "no exit after SIGTERM:\n{}",
+                self.log()
+            );
             sleep(Duration::from_millis(50));
         }
     }
@@ -341,7 +349,9 @@ fn curl_pop3_stls_and_pop3s() {
 }
 
 fn fetchmail(server: &Server, implicit_tls: bool, keep: bool, out_dir: &Path) -> Output {
-    let rc = server.dir.join(format!("fetchmailrc-{implicit_tls}-{keep}"));
+    let rc = server
+        .dir
+        .join(format!("fetchmailrc-{implicit_tls}-{keep}"));
     let (port, tls) = if implicit_tls {
         (server.pop3s_port, "ssl")
     } else {
