@@ -116,6 +116,7 @@ pub fn hash_password_with(
     if !(MIN_SALT_LEN..=MAX_SALT_LEN).contains(&salt.len()) {
         return Err(HashError::SaltLength { len: salt.len() });
     }
+    check_parallelism(params.parallelism).map_err(HashError::Params)?;
     let salt = SaltString::encode_b64(salt).map_err(|e| HashError::Params(e.to_string()))?;
     let params = Params::new(
         params.memory_kib,
@@ -148,6 +149,20 @@ pub fn nt_hash_of(password: &str) -> NtHash {
     out
 }
 
+/// Rejects a parallelism above Argon2's maximum before `argon2::Params::new` sees it:
+/// argon2 0.5.3 computes `8 * p` in `u32` first, which overflows (a panic in debug builds)
+/// for `p` above 2²⁹.
+fn check_parallelism(p: u32) -> Result<(), String> {
+    if p > Params::MAX_P_COST {
+        Err(format!(
+            "parallelism {p} exceeds the maximum {}",
+            Params::MAX_P_COST
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// A PHC string decoded once, at load time, into what a verification needs.
 #[derive(Clone)]
 pub(crate) struct StoredHash {
@@ -171,6 +186,11 @@ impl StoredHash {
             Some(v) => Version::try_from(v).map_err(|_| format!("unsupported version {v}"))?,
             None => Version::default(),
         };
+        for (ident, value) in hash.params.iter() {
+            if ident.as_str() == "p" {
+                check_parallelism(value.decimal().map_err(|e| e.to_string())?)?;
+            }
+        }
         let params = Params::try_from(&hash).map_err(|e| e.to_string())?;
         let salt = hash.salt.ok_or("missing salt")?;
         let mut buf = [0u8; 64];
@@ -312,6 +332,18 @@ mod tests {
             hash_password_with(b"pw", &[0u8; 16], &bad),
             Err(HashError::Params(_))
         ));
+        // Parallelism whose 8 * p overflows u32 inside argon2 must be an error, not a panic.
+        for parallelism in [Params::MAX_P_COST + 1, 1 << 29, u32::MAX] {
+            let huge = PasswordHashParams {
+                memory_kib: 8,
+                iterations: 1,
+                parallelism,
+            };
+            assert!(matches!(
+                hash_password_with(b"pw", &[0u8; 16], &huge),
+                Err(HashError::Params(_))
+            ));
+        }
     }
 
     #[test]
@@ -326,6 +358,9 @@ mod tests {
             "$argon2id$v=18$m=8,t=1,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA",
             "$argon2id$v=19$m=8,t=0,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA",
             "$argon2id$v=19$m=8,t=1,p=1,x=3$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA",
+            // Fuzz finding: p = 1222222222 overflowed `8 * p` inside argon2 0.5.3.
+            "$argon2id$v=19$m=19456,p=1222222222$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA",
+            "$argon2id$v=19$m=19456,t=2,p=4294967295$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA",
         ] {
             assert!(StoredHash::parse(bad).is_err(), "{bad:?}");
         }

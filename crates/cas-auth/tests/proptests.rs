@@ -118,3 +118,12 @@ fn fuzz_seed_corpus_passes() {
         .as_bytes(),
     );
 }
+
+/// Inputs that once broke an invariant under cargo-fuzz, kept as regression tests.
+#[test]
+fn fuzz_regressions() {
+    // argon2 0.5.3 computed `8 * p` in u32 and overflowed (panic in debug builds).
+    fuzzing::passwd_file(
+        b"# demo\nalice:$argon2id$v=19$m=19456,p=1222222222$c2FsdHNhbHQ$AAAAAAAQAAAAAA:rt=8846f7eaee8fb117ad06bdd830b7586c:ou=corp/sales\n",
+    );
+}
