@@ -1,0 +1,454 @@
+//! Invariant checks shared by the proptests and the cargo-fuzz targets. Not a stable API.
+//!
+//! Every function panics when an invariant is broken and returns normally otherwise.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::command::Command;
+use crate::response::{Capability, Expire, Response, Uid};
+use crate::server::{
+    CommandId, Event, Limits, MaildropEntry, Reply, Request, ServerConfig, ServerSession,
+    SessionOptions, State,
+};
+use crate::stuffing::crlf_size;
+
+/// Parses `data` as a command line; if it parses, encoding and re-parsing must give the same
+/// command and the encoding must be canonical. Also checks the response-line and capability
+/// round trips on the same bytes ([`response_roundtrip`]).
+pub fn command_roundtrip(data: &[u8]) {
+    if let Ok(cmd) = Command::parse(data) {
+        let encoded = cmd.to_bytes();
+        let Some(line) = encoded.strip_suffix(b"\r\n") else {
+            panic!("encoding lacks CRLF: {encoded:?}");
+        };
+        assert!(
+            !line.contains(&b'\n') && !line.contains(&b'\r'),
+            "{encoded:?}"
+        );
+        match Command::parse(line) {
+            Ok(again) => {
+                assert_eq!(again, cmd, "re-parse of {encoded:?}");
+                assert_eq!(again.to_bytes(), encoded, "encoding not canonical");
+            }
+            Err(e) => panic!("re-parse of {encoded:?} failed: {e}"),
+        }
+    }
+    response_roundtrip(data);
+}
+
+/// If `data` (free of CR, LF and NUL) parses as a response line or a capability line, its
+/// encoding parses back to the same value.
+pub fn response_roundtrip(data: &[u8]) {
+    if data.iter().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        return;
+    }
+    if let Ok(r) = Response::parse(data) {
+        let mut enc = Vec::new();
+        r.encode(&mut enc);
+        let line = enc.strip_suffix(b"\r\n").unwrap_or(&enc);
+        assert_eq!(Response::parse(line).as_ref(), Ok(&r), "{enc:?}");
+    }
+    if data.iter().all(|&b| b >= 0x20 && b != 0x7f)
+        && let Ok(c) = Capability::parse(data)
+    {
+        let mut enc = Vec::new();
+        c.encode(&mut enc);
+        let line = enc.strip_suffix(b"\r\n").unwrap_or(&enc);
+        // Multi-line bodies are dot-stuffed; undo that as a client would.
+        let line = match line {
+            [b'.', b'.', ..] => line.get(1..).unwrap_or_default(),
+            _ => line,
+        };
+        assert_eq!(Capability::parse(line).as_ref(), Ok(&c), "{enc:?}");
+    }
+}
+
+/// The sample maildrop the auto-answering application serves.
+pub const MESSAGES: [&[u8]; 3] = [
+    b"Subject: one\r\nFrom: a@example.org\r\n\r\nHello\r\n.dot line\r\nbye\r\n",
+    b"Subject: two\n\n.\nbare LF body\n..two dots\nno final newline",
+    b"Subject: three\r\n\r\n",
+];
+
+/// An application that answers every request the same way, for transcripts and invariants:
+/// password `bad` (or SASL data `bad`) is rejected, user `busy` gets `[IN-USE]`, everything
+/// else logs in to [`MESSAGES`]; message data goes out in `piece`-byte chunks as fast as
+/// `wants_message_data` allows; commits succeed.
+#[derive(Debug)]
+pub struct AutoApp {
+    /// The session under test.
+    pub session: ServerSession,
+    /// The virtual clock.
+    pub now: Instant,
+    /// Everything transmitted so far.
+    pub output: Vec<u8>,
+    /// `Debug` renderings of every event, in order.
+    pub events: Vec<String>,
+    /// Complete a requested TLS handshake once the `+OK` has been sent.
+    pub complete_tls: bool,
+    /// Size of the `MessageData` chunks.
+    pub piece: usize,
+    streaming: Option<(CommandId, Bytes)>,
+    tls_requested: bool,
+    closed_events: usize,
+}
+
+impl AutoApp {
+    /// A session with `config`; the virtual clock starts at an arbitrary base.
+    pub fn new(config: ServerConfig, options: SessionOptions) -> Self {
+        // The only clock read in the crate: std has no constant `Instant`, so the harness
+        // needs one base value. All later times are base + Duration.
+        let now = Instant::now();
+        Self::with_clock(config, options, now)
+    }
+
+    /// A session with `config`, starting at `now`.
+    pub fn with_clock(config: ServerConfig, options: SessionOptions, now: Instant) -> Self {
+        Self {
+            session: ServerSession::new(Arc::new(config), now, options),
+            now,
+            output: Vec::new(),
+            events: Vec::new(),
+            complete_tls: true,
+            piece: 7,
+            streaming: None,
+            tls_requested: false,
+            closed_events: 0,
+        }
+    }
+
+    /// The maildrop listing for [`MESSAGES`].
+    pub fn maildrop() -> Vec<MaildropEntry> {
+        MESSAGES
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                Some(MaildropEntry {
+                    size: crlf_size(m),
+                    uid: Uid::new(format!("uid-{i}")).ok()?,
+                })
+            })
+            .collect()
+    }
+
+    /// Feeds client bytes and runs the application until nothing moves.
+    pub fn input(&mut self, data: &[u8]) {
+        self.session.handle_input(self.now, data);
+        self.pump();
+    }
+
+    /// Advances the virtual clock and delivers a timer expiry if one is due.
+    pub fn advance(&mut self, by: Duration) {
+        self.now = self.now.checked_add(by).unwrap_or(self.now);
+        if self.session.poll_timeout().is_some_and(|t| t <= self.now) {
+            self.session.handle_timeout(self.now);
+        }
+        self.pump();
+    }
+
+    /// Delivers EOF.
+    pub fn eof(&mut self) {
+        self.session.handle_eof(self.now);
+        self.pump();
+    }
+
+    /// Drains events, answers them, streams data and drains output until idle.
+    pub fn pump(&mut self) {
+        loop {
+            let mut progress = false;
+            while let Some(ev) = self.session.poll_event() {
+                progress = true;
+                self.events.push(format!("{ev:?}"));
+                self.on_event(ev);
+            }
+            if let Some((id, body)) = self.streaming.as_mut() {
+                let id = *id;
+                while !body.is_empty() && self.session.wants_message_data() {
+                    let n = self.piece.max(1).min(body.len());
+                    let chunk = body.split_to(n);
+                    let last = body.is_empty();
+                    let r = self.session.send(id, Reply::MessageData { chunk, last });
+                    assert!(r.is_ok(), "MessageData refused: {r:?}");
+                    progress = true;
+                }
+                if body.is_empty() {
+                    self.streaming = None;
+                }
+            }
+            let limit = self.session_transmit_limit();
+            let n = self.session.poll_transmit(&mut self.output);
+            assert!(n <= limit, "poll_transmit returned {n} > {limit}");
+            if n > 0 {
+                progress = true;
+            } else if let Some((id, _)) = self.streaming {
+                if !self.session.wants_message_data() && self.session.buffered_output() == 0 {
+                    // TOP cutoff reached or session closed: stop streaming.
+                    let _ = self.session.send(
+                        id,
+                        Reply::MessageData {
+                            chunk: Bytes::new(),
+                            last: true,
+                        },
+                    );
+                    self.streaming = None;
+                    progress = true;
+                }
+            } else if self.tls_requested && self.complete_tls {
+                self.tls_requested = false;
+                self.session.handle_tls_established(self.now);
+                progress = true;
+            }
+            if !progress {
+                break;
+            }
+        }
+    }
+
+    fn session_transmit_limit(&self) -> usize {
+        self.session.transmit_limit()
+    }
+
+    fn reply(&mut self, id: CommandId, reply: Reply) {
+        let r = self.session.send(id, reply);
+        assert!(r.is_ok(), "reply refused: {r:?}");
+    }
+
+    fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::CommandReceived { id, command } => match command {
+                Request::Login { user, password } => {
+                    if user == "busy" {
+                        self.reply(
+                            id,
+                            Reply::LoginRejected {
+                                code: Some(crate::ResponseCode::InUse),
+                                text: "Maildrop locked by another session".into(),
+                            },
+                        );
+                    } else if password.expose() == b"bad" {
+                        self.reply(
+                            id,
+                            Reply::LoginRejected {
+                                code: None,
+                                text: "Invalid credentials".into(),
+                            },
+                        );
+                    } else {
+                        self.reply(
+                            id,
+                            Reply::LoginAccepted {
+                                maildrop: Self::maildrop(),
+                            },
+                        );
+                    }
+                }
+                Request::Apop { .. } => self.reply(
+                    id,
+                    Reply::LoginRejected {
+                        code: None,
+                        text: "APOP failed".into(),
+                    },
+                ),
+                Request::Authenticate {
+                    initial_response, ..
+                } => match initial_response {
+                    Some(ir) if ir == b"bad" => self.reply(
+                        id,
+                        Reply::LoginRejected {
+                            code: None,
+                            text: "Invalid credentials".into(),
+                        },
+                    ),
+                    Some(ir) if !ir.is_empty() => self.reply(
+                        id,
+                        Reply::LoginAccepted {
+                            maildrop: Self::maildrop(),
+                        },
+                    ),
+                    _ => self.reply(
+                        id,
+                        Reply::SaslChallenge {
+                            data: b"Username:".to_vec(),
+                        },
+                    ),
+                },
+                Request::SaslResponse { data } => {
+                    if data == b"bad" {
+                        self.reply(
+                            id,
+                            Reply::LoginRejected {
+                                code: None,
+                                text: "Invalid credentials".into(),
+                            },
+                        );
+                    } else if data == b"more" {
+                        self.reply(
+                            id,
+                            Reply::SaslChallenge {
+                                data: b"Password:".to_vec(),
+                            },
+                        );
+                    } else {
+                        self.reply(
+                            id,
+                            Reply::LoginAccepted {
+                                maildrop: Self::maildrop(),
+                            },
+                        );
+                    }
+                }
+                Request::Retrieve { message, .. } => {
+                    let body = usize::try_from(message)
+                        .ok()
+                        .and_then(|m| m.checked_sub(1))
+                        .and_then(|i| MESSAGES.get(i));
+                    match body {
+                        Some(b) => self.streaming = Some((id, Bytes::from_static(b))),
+                        None => self.reply(
+                            id,
+                            Reply::MessageUnavailable {
+                                text: "gone".into(),
+                            },
+                        ),
+                    }
+                }
+                Request::Commit { .. } => self.reply(id, Reply::CommitSucceeded),
+            },
+            Event::TlsRequested => self.tls_requested = true,
+            Event::AuthenticationCancelled { .. } => {}
+            Event::Closed { .. } => {
+                self.closed_events = self.closed_events.saturating_add(1);
+                assert_eq!(self.closed_events, 1, "Closed reported twice");
+                self.streaming = None;
+            }
+        }
+    }
+}
+
+/// A configuration with small limits so that arbitrary input reaches them.
+pub fn small_config(flags: u8) -> ServerConfig {
+    ServerConfig {
+        limits: Limits {
+            max_command_line: 64,
+            max_sasl_response: 128,
+            max_bad_commands: Some(12),
+            max_auth_failures: Some(3),
+            pre_auth_timeout: Some(Duration::from_secs(60)),
+            authenticated_timeout: Some(Duration::from_secs(600)),
+            transmit_chunk: 64,
+            max_buffered_input: 512,
+            max_buffered_output: 256,
+        },
+        implementation: Some("cas-rs fuzz".into()),
+        stls_available: flags & 1 != 0,
+        allow_clear_text_without_tls: flags & 2 != 0,
+        apop_enabled: flags & 4 != 0,
+        utf8_enabled: flags & 8 != 0,
+        languages: if flags & 16 != 0 {
+            vec!["en".into(), "de".into()]
+        } else {
+            Vec::new()
+        },
+        login_delay: (flags & 32 != 0).then(|| Duration::from_secs(300)),
+        expire: (flags & 32 != 0).then_some(Expire::Days(30)),
+        ..ServerConfig::default()
+    }
+}
+
+/// Feeds arbitrary client bytes to a [`ServerSession`] in an arbitrary chunking derived from
+/// `data`, with an auto-answering application, timer calls and EOF. Checks: no panic, input
+/// and output buffers stay within their limits, `poll_transmit` respects the chunk size,
+/// spurious timeouts are no-ops, `Closed` is reported exactly once and a closed session
+/// ignores input.
+pub fn server_session(data: &[u8]) {
+    let (head, mut input) = data.split_at(data.len().min(3));
+    let flags = head.first().copied().unwrap_or(0);
+    let mut seed = u32::from(head.get(1).copied().unwrap_or(1)) | 1;
+    let timer_mode = head.get(2).copied().unwrap_or(0);
+    let config = small_config(flags);
+    let limits = config.limits.clone();
+    let options = SessionOptions {
+        tls_active: flags & 64 != 0,
+        apop_timestamp: Some("<1896.697170952@dbc.mtview.ca.us>".into()),
+    };
+    let mut app = AutoApp::new(config, options);
+    app.piece = usize::from(flags >> 4) + 1;
+    let mut step = 0u32;
+    while !input.is_empty() {
+        // xorshift for chunk sizes 1..=64
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        let size = usize::try_from(seed % 64).unwrap_or(0) + 1;
+        let (chunk, rest) = input.split_at(size.min(input.len()));
+        input = rest;
+        let was_closed = app.session.state() == State::Closed;
+        let out_before = app.output.len();
+        app.input(chunk);
+        if was_closed {
+            assert_eq!(
+                app.output.len(),
+                out_before,
+                "closed session produced output"
+            );
+        }
+        check_bounds(&app, &limits);
+        step = step.wrapping_add(1);
+        if timer_mode & 3 == 1 && step.is_multiple_of(5) {
+            spurious_timeout_is_noop(&mut app);
+            app.advance(Duration::from_secs(30));
+        } else if timer_mode & 3 == 2 && step.is_multiple_of(7) {
+            app.advance(Duration::from_secs(4000));
+        }
+        check_bounds(&app, &limits);
+    }
+    if timer_mode & 4 != 0 {
+        app.eof();
+    } else {
+        app.advance(Duration::from_secs(10_000));
+    }
+    check_bounds(&app, &limits);
+    if app.session.state() == State::Closed {
+        assert!(app.session.is_closed(), "closed session kept output");
+        assert_eq!(app.closed_events, 1);
+    }
+}
+
+fn check_bounds(app: &AutoApp, limits: &Limits) {
+    assert!(
+        app.session.buffered_input() <= limits.max_buffered_input,
+        "input buffer {} > {}",
+        app.session.buffered_input(),
+        limits.max_buffered_input
+    );
+    // One response may be queued on top of the high-water mark.
+    let bound = limits.max_buffered_output.saturating_add(1024);
+    assert!(
+        app.session.buffered_output() <= bound,
+        "output buffer {} > {bound}",
+        app.session.buffered_output()
+    );
+}
+
+/// Calls `handle_timeout` before the deadline and checks that nothing changed.
+pub fn spurious_timeout_is_noop(app: &mut AutoApp) {
+    let before = app.session.snapshot();
+    let early = match app.session.poll_timeout() {
+        Some(deadline) => deadline
+            .checked_sub(Duration::from_millis(1))
+            .unwrap_or(app.now),
+        None => app.now,
+    };
+    if app.session.poll_timeout().is_some_and(|d| early >= d) {
+        return;
+    }
+    app.session.handle_timeout(early);
+    assert_eq!(
+        app.session.snapshot(),
+        before,
+        "spurious timeout changed the session"
+    );
+}
