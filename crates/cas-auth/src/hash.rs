@@ -23,6 +23,16 @@ pub const MIN_SALT_LEN: usize = argon2::MIN_SALT_LEN;
 /// base64 characters of salt.
 pub const MAX_SALT_LEN: usize = 48;
 
+/// Highest Argon2 memory cost accepted, in KiB (4 GiB).
+///
+/// Twice RFC 9106's most memory-hungry recommendation (2 GiB); a stored hash above it is
+/// more likely a typo than a choice, and would make every login allocate that much.
+pub const MAX_MEMORY_KIB: u32 = 4 * 1024 * 1024;
+
+/// Highest Argon2 iteration count accepted. Far above any recommendation (OWASP: 2 to 5;
+/// RFC 9106: 1 or 3); a stored hash above it would stall every login.
+pub const MAX_ITERATIONS: u32 = 256;
+
 /// Cost parameters for [`hash_password_with`].
 ///
 /// The [`Default`] is the OWASP Password Storage Cheat Sheet's first Argon2id configuration
@@ -116,7 +126,8 @@ pub fn hash_password_with(
     if !(MIN_SALT_LEN..=MAX_SALT_LEN).contains(&salt.len()) {
         return Err(HashError::SaltLength { len: salt.len() });
     }
-    check_parallelism(params.parallelism).map_err(HashError::Params)?;
+    check_costs(params.memory_kib, params.iterations, params.parallelism)
+        .map_err(HashError::Params)?;
     let salt = SaltString::encode_b64(salt).map_err(|e| HashError::Params(e.to_string()))?;
     let params = Params::new(
         params.memory_kib,
@@ -149,18 +160,27 @@ pub fn nt_hash_of(password: &str) -> NtHash {
     out
 }
 
-/// Rejects a parallelism above Argon2's maximum before `argon2::Params::new` sees it:
-/// argon2 0.5.3 computes `8 * p` in `u32` first, which overflows (a panic in debug builds)
-/// for `p` above 2²⁹.
-fn check_parallelism(p: u32) -> Result<(), String> {
+/// Enforces [`MAX_MEMORY_KIB`], [`MAX_ITERATIONS`] and Argon2's own maximum parallelism
+/// before `argon2::Params::new` sees the values: argon2 0.5.3 computes `8 * p` in `u32`
+/// first, which overflows (a panic in debug builds) for `p` above 2²⁹.
+fn check_costs(m: u32, t: u32, p: u32) -> Result<(), String> {
     if p > Params::MAX_P_COST {
-        Err(format!(
+        return Err(format!(
             "parallelism {p} exceeds the maximum {}",
             Params::MAX_P_COST
-        ))
-    } else {
-        Ok(())
+        ));
     }
+    if m > MAX_MEMORY_KIB {
+        return Err(format!(
+            "memory cost {m} KiB exceeds the maximum {MAX_MEMORY_KIB} KiB"
+        ));
+    }
+    if t > MAX_ITERATIONS {
+        return Err(format!(
+            "iteration count {t} exceeds the maximum {MAX_ITERATIONS}"
+        ));
+    }
+    Ok(())
 }
 
 /// A PHC string decoded once, at load time, into what a verification needs.
@@ -186,11 +206,17 @@ impl StoredHash {
             Some(v) => Version::try_from(v).map_err(|_| format!("unsupported version {v}"))?,
             None => Version::default(),
         };
+        let (mut m, mut t, mut p) = (0, 0, 0);
         for (ident, value) in hash.params.iter() {
-            if ident.as_str() == "p" {
-                check_parallelism(value.decimal().map_err(|e| e.to_string())?)?;
-            }
+            let slot = match ident.as_str() {
+                "m" => &mut m,
+                "t" => &mut t,
+                "p" => &mut p,
+                _ => continue,
+            };
+            *slot = value.decimal().map_err(|e| e.to_string())?;
         }
+        check_costs(m, t, p)?;
         let params = Params::try_from(&hash).map_err(|e| e.to_string())?;
         let salt = hash.salt.ok_or("missing salt")?;
         let mut buf = [0u8; 64];
@@ -361,6 +387,9 @@ mod tests {
             // Fuzz finding: p = 1222222222 overflowed `8 * p` inside argon2 0.5.3.
             "$argon2id$v=19$m=19456,p=1222222222$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA",
             "$argon2id$v=19$m=19456,t=2,p=4294967295$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA",
+            // Costs that would make every verification allocate 4 TiB or run for hours.
+            "$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA",
+            "$argon2id$v=19$m=8,t=4294967295,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA",
         ] {
             assert!(StoredHash::parse(bad).is_err(), "{bad:?}");
         }

@@ -81,8 +81,8 @@ mod store;
 pub mod fuzzing;
 
 pub use hash::{
-    HASH_OUTPUT_LEN, HashError, MAX_SALT_LEN, MIN_SALT_LEN, NtHash, PasswordHashParams,
-    hash_password, hash_password_with, nt_hash_of,
+    HASH_OUTPUT_LEN, HashError, MAX_ITERATIONS, MAX_MEMORY_KIB, MAX_SALT_LEN, MIN_SALT_LEN, NtHash,
+    PasswordHashParams, hash_password, hash_password_with, nt_hash_of,
 };
 pub use passwd::{
     Account, AccountLine, EntryError, FileCredentialStore, MAX_FIELD_KEY_LEN, MAX_USER_NAME_LEN,

@@ -208,8 +208,9 @@ impl fmt::Debug for Account {
 /// - `user` follows [`validate_user_name`]. Names are unique, compared case-insensitively
 ///   in ASCII, the same rule lookups use (see [`CredentialStore`]).
 /// - `PHC-hash` is an Argon2 (`argon2id`, `argon2i` or `argon2d`) PHC string, as made by
-///   [`hash_password`](crate::hash_password). Its parameters are trusted: the file is
-///   administrator data, and each check costs what its parameters say.
+///   [`hash_password`](crate::hash_password). Its cost parameters are trusted (each check
+///   costs what they say) up to sanity limits ([`MAX_MEMORY_KIB`](crate::MAX_MEMORY_KIB),
+///   [`MAX_ITERATIONS`](crate::MAX_ITERATIONS)) that catch typos.
 /// - `nt=` holds the NT hash as 32 hexadecimal digits (either case), for NTLM. Optional.
 /// - Any other `key=value` field is kept and can be read with [`fields`](Self::fields) and
 ///   [`field`](Self::field), e.g. an organizational unit `ou=corp/sales` for policy. Keys
