@@ -41,7 +41,7 @@ fn dotted_message(size: usize) -> Vec<u8> {
             .to_vec();
     let mut line = 0u64;
     while message.len() < size {
-        if line % 3 == 0 {
+        if line.is_multiple_of(3) {
             message.extend_from_slice(b".");
         }
         message.extend_from_slice(
