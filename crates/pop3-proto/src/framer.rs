@@ -102,6 +102,14 @@ impl LineFramer {
         self.discarding
     }
 
+    /// Removes and returns the buffered bytes not yet handed out as frames, e.g. to pass the
+    /// rest of the input to a multi-line body decoder after a line switched modes. Empty
+    /// while discarding an overlong line.
+    pub fn take_buffered(&mut self) -> Bytes {
+        self.scanned = 0;
+        self.buf.split().freeze()
+    }
+
     /// Drops everything buffered (e.g. input pipelined behind `STLS`).
     pub fn clear(&mut self) {
         self.buf = BytesMut::new();

@@ -896,10 +896,14 @@ fn config_validation() {
     c.sasl_mechanisms
         .push(SaslMechanism::new("bad name", false));
     assert!(c.validate().is_err());
-    let mut c = ServerConfig::default();
-    c.greeting = "a\r\nb".into();
+    let c = ServerConfig {
+        greeting: "a\r\nb".into(),
+        ..ServerConfig::default()
+    };
     assert!(c.validate().is_err());
-    let mut c = ServerConfig::default();
-    c.languages = vec!["*".into()];
+    let c = ServerConfig {
+        languages: vec!["*".into()],
+        ..ServerConfig::default()
+    };
     assert!(c.validate().is_err());
 }
