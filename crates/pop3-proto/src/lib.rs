@@ -117,6 +117,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod command;
 pub mod error;
 pub mod framer;
@@ -127,6 +128,7 @@ pub mod server;
 pub mod stuffing;
 
 pub use bytes::Bytes;
+pub use client::{ClientConfig, ClientEvent, ClientLimits, ClientOptions, ClientSession};
 pub use command::{Command, SaslResponse};
 pub use error::{
     CloseReason, ConfigError, InvalidUid, ParseError, ParseErrorKind, ProtocolError, SendError,

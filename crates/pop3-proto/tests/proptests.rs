@@ -237,7 +237,10 @@ fn run(flags: u8, input: &[u8], cuts: &[usize]) -> (Vec<u8>, Vec<String>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn command_encode_parse_round_trip(c in c_strategy()) {
