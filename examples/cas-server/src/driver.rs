@@ -332,7 +332,17 @@ where
 
     loop {
         let now = now();
-        let directive = drain(now, &mut session, &mut app);
+        let mut directive = drain(now, &mut session, &mut app);
+        // Handing out output may let the session resume pipelined commands: drain again
+        // until output stops coming.
+        while directive == Directive::Continue {
+            let before = out.pending().len();
+            out.fill(&mut session);
+            if out.pending().len() == before {
+                break;
+            }
+            directive = drain(now, &mut session, &mut app);
+        }
 
         if directive == Directive::StartTls {
             if let Err(e) = start_tls(&mut session, &mut out, &mut stream, tls.as_ref()).await {
@@ -343,7 +353,6 @@ where
             continue;
         }
 
-        out.fill(&mut session);
         if session.is_closed() && out.pending().is_empty() && !out.unflushed {
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.shutdown()).await;
             return Ending::Closed;

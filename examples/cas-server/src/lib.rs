@@ -11,9 +11,138 @@
 //! - [`store`] / [`maildir`]: the mailbox backend trait and its Maildir implementation.
 //! - [`tls`]: certificate loading and the demo self-signed certificate.
 
+use std::fmt::Write as _;
+use std::path::Path;
+
+use tokio_util::sync::CancellationToken;
+
 pub mod config;
 pub mod demo;
 pub mod driver;
 pub mod maildir;
+pub mod pop3;
+pub mod server;
 pub mod store;
 pub mod tls;
+
+pub use server::Server;
+
+/// Anything that stops the server from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// Demo data could not be made.
+    #[error(transparent)]
+    Demo(#[from] demo::DemoError),
+    /// Users, TLS or listeners failed.
+    #[error(transparent)]
+    Start(#[from] server::StartError),
+    /// The port file could not be written.
+    #[error("cannot write port file {path}: {source}")]
+    PortFile {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Resolves the settings from the flags, making the demo data directory first when there is
+/// no `--config` and no `<data-dir>/cas-server.toml` yet.
+pub fn prepare(cli: &config::Cli) -> Result<config::Settings, Error> {
+    let (config_path, in_data_dir) = cli.config_path();
+    if in_data_dir && !config_path.exists() {
+        let data_dir = cli.default_data_dir();
+        let created = demo::ensure_demo_data(&data_dir)?;
+        tracing::info!(data_dir = %data_dir.display(), ?created, "created demo data");
+    }
+    let file = config::FileConfig::load(&config_path)?;
+    Ok(config::resolve(cli, file, &config_path)?)
+}
+
+/// Starts the server described by `settings`, reports where it listens (stdout and the port
+/// file), and serves until `shutdown` is cancelled.
+pub async fn run(settings: config::Settings, shutdown: CancellationToken) -> Result<(), Error> {
+    let server = Server::bind(&settings).await?;
+    if let Some(path) = &settings.port_file {
+        write_port_file(path, &server.addresses_json()).map_err(|source| Error::PortFile {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
+    tracing::info!(pop3 = ?server.pop3_addr(), pop3s = ?server.pop3s_addr(), "listening");
+    print!("{}", connect_hints(&settings, &server));
+    server.run(shutdown).await;
+    Ok(())
+}
+
+/// Written via a temporary file and a rename, so a reader never sees half of it.
+fn write_port_file(path: &Path, json: &str) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, json)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The "how to connect" text printed at start.
+pub fn connect_hints(settings: &config::Settings, server: &Server) -> String {
+    let mut out = String::from("\ncas-server is running.\n");
+    if let Some(a) = server.pop3_addr() {
+        let _ = writeln!(out, "  POP3 (STLS)        {a}");
+    }
+    if let Some(a) = server.pop3s_addr() {
+        let _ = writeln!(out, "  POP3S (implicit)   {a}");
+    }
+    let creds = if settings.from_data_dir {
+        demo::read_credentials(&settings.data_dir)
+    } else {
+        Vec::new()
+    };
+    if creds.is_empty() {
+        out.push('\n');
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\nDemo users (from {}):",
+        settings.data_dir.join(demo::CREDENTIALS_FILE).display()
+    );
+    for (user, password) in &creds {
+        let _ = writeln!(out, "  {user:<8} {password}");
+    }
+    let (user, password) = &creds[0];
+    let cert = settings
+        .tls
+        .as_ref()
+        .map(|t| t.cert.display().to_string())
+        .unwrap_or_default();
+    out.push_str("\nTry:\n");
+    if let Some(a) = server.pop3_addr() {
+        let _ = writeln!(
+            out,
+            "  curl --ssl-reqd -k pop3://localhost:{}/ -u {user}:{password}",
+            a.port()
+        );
+        let _ = writeln!(
+            out,
+            "  openssl s_client -quiet -starttls pop3 -connect localhost:{}",
+            a.port()
+        );
+    }
+    if let Some(a) = server.pop3s_addr() {
+        let _ = writeln!(
+            out,
+            "  curl --cacert {cert} pop3s://localhost:{}/1 -u {user}:{password}",
+            a.port()
+        );
+        let _ = writeln!(
+            out,
+            "  openssl s_client -quiet -connect localhost:{}   (then: USER {user}, PASS {password}, STAT, RETR 1, QUIT)",
+            a.port()
+        );
+    }
+    out.push('\n');
+    out
+}

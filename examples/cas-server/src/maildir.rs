@@ -19,7 +19,8 @@
 //!
 //! Opening a maildrop (under the lock) replays a leftover intent log, moves messages another
 //! program delivered into `new/` over to `cur/` (adding the `:2,` info), assigns the next
-//! uids to messages not yet listed (oldest first), counts their sizes with CRLF line ends,
+//! uids to messages not yet listed (oldest first), counts their sizes with CRLF line ends
+//! (see [`crlf_size_of_file`] for a message without a final line end),
 //! and rewrites `cas-uidlist` atomically if anything changed. Reading never changes anything.
 
 use std::collections::HashMap;
@@ -409,19 +410,28 @@ fn is_message_name(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\n', '\r', '\0'])
 }
 
-/// The message's size with every line end counted as CRLF, read in bounded chunks.
+/// The message's POP3 size, read in bounded chunks: every line end counted as CRLF
+/// (pop3-proto's counter), plus 2 when the message lacks a final line end.
+///
+/// The 2 octets are the CRLF the session adds before the terminating `.` of RETR. Clients
+/// cannot tell it from the message (poplib, curl and fetchmail all receive it as the last
+/// line end), so a size that leaves it out disagrees with what they count; Outlook's
+/// "exact size" check and the interop tests compare the two.
 fn crlf_size_of_file(path: &Path) -> io::Result<u64> {
     let mut file = File::open(path)?;
     let mut counter = pop3_proto::stuffing::CrlfSizeCounter::new();
     let mut buf = vec![0u8; READ_CHUNK];
+    let mut last = None;
     loop {
         let n = file.read(&mut buf)?;
         if n == 0 {
             break;
         }
         counter.update(&buf[..n]);
+        last = Some(buf[n - 1]);
     }
-    Ok(counter.total())
+    let unterminated = last.is_some_and(|b| b != b'\n');
+    Ok(counter.total() + if unterminated { 2 } else { 0 })
 }
 
 /// Writes `data` to `dir/name` via a synced temporary file and a rename, then syncs `dir`.
@@ -532,11 +542,11 @@ mod tests {
         deliver(&dir, "new", "4", &big);
         let m = store.open_maildrop("alice").unwrap();
         let sizes: Vec<u64> = m.messages().iter().map(|m| m.size).collect();
-        assert_eq!(sizes, vec![6, 6, 19, big.len() as u64 + 10_000]);
+        assert_eq!(sizes, vec![6, 6, 21, big.len() as u64 + 10_000]);
         // Sizes are remembered in the uid list, not recounted.
         drop(m);
         let list = fs::read_to_string(dir.join(UIDLIST_FILE)).unwrap();
-        assert!(list.lines().any(|l| l.ends_with(" 19 3")), "{list}");
+        assert!(list.lines().any(|l| l.ends_with(" 21 3")), "{list}");
         assert_eq!(read_all(&store.open_maildrop("alice").unwrap(), 3), big);
     }
 

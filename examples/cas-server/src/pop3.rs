@@ -15,7 +15,6 @@
 //! Anything else (EOF, timeout, shutdown) just drops the maildrop: its lock is released and
 //! nothing changes. Passwords and SASL payloads are never logged.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -95,7 +94,10 @@ pub fn server_config(
         limits.max_command_line = n;
     }
     apply(&mut limits.pre_auth_timeout, settings.pre_auth_timeout);
-    apply(&mut limits.authenticated_timeout, settings.authenticated_timeout);
+    apply(
+        &mut limits.authenticated_timeout,
+        settings.authenticated_timeout,
+    );
     apply(&mut limits.max_bad_commands, settings.max_bad_commands);
     apply(&mut limits.max_auth_failures, settings.max_auth_failures);
     config.validate()?;
@@ -336,9 +338,7 @@ impl Pop3App {
                 let listing: Result<Vec<MaildropEntry>, _> = maildrop
                     .messages()
                     .iter()
-                    .map(|m| {
-                        Uid::new(m.uid.clone()).map(|uid| MaildropEntry { size: m.size, uid })
-                    })
+                    .map(|m| Uid::new(m.uid.clone()).map(|uid| MaildropEntry { size: m.size, uid }))
                     .collect();
                 match listing {
                     Ok(listing) => {
@@ -404,7 +404,12 @@ fn open_maildrop(ctx: &Pop3Context, user: &str) -> LoginOutcome {
 impl Application<ServerSession> for Pop3App {
     type Done = Done;
 
-    fn handle_event(&mut self, _now: Instant, session: &mut ServerSession, event: Event) -> Directive {
+    fn handle_event(
+        &mut self,
+        _now: Instant,
+        session: &mut ServerSession,
+        event: Event,
+    ) -> Directive {
         match event {
             Event::CommandReceived { id, command } => self.on_request(session, id, command),
             Event::TlsRequested => return Directive::StartTls,
@@ -473,15 +478,13 @@ impl Application<ServerSession> for Pop3App {
         self.pending.is_some()
     }
 
-    fn wait(&mut self) -> impl Future<Output = Done> + Send + '_ {
-        async move {
-            let result = match self.pending.as_mut() {
-                Some(handle) => handle.await,
-                None => std::future::pending().await,
-            };
-            self.pending = None;
-            result.unwrap_or(Done(Job::Panicked))
-        }
+    async fn wait(&mut self) -> Done {
+        let result = match self.pending.as_mut() {
+            Some(handle) => handle.await,
+            None => std::future::pending().await,
+        };
+        self.pending = None;
+        result.unwrap_or(Done(Job::Panicked))
     }
 
     fn complete(&mut self, now: Instant, session: &mut ServerSession, done: Done) {
@@ -497,11 +500,19 @@ impl Application<ServerSession> for Pop3App {
                     self.sasl = Some(machine);
                     let _ = session.send(id, Reply::SaslChallenge { data });
                 }
-                (Step::Success { authorization_id, .. }, Some(outcome)) => {
+                (
+                    Step::Success {
+                        authorization_id, ..
+                    },
+                    Some(outcome),
+                ) => {
                     self.finish_login(session, id, &authorization_id, outcome);
                 }
                 (Step::Failure(failure), _) => {
-                    let user = machine.authentication_id().unwrap_or("(unknown)").to_owned();
+                    let user = machine
+                        .authentication_id()
+                        .unwrap_or("(unknown)")
+                        .to_owned();
                     let outcome = if failure.is_temporary() {
                         LoginOutcome::TemporaryFailure(failure.to_string())
                     } else {

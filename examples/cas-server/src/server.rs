@@ -140,9 +140,8 @@ impl Server {
 
     /// The bound addresses as a JSON object, for `--port-file`.
     pub fn addresses_json(&self) -> String {
-        let field = |name: &str, addr: Option<SocketAddr>| {
-            addr.map(|a| format!("\"{name}\": \"{a}\""))
-        };
+        let field =
+            |name: &str, addr: Option<SocketAddr>| addr.map(|a| format!("\"{name}\": \"{a}\""));
         let fields: Vec<String> = [
             field("pop3", self.pop3_addr()),
             field("pop3s", self.pop3s_addr()),

@@ -1,0 +1,617 @@
+//! The server in-process: real TCP (plain, STLS and implicit TLS) on ephemeral ports, and
+//! in-memory pipes with paused time for the timers. A small line-oriented client checks
+//! the exact bytes on the wire.
+
+use std::fs;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cas_server::config::Pop3Settings;
+use cas_server::driver::{Ending, MaybeTls};
+use cas_server::maildir::{MaildirStore, create_maildir};
+use cas_server::pop3::{Pop3Context, server_config};
+use cas_server::server::serve_pop3;
+use cas_server::{Server, demo};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_util::sync::CancellationToken;
+
+const ALICE_PASSWORD: &str = "alice-Secret-1";
+const BOB_PASSWORD: &str = "bob secret with spaces";
+
+/// A data directory with cheap password hashes, the demo sample mail and a certificate.
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    cert_pem: String,
+    ctx: Arc<Pop3Context>,
+    acceptor: TlsAcceptor,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        Self::with_settings(Pop3Settings::default())
+    }
+
+    fn with_settings(settings: Pop3Settings) -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let params = cas_auth::PasswordHashParams::dangerous_low_cost();
+        let mut users = String::new();
+        for (user, password) in [("alice", ALICE_PASSWORD), ("bob", BOB_PASSWORD)] {
+            let phc =
+                cas_auth::hash_password_with(password.as_bytes(), b"fixture-salt-0001", &params)
+                    .unwrap();
+            users.push_str(&cas_auth::FileCredentialStore::render_line(user, &phc, None).unwrap());
+            users.push('\n');
+            let maildir = dir.join("maildir").join(user);
+            create_maildir(&maildir).unwrap();
+            for (i, message) in demo::sample_messages(user).iter().enumerate() {
+                fs::write(
+                    maildir.join("new").join(format!("{}.M{i}.test", 1000 + i)),
+                    message,
+                )
+                .unwrap();
+            }
+        }
+        let credentials = cas_auth::FileCredentialStore::parse(&users).unwrap();
+        let (cert_pem, key_pem) = cas_server::tls::generate_self_signed().unwrap();
+        fs::write(dir.join("cert.pem"), &cert_pem).unwrap();
+        fs::write(dir.join("key.pem"), &key_pem).unwrap();
+        let acceptor =
+            cas_server::tls::load_acceptor(&dir.join("cert.pem"), &dir.join("key.pem")).unwrap();
+        let ctx = Arc::new(Pop3Context {
+            config: Arc::new(server_config(&settings, true).unwrap()),
+            credentials: Arc::new(credentials),
+            store: Arc::new(MaildirStore::new(dir.join("maildir"))),
+        });
+        Fixture {
+            _tmp: tmp,
+            dir,
+            cert_pem,
+            ctx,
+            acceptor,
+        }
+    }
+
+    fn maildir(&self, user: &str) -> PathBuf {
+        self.dir.join("maildir").join(user)
+    }
+
+    /// Message files in cur/ and new/, sorted.
+    fn files(&self, user: &str) -> Vec<String> {
+        let mut names = Vec::new();
+        for sub in ["cur", "new"] {
+            for e in fs::read_dir(self.maildir(user).join(sub)).unwrap() {
+                names.push(e.unwrap().file_name().to_string_lossy().into_owned());
+            }
+        }
+        names.sort();
+        names
+    }
+
+    async fn start(&self) -> Running {
+        let server = Server::bind_with(
+            self.ctx.clone(),
+            Some(self.acceptor.clone()),
+            Some("127.0.0.1:0".parse().unwrap()),
+            Some("127.0.0.1:0".parse().unwrap()),
+        )
+        .await
+        .unwrap();
+        let pop3 = server.pop3_addr().unwrap();
+        let pop3s = server.pop3s_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(server.run(shutdown.clone()));
+        Running {
+            pop3,
+            pop3s,
+            shutdown,
+            task,
+            connector: connector(&self.cert_pem),
+        }
+    }
+}
+
+fn connector(cert_pem: &str) -> TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(cert_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    TlsConnector::from(Arc::new(config))
+}
+
+struct Running {
+    pop3: std::net::SocketAddr,
+    pop3s: std::net::SocketAddr,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    connector: TlsConnector,
+}
+
+type Stream = Box<dyn Io>;
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+impl Running {
+    async fn plain(&self) -> Client {
+        Client::new(Box::new(TcpStream::connect(self.pop3).await.unwrap())).await
+    }
+
+    async fn tls(&self) -> Client {
+        let tcp = TcpStream::connect(self.pop3s).await.unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let tls = self.connector.connect(name, tcp).await.unwrap();
+        Client::new(Box::new(tls)).await
+    }
+
+    /// Logs in over POP3S, retrying while an earlier killed session still holds the lock.
+    async fn login_retrying(&self, user: &str, password: &str) -> Client {
+        for _ in 0..100 {
+            let mut c = self.tls().await;
+            c.ok(&format!("USER {user}")).await;
+            let reply = c.cmd(&format!("PASS {password}")).await;
+            if reply.starts_with("+OK") {
+                return c;
+            }
+            assert!(reply.contains("[IN-USE]"), "{reply}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("maildrop stayed locked");
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("server stops")
+            .unwrap();
+    }
+}
+
+/// A line-oriented POP3 client for tests.
+struct Client {
+    io: BufReader<Stream>,
+    greeting: String,
+    /// How long to wait for the server (virtual time in paused tests, where it must
+    /// exceed the session timers under test).
+    patience: Duration,
+}
+
+impl Client {
+    async fn new(io: Stream) -> Client {
+        let mut c = Client {
+            io: BufReader::new(io),
+            greeting: String::new(),
+            patience: Duration::from_secs(30),
+        };
+        c.greeting = c.line().await;
+        assert!(c.greeting.starts_with("+OK"), "{}", c.greeting);
+        c
+    }
+
+    /// One line without its CRLF; panics on a bare LF or EOF.
+    async fn line(&mut self) -> String {
+        let mut buf = Vec::new();
+        let n = tokio::time::timeout(self.patience, self.io.read_until(b'\n', &mut buf))
+            .await
+            .expect("reply in time")
+            .unwrap();
+        assert!(n > 0, "unexpected EOF");
+        assert!(buf.ends_with(b"\r\n"), "line without CRLF: {buf:?}");
+        buf.truncate(buf.len() - 2);
+        String::from_utf8(buf).unwrap()
+    }
+
+    async fn send(&mut self, line: &str) {
+        self.io
+            .get_mut()
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await
+            .unwrap();
+        self.io.get_mut().flush().await.unwrap();
+    }
+
+    async fn cmd(&mut self, line: &str) -> String {
+        self.send(line).await;
+        self.line().await
+    }
+
+    async fn ok(&mut self, line: &str) -> String {
+        let reply = self.cmd(line).await;
+        assert!(reply.starts_with("+OK"), "{line} -> {reply}");
+        reply
+    }
+
+    /// The raw bytes of a multi-line body up to and including ".\r\n".
+    async fn body(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let start = out.len();
+            self.io.read_until(b'\n', &mut out).await.unwrap();
+            assert!(out.len() > start, "EOF in a multi-line reply");
+            if &out[start..] == b".\r\n" {
+                return out;
+            }
+        }
+    }
+
+    async fn multi(&mut self, line: &str) -> Vec<String> {
+        self.ok(line).await;
+        let body = self.body().await;
+        let text = String::from_utf8(body).unwrap();
+        let mut lines: Vec<String> = text.split("\r\n").map(str::to_owned).collect();
+        assert_eq!(lines.pop().as_deref(), Some(""));
+        assert_eq!(lines.pop().as_deref(), Some("."));
+        lines
+    }
+
+    async fn login(&mut self, user: &str, password: &str) {
+        self.ok(&format!("USER {user}")).await;
+        self.ok(&format!("PASS {password}")).await;
+    }
+
+    /// Reads until the server closes; returns what came.
+    async fn rest(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        tokio::time::timeout(self.patience, self.io.read_to_end(&mut out))
+            .await
+            .expect("server closes")
+            .unwrap_or(0);
+        out
+    }
+}
+
+/// What RETR must send for `stored`: CRLF line ends, dot-stuffing, a final CRLF if missing,
+/// then the terminator. Written independently of pop3-proto.
+fn expected_retr(stored: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let text = stored.strip_suffix(b"\n").unwrap_or(stored);
+    for line in text.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.first() == Some(&b'.') {
+            out.push(b'.');
+        }
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+/// LIST's size: the octets a client receives before the terminator, un-stuffed.
+fn crlf_size(stored: &[u8]) -> u64 {
+    let sent = expected_retr(stored);
+    (sent.len() - 3 - dots(stored)) as u64
+}
+
+/// How many lines start with a dot (each gets one stuffing dot).
+fn dots(stored: &[u8]) -> usize {
+    stored
+        .split(|&b| b == b'\n')
+        .filter(|l| l.first() == Some(&b'.'))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pop3s_stat_list_uidl_retr_exact_bytes() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let samples = demo::sample_messages("alice");
+    let mut c = server.tls().await;
+    c.login("alice", ALICE_PASSWORD).await;
+
+    let total: u64 = samples.iter().map(|m| crlf_size(m)).sum();
+    assert_eq!(c.ok("STAT").await, format!("+OK {} {total}", samples.len()));
+
+    let list = c.multi("LIST").await;
+    let expect: Vec<String> = samples
+        .iter()
+        .enumerate()
+        .map(|(i, m)| format!("{} {}", i + 1, crlf_size(m)))
+        .collect();
+    assert_eq!(list, expect);
+
+    let uidl = c.multi("UIDL").await;
+    assert_eq!(uidl.len(), samples.len());
+    for (i, line) in uidl.iter().enumerate() {
+        let (n, uid) = line.split_once(' ').unwrap();
+        assert_eq!(n, (i + 1).to_string());
+        assert_eq!(uid.len(), 16);
+        assert_eq!(&uid[..8], format!("{:08X}", i + 1));
+    }
+
+    for (i, stored) in samples.iter().enumerate() {
+        c.ok(&format!("RETR {}", i + 1)).await;
+        let body = c.body().await;
+        assert!(body == expected_retr(stored), "message {} differs", i + 1);
+    }
+    // TOP n 0: the header and the blank line.
+    c.ok("TOP 4 0").await;
+    let top = c.body().await;
+    let header_end = samples[3].windows(2).position(|w| w == b"\n\n").unwrap() + 2;
+    assert_eq!(top, expected_retr(&samples[3][..header_end]));
+
+    c.ok("QUIT").await;
+    assert!(c.rest().await.is_empty());
+    // Nothing was deleted; new/ moved to cur/.
+    assert_eq!(fx.files("alice").len(), samples.len());
+    assert!(
+        fs::read_dir(fx.maildir("alice").join("new"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dele_and_quit_persist_and_uids_stay() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let mut c = server.tls().await;
+    c.login("alice", ALICE_PASSWORD).await;
+    let before = c.multi("UIDL").await;
+    c.ok("DELE 1").await;
+    c.ok("DELE 3").await;
+    assert!(c.cmd("RETR 1").await.starts_with("-ERR"));
+    c.ok("QUIT").await;
+    c.rest().await;
+
+    let mut c = server.tls().await;
+    c.login("alice", ALICE_PASSWORD).await;
+    let after = c.multi("UIDL").await;
+    let uid = |l: &String| l.split_once(' ').unwrap().1.to_owned();
+    let kept: Vec<String> = before
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 0 && *i != 2)
+        .map(|(_, l)| uid(l))
+        .collect();
+    assert_eq!(after.iter().map(uid).collect::<Vec<_>>(), kept);
+    c.ok("QUIT").await;
+    assert_eq!(fx.files("alice").len(), before.len() - 2);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_connections_change_nothing() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let mut c = server.tls().await;
+    c.login("bob", BOB_PASSWORD).await;
+    let uidl = c.multi("UIDL").await;
+    c.ok("QUIT").await;
+    let files = fx.files("bob");
+
+    // Killed in the middle of RETR of the ~2 MB message.
+    let mut c = server.login_retrying("bob", BOB_PASSWORD).await;
+    let reply = c.ok("RETR 3").await;
+    let size: usize = reply.split(' ').nth(1).unwrap().parse().unwrap();
+    assert!(size > 2_000_000, "{reply}");
+    let mut some = vec![0u8; 100_000];
+    c.io.read_exact(&mut some).await.unwrap();
+    drop(c);
+
+    // DELE everything, then killed before QUIT.
+    let mut c = server.login_retrying("bob", BOB_PASSWORD).await;
+    for n in 1..=uidl.len() {
+        c.ok(&format!("DELE {n}")).await;
+    }
+    assert_eq!(c.ok("STAT").await, "+OK 0 0");
+    drop(c);
+
+    let mut c = server.login_retrying("bob", BOB_PASSWORD).await;
+    assert_eq!(c.multi("UIDL").await, uidl);
+    c.ok("QUIT").await;
+    assert_eq!(fx.files("bob"), files);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_session_gets_in_use() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let mut first = server.tls().await;
+    first.login("alice", ALICE_PASSWORD).await;
+    let mut second = server.tls().await;
+    second.ok("USER alice").await;
+    let reply = second.cmd(&format!("PASS {ALICE_PASSWORD}")).await;
+    assert!(reply.starts_with("-ERR [IN-USE]"), "{reply}");
+    // Another user is not affected, and a wrong password is [AUTH], not [IN-USE].
+    let mut third = server.tls().await;
+    third.login("bob", BOB_PASSWORD).await;
+    let mut fourth = server.tls().await;
+    fourth.ok("USER alice").await;
+    let reply = fourth.cmd("PASS wrong").await;
+    assert!(reply.starts_with("-ERR [AUTH]"), "{reply}");
+    first.ok("QUIT").await;
+    first.rest().await;
+    second.ok("USER alice").await;
+    second.ok(&format!("PASS {ALICE_PASSWORD}")).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clear_text_refused_before_stls_then_login_works() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let mut c = server.plain().await;
+    let capa = c.multi("CAPA").await;
+    assert!(capa.iter().any(|l| l == "STLS"), "{capa:?}");
+    assert!(!capa.iter().any(|l| l == "USER"), "{capa:?}");
+    // Refused with [AUTH] either at USER or at PASS.
+    let user = c.cmd("USER alice").await;
+    let refusal = if user.starts_with("+OK") {
+        c.cmd(&format!("PASS {ALICE_PASSWORD}")).await
+    } else {
+        user
+    };
+    assert!(refusal.starts_with("-ERR [AUTH]"), "{refusal}");
+    let auth = c.cmd("AUTH PLAIN AGFsaWNlAGFsaWNlLVNlY3JldC0x").await;
+    assert!(auth.starts_with("-ERR"), "{auth}");
+
+    c.ok("STLS").await;
+    let Client { io, .. } = c;
+    let tcp = io.into_inner();
+    let name = ServerName::try_from("localhost").unwrap();
+    let tls = server.connector.connect(name, tcp).await.unwrap();
+    let mut c = Client {
+        io: BufReader::new(Box::new(tls)),
+        greeting: String::new(),
+        patience: Duration::from_secs(30),
+    };
+    let capa = c.multi("CAPA").await;
+    assert!(!capa.iter().any(|l| l == "STLS"), "{capa:?}");
+    assert!(capa.iter().any(|l| l == "USER"), "{capa:?}");
+    // SASL PLAIN with an initial response: "\0alice\0alice-Secret-1".
+    c.ok("AUTH PLAIN AGFsaWNlAGFsaWNlLVNlY3JldC0x").await;
+    assert!(c.ok("STAT").await.starts_with("+OK 6 "));
+    c.ok("QUIT").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sasl_login_and_plain_without_initial_response() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let mut c = server.tls().await;
+    // AUTH LOGIN: "Username:" / "Password:" challenges, base64.
+    assert_eq!(c.cmd("AUTH LOGIN").await, "+ VXNlcm5hbWU6");
+    assert_eq!(c.cmd("Ym9i").await, "+ UGFzc3dvcmQ6");
+    let reply = c.cmd("Ym9iIHNlY3JldCB3aXRoIHNwYWNlcw==").await;
+    assert!(reply.starts_with("+OK"), "{reply}");
+    c.ok("QUIT").await;
+
+    let mut c = server.tls().await;
+    assert_eq!(c.cmd("AUTH PLAIN").await.trim_end(), "+");
+    // "\0alice\0wrong"
+    let reply = c.cmd("AGFsaWNlAHdyb25n").await;
+    assert!(reply.starts_with("-ERR [AUTH]"), "{reply}");
+    // Cancelled exchange.
+    assert_eq!(c.cmd("AUTH LOGIN").await, "+ VXNlcm5hbWU6");
+    assert!(c.cmd("*").await.starts_with("-ERR"));
+    c.login("alice", ALICE_PASSWORD).await;
+    c.ok("QUIT").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_mail_shows_up_at_next_login() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let mut c = server.tls().await;
+    c.login("alice", ALICE_PASSWORD).await;
+    let before = c.multi("UIDL").await;
+    fs::write(
+        fx.maildir("alice").join("new").join("9999.late.test"),
+        b"Subject: late\n\nhello\n",
+    )
+    .unwrap();
+    assert_eq!(c.multi("UIDL").await, before, "snapshot while logged in");
+    c.ok("QUIT").await;
+    let mut c = server.tls().await;
+    c.login("alice", ALICE_PASSWORD).await;
+    let after = c.multi("UIDL").await;
+    assert_eq!(&after[..before.len()], &before[..]);
+    assert_eq!(after.len(), before.len() + 1);
+    c.ok(&format!("RETR {}", after.len())).await;
+    assert_eq!(c.body().await, b"Subject: late\r\n\r\nhello\r\n.\r\n");
+    c.ok("QUIT").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_sessions_without_committing() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let mut c = server.tls().await;
+    c.login("alice", ALICE_PASSWORD).await;
+    let files = fx.files("alice");
+    c.ok("DELE 1").await;
+    let pop3 = server.pop3;
+    server.stop().await;
+    let rest = String::from_utf8(c.rest().await).unwrap();
+    assert!(rest.starts_with("-ERR"), "{rest}");
+    assert_eq!(fx.files("alice"), files);
+    assert!(TcpStream::connect(pop3).await.is_err(), "listener closed");
+}
+
+// ---- paused time, over in-memory pipes ----
+
+/// Runs one session over a duplex pipe (clear text, so the fixture must allow clear-text
+/// logins); returns the client end and the session task.
+fn pipe_session(
+    fx: &Fixture,
+    shutdown: &CancellationToken,
+) -> (tokio::io::DuplexStream, tokio::task::JoinHandle<Ending>) {
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    let task = tokio::spawn(serve_pop3(
+        fx.ctx.clone(),
+        MaybeTls::Plain(server),
+        "pipe".into(),
+        None,
+        shutdown.clone(),
+    ));
+    (client, task)
+}
+
+#[tokio::test(start_paused = true)]
+async fn pre_auth_timeout_closes_idle_connection() {
+    let fx = Fixture::with_settings(Pop3Settings {
+        pre_auth_timeout: cas_server::config::Limit::Value(Duration::from_secs(60)),
+        allow_clear_text_without_tls: true,
+        ..Pop3Settings::default()
+    });
+    let shutdown = CancellationToken::new();
+    let (client, task) = pipe_session(&fx, &shutdown);
+    let mut c = Client::new(Box::new(client)).await;
+    c.patience = Duration::from_secs(24 * 3600);
+    let started = tokio::time::Instant::now();
+    let rest = String::from_utf8(c.rest().await).unwrap();
+    assert!(rest.starts_with("-ERR"), "{rest}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(60) && waited < Duration::from_secs(62),
+        "{waited:?}"
+    );
+    assert_eq!(task.await.unwrap(), Ending::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn authenticated_timeout_commits_nothing() {
+    let fx = Fixture::with_settings(Pop3Settings {
+        authenticated_timeout: cas_server::config::Limit::Value(Duration::from_secs(600)),
+        allow_clear_text_without_tls: true,
+        ..Pop3Settings::default()
+    });
+    let files = fx.files("alice");
+    let shutdown = CancellationToken::new();
+    let (client, task) = pipe_session(&fx, &shutdown);
+    let mut c = Client::new(Box::new(client)).await;
+    c.patience = Duration::from_secs(24 * 3600);
+    c.login("alice", ALICE_PASSWORD).await;
+    c.ok("DELE 1").await;
+    // Activity resets the idle timer.
+    tokio::time::sleep(Duration::from_secs(500)).await;
+    c.ok("NOOP").await;
+    let started = tokio::time::Instant::now();
+    let rest = String::from_utf8(c.rest().await).unwrap();
+    assert!(rest.starts_with("-ERR"), "{rest}");
+    assert!(started.elapsed() >= Duration::from_secs(600));
+    assert_eq!(task.await.unwrap(), Ending::Closed);
+    // Lock released, nothing deleted.
+    let store = MaildirStore::new(fx.dir.join("maildir"));
+    let m = cas_server::store::MailStore::open_maildrop(&store, "alice").unwrap();
+    assert_eq!(m.messages().len(), files.len());
+}
