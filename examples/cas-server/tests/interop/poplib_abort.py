@@ -48,7 +48,9 @@ def snapshot(host, port, user, password, ctx):
 
 def kill(conn):
     # Drop the TCP connection without QUIT and without a TLS close_notify.
+    # The file from makefile() holds a reference: the descriptor closes only when both do.
     conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    conn.file.close()
     conn.sock.close()
 
 
@@ -65,7 +67,7 @@ def main():
     _, listing, _ = conn.list()
     sizes = {int(n): int(s) for n, s in (line.split() for line in listing)}
     largest = max(sizes, key=sizes.get)
-    conn.putcmd("RETR %d" % largest)
+    conn._putcmd("RETR %d" % largest)
     first = conn.file.readline()
     if not first.startswith(b"+OK"):
         fail("RETR answer: %r" % first)
