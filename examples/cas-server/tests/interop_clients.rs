@@ -97,13 +97,16 @@ impl Server {
             .to_string()
     }
 
-    /// Message files of `user`'s Maildir (`cur/` and `new/`), sorted.
+    /// Messages of `user`'s Maildir (`cur/` and `new/`) by unique name, without the `:2,`
+    /// info suffix (a message moves from `new/` to `cur/` when first seen), sorted.
     fn maildir_files(&self, user: &str) -> Vec<String> {
         let mut names = Vec::new();
         for sub in ["cur", "new"] {
             let path = self.data_dir().join("maildir").join(user).join(sub);
             for entry in fs::read_dir(&path).unwrap() {
-                names.push(entry.unwrap().file_name().to_string_lossy().into_owned());
+                let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+                let unique = name.split_once(':').map_or(name.as_str(), |(unique, _)| unique);
+                names.push(unique.to_string());
             }
         }
         names.sort();
