@@ -452,3 +452,270 @@ pub fn spurious_timeout_is_noop(app: &mut AutoApp) {
         "spurious timeout changed the session"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Client side
+
+/// The commands [`client_session`] issues, in order: a whole session including STLS, SASL
+/// with a challenge, SASL with an initial response too long for the command line, every
+/// listing and retrieval command, and QUIT.
+fn client_script() -> Vec<Command<'static>> {
+    use crate::command::{LangRange, Mechanism, Param, PassText};
+    let mut cmds = vec![Command::Capa];
+    if let Ok(name) = Param::new("mrose") {
+        cmds.push(Command::Apop {
+            name,
+            digest: [0xc4; 16],
+        });
+    }
+    cmds.extend([
+        Command::Stat,
+        Command::List(None),
+        Command::Retr(1),
+        Command::Uidl(None),
+    ]);
+    if let Ok(mechanism) = Mechanism::new("LOGIN") {
+        cmds.push(Command::Auth {
+            mechanism,
+            initial_response: None,
+        });
+    }
+    cmds.extend([
+        Command::List(Some(1)),
+        Command::Uidl(Some(1)),
+        Command::Top {
+            message: 1,
+            lines: 0,
+        },
+        Command::AuthList,
+        Command::Lang(None),
+        Command::Stls,
+        Command::Capa,
+    ]);
+    if let (Ok(user), Ok(pass)) = (Param::new("alice"), PassText::new(b"open sesame")) {
+        cmds.extend([Command::User(user), Command::Pass(pass)]);
+    }
+    if let Ok(mechanism) = Mechanism::new("PLAIN") {
+        cmds.push(Command::Auth {
+            mechanism,
+            initial_response: Some(vec![b'x'; 300]),
+        });
+    }
+    cmds.extend([
+        Command::Dele(1),
+        Command::Noop,
+        Command::Rset,
+        Command::Utf8,
+    ]);
+    if let Ok(lang) = LangRange::new("en") {
+        cmds.push(Command::Lang(Some(lang)));
+    }
+    cmds.push(Command::Quit);
+    cmds
+}
+
+/// Limits of the session [`client_session`] drives: small, so arbitrary input reaches them.
+const CLIENT_MAX_LINE: usize = 512;
+const CLIENT_MAX_BODY: u64 = 300;
+
+/// Tracks the requests of a [`crate::ClientSession`] and checks the event invariants.
+struct ClientDriver {
+    session: crate::ClientSession,
+    now: Instant,
+    /// Requests without a terminal event yet.
+    open: Vec<crate::client::RequestId>,
+    closed: bool,
+    tls_due: bool,
+    seed: u32,
+}
+
+impl ClientDriver {
+    fn rand(&mut self) -> u32 {
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 17;
+        self.seed ^= self.seed << 5;
+        self.seed
+    }
+
+    fn settle(&mut self, id: crate::client::RequestId) {
+        let pos = self.open.iter().position(|&o| o == id);
+        assert!(
+            pos.is_some(),
+            "terminal event for {id:?}, which is not open"
+        );
+        if let Some(p) = pos {
+            self.open.remove(p);
+        }
+    }
+
+    /// Drains events (answering challenges), then output, checking the invariants.
+    fn drain(&mut self) {
+        use crate::client::{ClientEvent, Reply};
+        while let Some(ev) = self.session.poll_event() {
+            assert!(!self.closed, "event after Closed: {ev:?}");
+            match ev {
+                ClientEvent::ReplyReceived { id, reply } => {
+                    self.settle(id);
+                    let entries = match &reply {
+                        Reply::Message { body } => {
+                            let len = u64::try_from(body.len()).unwrap_or(u64::MAX);
+                            assert!(len <= CLIENT_MAX_BODY, "body of {len} octets delivered");
+                            0
+                        }
+                        Reply::Listing(v) => v.len(),
+                        Reply::UidListing(v) => v.len(),
+                        Reply::Capabilities(v) => v.len(),
+                        Reply::Languages(v) => v.len(),
+                        Reply::Mechanisms(v) => v.len(),
+                        _ => 0,
+                    };
+                    // Every entry takes at least two octets ("x\n") of the listing limit.
+                    assert!(u64::try_from(entries).unwrap_or(u64::MAX) <= CLIENT_MAX_BODY / 2);
+                }
+                ClientEvent::ReplyFailed { id, .. } => self.settle(id),
+                ClientEvent::TlsReady { id } => {
+                    self.settle(id);
+                    self.tls_due = true;
+                    assert!(!self.session.wants_input());
+                }
+                ClientEvent::SaslChallengeReceived { id, .. } => {
+                    assert!(self.open.contains(&id), "challenge for {id:?}, not open");
+                    let now = self.now;
+                    let r = if self.rand().is_multiple_of(4) {
+                        self.session.sasl_cancel(now, id)
+                    } else {
+                        self.session.sasl_respond(now, id, b"alice")
+                    };
+                    assert!(r.is_ok(), "SASL answer refused: {r:?}");
+                    assert!(
+                        self.session.sasl_respond(now, id, b"again").is_err(),
+                        "second answer to one challenge accepted"
+                    );
+                }
+                ClientEvent::Closed { .. } => {
+                    self.closed = true;
+                    assert!(
+                        self.open.is_empty(),
+                        "closed with open requests {:?}",
+                        self.open
+                    );
+                }
+                _ => {}
+            }
+        }
+        let bound = CLIENT_MAX_LINE
+            .saturating_add(usize::try_from(CLIENT_MAX_BODY).unwrap_or(usize::MAX))
+            .max(CLIENT_MAX_LINE.saturating_mul(2));
+        let held = self.session.buffered_input();
+        assert!(held <= bound, "input buffer {held} > {bound}");
+        let mut wire = Vec::new();
+        let n = self.session.poll_transmit(&mut wire);
+        assert_eq!(n, wire.len());
+        assert!(n <= 4096, "poll_transmit returned {n}");
+        if self.closed {
+            assert!(self.session.is_closed() && !self.session.wants_input());
+        }
+    }
+}
+
+/// Feeds arbitrary server bytes, in a chunking derived from a hash of `data` (so the bytes
+/// themselves stay a plain server transcript), to a [`crate::ClientSession`] that has queued
+/// [`client_script`]; answers SASL challenges (or cancels them), completes TLS handshakes
+/// (sometimes only after more input, to exercise injection), fires timers and ends with EOF.
+///
+/// Checks: no panic; input buffers stay within `max_line + max(max_message_size, max_line)`;
+/// each `poll_transmit` is small; every request gets exactly one terminal event and
+/// challenges arrive only for open requests; `Closed` comes once, last, and only when no
+/// request is open; a closed session ignores input; spurious timeouts are no-ops; delivered
+/// bodies and listings respect their limits.
+pub fn client_session(data: &[u8]) {
+    use crate::client::{ClientConfig, ClientLimits, ClientOptions, ClientSession, ClientState};
+
+    let limits = ClientLimits {
+        max_line: CLIENT_MAX_LINE,
+        max_message_size: Some(CLIENT_MAX_BODY),
+        max_listing_size: Some(CLIENT_MAX_BODY),
+        reply_timeout: Some(Duration::from_secs(60)),
+        pipeline_depth: 3,
+    };
+    // FNV-1a over the input seeds the chunking and the driver's choices.
+    let seed = data.iter().fold(0x811c_9dc5_u32, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    }) | 1;
+    // The only clock read here: std has no constant `Instant`. Later times are base + n.
+    let now = Instant::now();
+    let mut d = ClientDriver {
+        session: ClientSession::new(
+            Arc::new(ClientConfig { limits }),
+            now,
+            ClientOptions::default(),
+        ),
+        now,
+        open: Vec::new(),
+        closed: false,
+        tls_due: false,
+        seed,
+    };
+    for cmd in client_script() {
+        match d.session.send_command(now, cmd) {
+            Ok(id) => d.open.push(id),
+            Err(e) => panic!("command refused before any input: {e}"),
+        }
+    }
+    let mut input = data;
+    while !input.is_empty() {
+        let size = usize::try_from(d.rand() % 48)
+            .unwrap_or(0)
+            .saturating_add(1);
+        let (chunk, rest) = input.split_at(size.min(input.len()));
+        input = rest;
+        let was_closed = d.session.state() == ClientState::Closed;
+        d.session.handle_input(d.now, chunk);
+        if was_closed {
+            assert!(
+                d.session.poll_event().is_none(),
+                "closed session produced an event"
+            );
+        }
+        d.drain();
+        if d.tls_due && d.rand().is_multiple_of(2) {
+            d.tls_due = false;
+            d.session.handle_tls_established(d.now);
+            d.drain();
+        }
+        match d.rand() % 16 {
+            0 => {
+                // Spurious: just before the deadline, or with none armed.
+                let early = d
+                    .session
+                    .poll_timeout()
+                    .and_then(|t| t.checked_sub(Duration::from_millis(1)))
+                    .unwrap_or(d.now)
+                    .max(d.now);
+                if d.session.poll_timeout().is_none_or(|t| early < t) {
+                    d.session.handle_timeout(early);
+                    assert!(
+                        d.session.poll_event().is_none(),
+                        "spurious timeout had an effect"
+                    );
+                }
+            }
+            1 => {
+                d.now = d.now.checked_add(Duration::from_secs(61)).unwrap_or(d.now);
+                if d.session.poll_timeout().is_some_and(|t| t <= d.now) {
+                    d.session.handle_timeout(d.now);
+                    assert_eq!(d.session.state(), ClientState::Closed);
+                    d.drain();
+                }
+            }
+            _ => {}
+        }
+    }
+    d.session.handle_eof(d.now);
+    d.drain();
+    assert!(d.closed, "EOF did not close the session");
+    assert!(d.open.is_empty());
+    d.session.handle_input(d.now, b"+OK late\r\n");
+    d.session.handle_eof(d.now);
+    assert!(d.session.poll_event().is_none(), "closed session reacted");
+}
