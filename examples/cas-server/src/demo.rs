@@ -4,7 +4,7 @@
 //! <data-dir>/cas-server.toml      the config, commented
 //! <data-dir>/users                passwd-file: alice, bob (argon2id + NT hash)
 //! <data-dir>/credentials.txt      their generated passwords, `user:password` (mode 0600)
-//! <data-dir>/maildir/<user>/      Maildir with sample messages in new/
+//! <data-dir>/maildir/<user>/      Maildir with sample messages in cur/
 //! <data-dir>/tls/cert.pem         self-signed certificate for localhost and 127.0.0.1
 //! <data-dir>/tls/key.pem          its key (mode 0600)
 //! ```
@@ -92,7 +92,7 @@ pub fn ensure_demo_data(data_dir: &Path) -> Result<Created, DemoError> {
             let _ = writeln!(plain, "{user}:{password}");
             let maildir = data_dir.join("maildir").join(user);
             create_maildir(&maildir).map_err(io_err)?;
-            write_samples(&maildir.join("new"), user).map_err(io_err)?;
+            write_samples(&maildir.join("cur"), user).map_err(io_err)?;
         }
         write_new(&data_dir.join(CREDENTIALS_FILE), plain.as_bytes(), true).map_err(io_err)?;
         // The users file last: its presence means the rest is complete.
@@ -165,11 +165,14 @@ fn write_new(path: &Path, data: &[u8], private: bool) -> io::Result<()> {
     file.sync_all()
 }
 
-/// Delivers the sample messages into `new/`, oldest first, with Maildir-style unique names.
-fn write_samples(new: &Path, user: &str) -> io::Result<()> {
+/// Stores the sample messages in `cur/` (already delivered, no flags), oldest first, with
+/// Maildir-style unique names. Being in `cur/` already, their file names never change, which
+/// lets black-box tests compare the Maildir before and after a session; mail that another
+/// program delivers into `new/` is moved to `cur/` at the next login.
+fn write_samples(cur: &Path, user: &str) -> io::Result<()> {
     for (i, message) in sample_messages(user).iter().enumerate() {
-        let name = format!("{}.M{i}P0.cas-demo", 1_763_884_800 + i as u64 * 3600);
-        write_new(&new.join(name), message, false)?;
+        let name = format!("{}.M{i}P0.cas-demo:2,", 1_763_884_800 + i as u64 * 3600);
+        write_new(&cur.join(name), message, false)?;
     }
     Ok(())
 }
@@ -371,9 +374,9 @@ mod tests {
         );
         assert!(store.nt_hash("bob").unwrap().is_some());
         for user in DEMO_USERS {
-            let new = dir.join("maildir").join(user).join("new");
+            let cur = dir.join("maildir").join(user).join("cur");
             assert_eq!(
-                fs::read_dir(new).unwrap().count(),
+                fs::read_dir(cur).unwrap().count(),
                 sample_messages(user).len()
             );
         }

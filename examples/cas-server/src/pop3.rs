@@ -198,6 +198,8 @@ pub struct Pop3App {
     sasl: Option<Sasl>,
     retrieval: Option<Retrieval>,
     pending: Option<JoinHandle<Done>>,
+    /// Messages in the commit under way (for the log).
+    deleting: usize,
 }
 
 impl Pop3App {
@@ -211,6 +213,7 @@ impl Pop3App {
             sasl: None,
             retrieval: None,
             pending: None,
+            deleting: 0,
         }
     }
 
@@ -289,6 +292,7 @@ impl Pop3App {
                     let _ = session.send(id, Reply::CommitSucceeded);
                     return;
                 };
+                self.deleting = deleted.len();
                 let indices: Vec<usize> = deleted
                     .iter()
                     .map(|&n| n.saturating_sub(1) as usize)
@@ -298,8 +302,10 @@ impl Pop3App {
                     result: maildrop.commit_deletions(&indices),
                 });
             }
-            other => {
-                tracing::warn!(peer = %self.peer, request = ?other, "unhandled POP3 request");
+            _ => {
+                // A request kind added to pop3-proto later; not logged in detail because it
+                // may carry credentials.
+                tracing::warn!(peer = %self.peer, "unhandled POP3 request");
             }
         }
     }
@@ -437,7 +443,9 @@ impl Application<ServerSession> for Pop3App {
         let Some(retrieval) = self.retrieval.as_mut() else {
             return;
         };
-        if retrieval.started && !session.wants_message_data() {
+        // Also false once TOP's cutoff is reached: the session then needs no more data and
+        // the retrieval is dropped when the next one starts or the session ends.
+        if !session.wants_message_data() {
             return;
         }
         let id = retrieval.id;
@@ -560,7 +568,12 @@ impl Application<ServerSession> for Pop3App {
                 let user = self.user.clone().unwrap_or_default();
                 let reply = match result {
                     Ok(()) => {
-                        tracing::info!(peer = %self.peer, user = %user, "POP3 deletions committed");
+                        tracing::info!(
+                            peer = %self.peer,
+                            user = %user,
+                            deleted = self.deleting,
+                            "POP3 session committed"
+                        );
                         Reply::CommitSucceeded
                     }
                     Err(e) => {

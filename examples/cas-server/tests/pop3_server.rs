@@ -342,6 +342,15 @@ async fn pop3s_stat_list_uidl_retr_exact_bytes() {
     let header_end = samples[3].windows(2).position(|w| w == b"\n\n").unwrap() + 2;
     assert_eq!(top, expected_retr(&samples[3][..header_end]));
 
+    // TOP on the 2 MB message stops early; the session goes on with the next command.
+    c.ok("TOP 3 2").await;
+    let top = c.body().await;
+    assert!(top.len() < 2_000, "{}", top.len());
+    assert!(top.ends_with(b"\r\n.\r\n"));
+    assert!(c.ok("STAT").await.starts_with("+OK 6 "));
+    c.ok("RETR 1").await;
+    assert!(c.body().await == expected_retr(&samples[0]));
+
     c.ok("QUIT").await;
     assert!(c.rest().await.is_empty());
     // Nothing was deleted; new/ moved to cur/.
