@@ -20,7 +20,8 @@
 //! Opening a maildrop (under the lock) replays a leftover intent log, moves messages another
 //! program delivered into `new/` over to `cur/` (adding the `:2,` info), assigns the next
 //! uids to messages not yet listed (oldest first), counts their sizes with CRLF line ends
-//! (see [`crlf_size_of_file`] for a message without a final line end),
+//! (plus the 2 octets of the CRLF that RETR adds to a message without a final line end,
+//! so that LIST matches what clients receive),
 //! and rewrites `cas-uidlist` atomically if anything changed. Reading never changes anything.
 
 use std::collections::HashMap;
