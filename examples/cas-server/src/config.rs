@@ -27,7 +27,7 @@ pub const DEFAULT_DATA_DIR: &str = "cas-data";
     about = "cas-rs client access server: POP3 (STLS) and POP3S over Maildir"
 )]
 pub struct Cli {
-    /// Config file (TOML). Without it, <data-dir>/cas-server.toml is used, and created with
+    /// Config file (TOML). Without it, DATA_DIR/cas-server.toml is used, and created with
     /// demo users, sample mail and a self-signed certificate if missing.
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
