@@ -72,6 +72,7 @@
 #![deny(missing_docs)]
 
 mod hash;
+pub mod ntlm;
 mod passwd;
 pub mod sasl;
 mod secret;

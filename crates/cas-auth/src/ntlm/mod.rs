@@ -1,0 +1,5 @@
+//! NTLM acceptor (MS-NLMP).
+
+pub mod crypto;
+pub mod messages;
+pub mod session;
