@@ -4,9 +4,10 @@
 //! All three work on arbitrary chunks: a line end, a leading dot or the header/body boundary
 //! may be split across chunks.
 
-/// The size of `message` as POP3 reports it (RFC 1939 §5 `LIST`, `STAT`): every line end
-/// counted as CRLF, so a bare LF counts two octets. Same as [`CrlfSizeCounter`] over one
-/// chunk.
+/// The size of `message` as POP3 reports it (RFC 1939 §5 `LIST`, `STAT`): the octets a
+/// client receives for `RETR`, before the terminating `.` line. Every line end counts as
+/// CRLF (a bare LF counts two octets), and an unterminated last line counts the line end
+/// [`DotStuffer::finish`] supplies. Same as [`CrlfSizeCounter`] over one chunk.
 pub fn crlf_size(message: &[u8]) -> u64 {
     let mut c = CrlfSizeCounter::new();
     c.update(message);
@@ -15,12 +16,16 @@ pub fn crlf_size(message: &[u8]) -> u64 {
 
 /// Incremental [`crlf_size`] for messages read in chunks.
 ///
-/// A missing final line end is not counted (the CRLF the server adds before the terminating
-/// `.` belongs to the terminator).
+/// A missing final line end is counted: the session sends CRLF before the terminating `.`
+/// (RFC 1939 §3 needs the terminator on a line of its own), and clients cannot tell that line
+/// end from the message's, so a size without it disagrees with what poplib, curl, fetchmail
+/// and Outlook's exact-size check count.
 #[derive(Clone, Debug, Default)]
 pub struct CrlfSizeCounter {
     size: u64,
     prev_cr: bool,
+    /// The last octet counted, if any.
+    last: Option<u8>,
 }
 
 impl CrlfSizeCounter {
@@ -45,13 +50,20 @@ impl CrlfSizeCounter {
         }
         if let Some(&last) = chunk.last() {
             prev_cr = last == b'\r';
+            self.last = Some(last);
         }
         self.prev_cr = prev_cr;
     }
 
-    /// The size so far.
+    /// The size of what has been counted, as a complete message: including the line end
+    /// the session adds to an unterminated last line (LF after a final CR, CRLF otherwise).
     pub fn total(&self) -> u64 {
-        self.size
+        let supplied = match self.last {
+            None | Some(b'\n') => 0,
+            Some(b'\r') => 1,
+            Some(_) => 2,
+        };
+        self.size.saturating_add(supplied)
     }
 }
 
@@ -329,7 +341,10 @@ mod tests {
         assert_eq!(crlf_size(b""), 0);
         assert_eq!(crlf_size(b"a\r\nb\r\n"), 6);
         assert_eq!(crlf_size(b"a\nb\n"), 6);
-        assert_eq!(crlf_size(b"a\nb"), 4);
+        // The line end the session supplies to an unterminated last line is counted.
+        assert_eq!(crlf_size(b"a\nb"), 6);
+        assert_eq!(crlf_size(b"a\r"), 3);
+        assert_eq!(crlf_size(b"a\rb"), 5);
         assert_eq!(crlf_size(b"\n"), 2);
         let mut c = CrlfSizeCounter::new();
         c.update(b"a\r");
@@ -339,6 +354,21 @@ mod tests {
         c.update(b"a");
         c.update(b"\n");
         assert_eq!(c.total(), 3);
+    }
+
+    proptest::proptest! {
+        /// LIST's size is exactly what a client un-stuffs from RETR, whatever the line ends.
+        #[test]
+        fn size_matches_what_retr_sends(message in proptest::collection::vec(
+            proptest::sample::select(vec![b'a', b'.', b'\r', b'\n', b' ']), 0..64,
+        )) {
+            let stuffed = every_split(None, &message);
+            let mut unstuffer = DotUnstuffer::new();
+            let mut body = Vec::new();
+            unstuffer.decode(&stuffed, &mut body);
+            proptest::prop_assert!(unstuffer.is_done());
+            proptest::prop_assert_eq!(crlf_size(&message), body.len() as u64);
+        }
     }
 
     #[test]

@@ -157,8 +157,8 @@ fn stuffing_after_lf_and_crlf_and_unterminated_last_line() {
     let (id, _) = t.request();
     t.reply(id, data(&msg[..7], false));
     t.reply(id, data(&msg[7..], true));
-    // size: 30 bytes + 3 bare LFs
-    t.expect("+OK 33 octets\r\nA: b\r\n\r\n..one\r\n..two\r\n...three\r\nlast\r\n.\r\n");
+    // size: 30 bytes + 3 bare LFs + the CRLF supplied to the unterminated last line
+    t.expect("+OK 35 octets\r\nA: b\r\n\r\n..one\r\n..two\r\n...three\r\nlast\r\n.\r\n");
 }
 
 #[test]

@@ -411,28 +411,19 @@ fn is_message_name(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\n', '\r', '\0'])
 }
 
-/// The message's POP3 size, read in bounded chunks: every line end counted as CRLF
-/// (pop3-proto's counter), plus 2 when the message lacks a final line end.
-///
-/// The 2 octets are the CRLF the session adds before the terminating `.` of RETR. Clients
-/// cannot tell it from the message (poplib, curl and fetchmail all receive it as the last
-/// line end), so a size that leaves it out disagrees with what they count; Outlook's
-/// "exact size" check and the interop tests compare the two.
+/// The message's POP3 size (pop3-proto's CRLF-counted size, which includes the line end
+/// RETR supplies to an unterminated last line), read in bounded chunks.
 fn crlf_size_of_file(path: &Path) -> io::Result<u64> {
     let mut file = File::open(path)?;
     let mut counter = pop3_proto::stuffing::CrlfSizeCounter::new();
     let mut buf = vec![0u8; READ_CHUNK];
-    let mut last = None;
     loop {
         let n = file.read(&mut buf)?;
         if n == 0 {
-            break;
+            return Ok(counter.total());
         }
         counter.update(&buf[..n]);
-        last = Some(buf[n - 1]);
     }
-    let unterminated = last.is_some_and(|b| b != b'\n');
-    Ok(counter.total() + if unterminated { 2 } else { 0 })
 }
 
 /// Writes `data` to `dir/name` via a synced temporary file and a rename, then syncs `dir`.

@@ -105,7 +105,9 @@ impl Server {
             let path = self.data_dir().join("maildir").join(user).join(sub);
             for entry in fs::read_dir(&path).unwrap() {
                 let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-                let unique = name.split_once(':').map_or(name.as_str(), |(unique, _)| unique);
+                let unique = name
+                    .split_once(':')
+                    .map_or(name.as_str(), |(unique, _)| unique);
                 names.push(unique.to_string());
             }
         }
