@@ -87,10 +87,15 @@
 //! c.poll_transmit(&mut wire);
 //! assert_eq!(wire, b"STAT\r\n"); // no PIPELINING advertised: one at a time
 //!
-//! c.handle_input(now, b"+OK 2 320\r\n+OK 2 messages\r\n1 120\r\n2 200\r\n.\r\n");
+//! c.handle_input(now, b"+OK 2 320\r\n");
 //! let Some(ClientEvent::ReplyReceived { id, reply: Reply::Stat(drop) }) = c.poll_event()
 //!     else { panic!("expected STAT") };
 //! assert_eq!((id, drop.count, drop.size), (stat, 2, 320));
+//!
+//! wire.clear();
+//! c.poll_transmit(&mut wire);
+//! assert_eq!(wire, b"LIST\r\n"); // released by the STAT reply
+//! c.handle_input(now, b"+OK 2 messages\r\n1 120\r\n2 200\r\n.\r\n");
 //! let Some(ClientEvent::ReplyReceived { id, reply: Reply::Listing(scan) }) = c.poll_event()
 //!     else { panic!("expected LIST") };
 //! assert_eq!((id, scan.len()), (list, 2));
@@ -296,8 +301,8 @@ pub enum ProtocolViolation {
     /// A status or challenge line exceeded [`ClientLimits::max_line`].
     #[error("status line too long")]
     LineTooLong,
-    /// Data arrived while no reply was outstanding (or while the client owed a SASL
-    /// response).
+    /// Data other than an `-ERR` line arrived while no reply was outstanding, or other than
+    /// a status line while the client owed a SASL response.
     #[error("unsolicited data from the server")]
     UnexpectedData,
     /// A `+ ` continuation answered a command other than `AUTH`.
@@ -324,6 +329,11 @@ pub enum ClientCloseReason {
     /// [`ClientLimits::reply_timeout`] expired.
     #[error("reply timeout")]
     Timeout,
+    /// The server announced that it is closing with an unsolicited `-ERR` while no reply
+    /// was outstanding (inactivity timeout, shutdown: e.g. `-ERR [SYS/TEMP] ...`). Close the
+    /// socket.
+    #[error("closed by the server: {}", .0.text)]
+    ClosedByServer(StatusLine),
     /// The server broke the protocol.
     #[error("protocol violation: {0}")]
     ProtocolViolation(ProtocolViolation),
@@ -986,14 +996,29 @@ impl ClientSession {
             return;
         }
         let Some(front) = self.in_flight.front_mut() else {
-            self.violation(ProtocolViolation::UnexpectedData);
+            // Servers announce an inactivity timeout or a shutdown with an unsolicited -ERR
+            // before closing (RFC 1939 §3 autologout; `-ERR [SYS/TEMP] ...`).
+            match StatusLine::parse(line) {
+                Ok(status) if status.status == Status::Err => {
+                    self.close_with(ClientCloseReason::ClosedByServer(status));
+                }
+                _ => self.violation(ProtocolViolation::UnexpectedData),
+            }
             return;
         };
+        let (id, expect) = (front.id, front.expect);
         if front.awaiting_client {
-            self.violation(ProtocolViolation::UnexpectedData);
+            // Only a status line may come while the client owes a SASL response: the server
+            // ended the exchange (e.g. its timer fired). Anything else is out of turn.
+            match StatusLine::parse(line) {
+                Ok(status) => {
+                    self.in_flight.pop_front();
+                    self.reply(id, Reply::Status(status));
+                }
+                Err(_) => self.violation(ProtocolViolation::UnexpectedData),
+            }
             return;
         }
-        let (id, expect) = (front.id, front.expect);
         if expect == Expect::Sasl {
             match Response::parse(line) {
                 Ok(Response::Continuation(challenge)) => {

@@ -620,7 +620,7 @@ impl ClientDriver {
 
 /// Feeds arbitrary server bytes, in a chunking derived from a hash of `data` (so the bytes
 /// themselves stay a plain server transcript), to a [`crate::ClientSession`] that has queued
-/// [`client_script`]; answers SASL challenges (or cancels them), completes TLS handshakes
+/// `client_script`; answers SASL challenges (or cancels them), completes TLS handshakes
 /// (sometimes only after more input, to exercise injection), fires timers and ends with EOF.
 ///
 /// Checks: no panic; input buffers stay within `max_line + max(max_message_size, max_line)`;

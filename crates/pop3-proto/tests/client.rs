@@ -608,6 +608,32 @@ fn sasl_login_challenges_and_cancel() {
             Reply::Status(StatusLine::err("Authentication cancelled"))
         )]
     );
+    // The server may also end an exchange while the client's answer is due.
+    let auth = c
+        .send_command(
+            now,
+            Command::Auth {
+                mechanism: Mechanism::new("LOGIN").unwrap(),
+                initial_response: None,
+            },
+        )
+        .unwrap();
+    c.handle_input(now, b"+ VXNlcm5hbWU6\r\n-ERR [SYS/TEMP] timeout\r\n");
+    assert_eq!(
+        events(&mut c),
+        vec![
+            ClientEvent::SaslChallengeReceived {
+                id: auth,
+                challenge: b"Username:".to_vec()
+            },
+            reply(
+                auth,
+                Reply::Status(StatusLine::err_with(ResponseCode::SysTemp, "timeout"))
+            ),
+        ]
+    );
+    assert!(c.sasl_respond(now, auth, b"tim").is_err());
+    assert_eq!(sent(&mut c), "AUTH LOGIN\r\n");
 }
 
 #[test]
@@ -921,6 +947,13 @@ fn protocol_violations_close() {
         (
             b"+OK hi\r\n+OK unsolicited\r\n",
             ClientCloseReason::ProtocolViolation(ProtocolViolation::UnexpectedData),
+        ),
+        (
+            b"+OK hi\r\n-ERR [SYS/TEMP] Disconnected for inactivity\r\n",
+            ClientCloseReason::ClosedByServer(StatusLine::err_with(
+                ResponseCode::SysTemp,
+                "Disconnected for inactivity",
+            )),
         ),
     ];
     for (input, reason) in cases {
