@@ -59,7 +59,9 @@
 //! - `LoginRejected` with `IN-USE`, `LOGIN-DELAY` or `SYS/*` does not count as an
 //!   authentication failure.
 //! - Inactivity timers are re-armed, not fired, while a request waits for the application or
-//!   output is still queued (a long RETR is not idleness).
+//!   a large reply is being read (a long RETR is not idleness). A client that leaves output
+//!   unread for a whole timeout has stopped reading: the session closes without a reply and
+//!   drops the queued output.
 //! - Deviation from quinn: `close` takes the reason text directly instead of an error code.
 //!
 //! # Example

@@ -475,6 +475,10 @@ pub struct ServerSession {
     bad_commands: u32,
     auth_failures: u32,
     last_activity: Instant,
+    /// A large reply made progress since the timer was armed (message bytes, or output with
+    /// more still queued, were handed out): the client is reading. Small replies do not
+    /// count, since the peer's kernel accepts them whether or not the client reads.
+    transmitted: bool,
 }
 
 impl ServerSession {
@@ -503,6 +507,7 @@ impl ServerSession {
             bad_commands: 0,
             auth_failures: 0,
             last_activity: now,
+            transmitted: false,
         };
         let mut text = s.config.greeting.clone();
         if let Some(ts) = &s.apop_timestamp {
@@ -559,8 +564,12 @@ impl ServerSession {
     }
 
     /// Timer expiry. Calls before [`ServerSession::poll_timeout`]'s deadline are no-ops.
-    /// While the session waits for the application or still has output queued, the timer is
-    /// re-armed instead of firing (the client is not idle).
+    ///
+    /// Output drained since the timer was armed (a long RETR the client is reading) re-arms
+    /// it, and so does a request the application has not answered yet. Output queued that
+    /// the client did not read for a whole timeout means it stopped reading: the session
+    /// closes without a reply (none could be delivered) and drops the queued output, so the
+    /// connection and its buffers are released.
     pub fn handle_timeout(&mut self, now: Instant) {
         let Some(deadline) = self.poll_timeout() else {
             return;
@@ -568,8 +577,28 @@ impl ServerSession {
         if now < deadline {
             return;
         }
-        if self.pending.is_some() || !self.out.is_empty() {
+        if std::mem::take(&mut self.transmitted) {
             self.last_activity = now;
+            return;
+        }
+        // Waiting on the application (a login being checked, message data not yet read
+        // from the store) is not the client's idleness.
+        let waiting_for_application = match &self.pending {
+            None => false,
+            Some(Pending {
+                kind: PendingKind::Retrieve { .. },
+                ..
+            }) => self.wants_message_data(),
+            Some(_) => true,
+        };
+        if waiting_for_application {
+            self.last_activity = now;
+            return;
+        }
+        if !self.out.is_empty() {
+            self.finish(CloseReason::Timeout, None);
+            self.out.clear();
+            self.queued = 0;
             return;
         }
         if self.tls_pending {
@@ -716,6 +745,7 @@ impl ServerSession {
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> usize {
         let limit = self.config.limits.transmit_chunk.max(MIN_TRANSMIT_CHUNK);
         let start = buf.len();
+        let mut message_progress = false;
         while let Some(seg) = self.out.front_mut() {
             let room = limit.saturating_sub(buf.len().saturating_sub(start));
             if room == 0 {
@@ -733,6 +763,7 @@ impl ServerSession {
                     }
                 }
                 Segment::Message(m) => {
+                    message_progress = true;
                     if let Some(chunk) = m.chunks.front_mut() {
                         let consumed = m.stuffer.encode(chunk, buf, room);
                         chunk.advance(consumed.min(chunk.len()));
@@ -769,6 +800,9 @@ impl ServerSession {
         }
         let n = buf.len().saturating_sub(start);
         if n > 0 {
+            if message_progress || !self.out.is_empty() {
+                self.transmitted = true;
+            }
             self.process();
         }
         n

@@ -260,6 +260,67 @@ fn authenticated_timeout_and_no_commit() {
     t.no_event();
 }
 
+/// Logs in with one 1 MiB message and starts RETR, queuing as much as the session takes
+/// without the client reading anything.
+fn retr_large_unread(t: &mut T) -> pop3_proto::CommandId {
+    let big = vec![b'x'; 1024 * 1024];
+    t.login(vec![entry(big.len() as u64, "big")]);
+    t.c(b"RETR 1\r\n");
+    let (id, _) = t.request();
+    t.reply(id, data(&big[..256 * 1024], false));
+    assert!(!t.s.wants_message_data(), "above the high-water mark");
+    id
+}
+
+#[test]
+fn client_that_stops_reading_is_timed_out_and_its_output_dropped() {
+    let mut t = T::plain();
+    t.out();
+    retr_large_unread(&mut t);
+    t.at(1800);
+    t.s.handle_timeout(t.now);
+    // Nothing can be delivered to a client that does not read: no reply, buffers freed.
+    assert_eq!(t.closed(), CloseReason::Timeout);
+    assert!(t.s.is_closed());
+    assert_eq!(t.out(), "");
+    assert_eq!(t.s.poll_timeout(), None);
+}
+
+#[test]
+fn slow_reader_keeps_the_transfer_alive() {
+    let mut t = T::plain();
+    t.out();
+    let id = retr_large_unread(&mut t);
+    // The client reads one chunk per timeout period: never idle, never closed.
+    let mut buf = Vec::new();
+    for period in 1..=3u64 {
+        assert!(t.s.poll_transmit(&mut buf) > 0);
+        t.at(1800 * period);
+        t.s.handle_timeout(t.now);
+        t.no_event();
+        assert_eq!(
+            t.s.poll_timeout(),
+            Some(t.base + Duration::from_secs(1800 * (period + 1)))
+        );
+    }
+    assert_eq!(t.s.state(), State::Transaction);
+    // The application can still finish the message.
+    while !t.s.wants_message_data() {
+        assert!(t.s.poll_transmit(&mut buf) > 0);
+    }
+    t.reply(id, data(b"", true));
+}
+
+#[test]
+fn small_replies_do_not_extend_the_pre_auth_timer() {
+    let mut t = T::plain();
+    t.out(); // the greeting, taken by the peer's kernel whether or not the client reads
+    t.at(60);
+    t.s.handle_timeout(t.now);
+    t.expect("-ERR Autologout: no login in time, closing connection\r\n");
+    assert_eq!(t.closed(), CloseReason::Timeout);
+}
+
 #[test]
 fn timer_rearms_while_waiting_for_the_application() {
     let mut t = T::plain();
