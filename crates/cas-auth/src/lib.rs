@@ -71,6 +71,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod account;
+pub mod channel_binding;
+mod der;
 mod hash;
 pub mod ntlm;
 mod passwd;
@@ -81,6 +84,8 @@ mod store;
 #[doc(hidden)]
 pub mod fuzzing;
 
+pub use account::{AccountName, AccountNameError, DomainPolicy};
+pub use der::DerError;
 pub use hash::{
     HASH_OUTPUT_LEN, HashError, MAX_ITERATIONS, MAX_MEMORY_KIB, MAX_SALT_LEN, MIN_SALT_LEN, NtHash,
     PasswordHashParams, hash_password, hash_password_with, nt_hash_of,
