@@ -75,10 +75,12 @@ mod account;
 pub mod channel_binding;
 mod der;
 mod hash;
+pub mod http;
 pub mod ntlm;
 mod passwd;
 pub mod sasl;
 mod secret;
+pub mod spnego;
 mod store;
 
 #[doc(hidden)]

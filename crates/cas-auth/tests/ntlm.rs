@@ -75,7 +75,6 @@ impl Default for Client {
 
 struct Authenticate {
     negotiate: Vec<u8>,
-    challenge: Vec<u8>,
     authenticate: Vec<u8>,
     exported_session_key: [u8; 16],
     flags: NegotiateFlags,
@@ -166,7 +165,6 @@ impl Client {
         }
         Authenticate {
             negotiate,
-            challenge,
             authenticate,
             exported_session_key: exported,
             flags,
@@ -687,4 +685,261 @@ fn impacket_exchange_verifies() {
         replay_capture("impacket", config(), None, [0x12; 8]),
         Err(NtlmError::InvalidCredentials)
     ));
+}
+
+mod sasl_and_http {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use cas_auth::http::{
+        AuthScheme, HttpAuthConfig, HttpAuthError, HttpAuthOutcome, HttpAuthenticator,
+    };
+    use cas_auth::sasl::{Mechanism, NtlmServer, SaslFailure, ServerMechanism, Step};
+    use cas_auth::spnego;
+
+    #[test]
+    fn sasl_ntlm_with_impacket_capture() {
+        let [negotiate, challenge, authenticate] = captured("impacket");
+        let mut server = NtlmServer::new(Arc::new(config()), CAPTURE_CHALLENGE, NOW);
+        assert_eq!(server.mechanism(), Mechanism::Ntlm);
+        assert!(matches!(server.step(&Store, None), Step::Challenge(c) if c.is_empty()));
+        assert!(
+            matches!(server.step(&Store, Some(&negotiate)), Step::Challenge(c) if c == challenge)
+        );
+        match server.step(&Store, Some(&authenticate)) {
+            Step::Success {
+                authorization_id,
+                authentication_id,
+            } => assert_eq!(
+                (authorization_id.as_str(), authentication_id.as_str()),
+                ("alice", "alice")
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(server.is_complete());
+        assert!(server.take_authenticated().unwrap().session.is_some());
+        assert!(matches!(
+            server.step(&Store, Some(&authenticate)),
+            Step::Failure(SaslFailure::AlreadyCompleted)
+        ));
+        // The same AUTHENTICATE on another challenge: an ordinary failed login.
+        let mut other = NtlmServer::new(Arc::new(config()), [0x42; 8], NOW);
+        let _ = other.step(&Store, Some(&negotiate));
+        let step = other.step(&Store, Some(&authenticate));
+        assert!(
+            matches!(&step, Step::Failure(SaslFailure::InvalidCredentials)),
+            "{step:?}"
+        );
+        assert_eq!(other.authentication_id(), Some("alice"));
+        // NTLMv1 refusal keeps its reason and counts as a rejected login.
+        let mut v1 = NtlmServer::new(Arc::new(config()), [0x42; 8], NOW);
+        let client = Client {
+            v1: true,
+            mic: false,
+            ..Client::default()
+        };
+        let Step::Challenge(c) = v1.step(&Store, Some(&client.negotiate())) else {
+            panic!()
+        };
+        let a = client.authenticate(client.negotiate(), c);
+        match v1.step(&Store, Some(&a.authenticate)) {
+            Step::Failure(f @ SaslFailure::Ntlm(NtlmError::Ntlmv1Refused)) => {
+                assert!(f.is_rejected_login())
+            }
+            other => panic!("{other:?}"),
+        }
+        // Garbage instead of a NEGOTIATE.
+        let mut bad = NtlmServer::new(Arc::new(config()), [1; 8], NOW);
+        assert!(matches!(
+            bad.step(&Store, Some(b"hello")),
+            Step::Failure(SaslFailure::Ntlm(NtlmError::Malformed(_)))
+        ));
+    }
+
+    fn http_config() -> Arc<HttpAuthConfig> {
+        Arc::new(
+            HttpAuthConfig::new()
+                .with_ntlm(Arc::new(config()))
+                .with_negotiate(true)
+                .with_basic("CAS01"),
+        )
+    }
+
+    fn header(scheme: &str, bytes: &[u8]) -> Vec<u8> {
+        format!("{scheme} {}", B64.encode(bytes)).into_bytes()
+    }
+
+    fn continue_token(outcome: HttpAuthOutcome, scheme: &str) -> Vec<u8> {
+        match outcome {
+            HttpAuthOutcome::Continue { www_authenticate } => {
+                let (s, t) = www_authenticate.split_once(' ').unwrap();
+                assert_eq!(s, scheme);
+                B64.decode(t).unwrap()
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn http_ntlm_and_raw_negotiate_with_impacket_capture() {
+        let [negotiate, challenge, authenticate] = captured("impacket");
+        for scheme in ["NTLM", "Negotiate"] {
+            let mut auth = HttpAuthenticator::new(http_config());
+            let out = auth.handle_authorization(
+                &Store,
+                &header(scheme, &negotiate),
+                CAPTURE_CHALLENGE,
+                NOW,
+            );
+            assert_eq!(continue_token(out, scheme), challenge);
+            match auth.handle_authorization(&Store, &header(scheme, &authenticate), [0; 8], NOW) {
+                HttpAuthOutcome::Authenticated {
+                    user,
+                    www_authenticate,
+                    ntlm,
+                    ..
+                } => {
+                    assert_eq!(user, "alice");
+                    assert_eq!(www_authenticate, None);
+                    assert!(ntlm.is_some());
+                }
+                other => panic!("{other:?}"),
+            }
+            // A second AUTHENTICATE without a new handshake is refused.
+            let again =
+                auth.handle_authorization(&Store, &header(scheme, &authenticate), [0; 8], NOW);
+            assert!(
+                matches!(again, HttpAuthOutcome::Rejected { .. }),
+                "{again:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn http_spnego_with_mech_list_mic() {
+        let mech_types = {
+            let mut oid = vec![0x06, spnego::NTLM_OID.len() as u8];
+            oid.extend_from_slice(spnego::NTLM_OID);
+            let mut seq = vec![0x30, oid.len() as u8];
+            seq.extend_from_slice(&oid);
+            seq
+        };
+        let client = Client::default();
+        let mut auth = HttpAuthenticator::new(http_config());
+        let init = spnego::encode_init(&[spnego::NTLM_OID], Some(&client.negotiate()));
+        let resp = continue_token(
+            auth.handle_authorization(&Store, &header("Negotiate", &init), [5; 8], NOW),
+            "Negotiate",
+        );
+        let (state, challenge, _) = spnego::parse_response(&resp).unwrap();
+        assert_eq!(state, Some(1));
+        let a = client.authenticate(client.negotiate(), challenge.unwrap());
+        let mut session = NtlmSession::new(&a.exported_session_key, a.flags, Role::Client);
+        let mic = session.sign(&mech_types);
+        let resp = spnego::encode_response(
+            spnego::NegState::AcceptIncomplete,
+            false,
+            Some(&a.authenticate),
+            Some(&mic),
+        );
+        match auth.handle_authorization(&Store, &header("Negotiate", &resp), [0; 8], NOW) {
+            HttpAuthOutcome::Authenticated {
+                user,
+                scheme,
+                www_authenticate,
+                ..
+            } => {
+                assert_eq!((user.as_str(), scheme), ("alice", AuthScheme::Negotiate));
+                let token = B64
+                    .decode(
+                        www_authenticate
+                            .unwrap()
+                            .strip_prefix("Negotiate ")
+                            .unwrap(),
+                    )
+                    .unwrap();
+                let (state, _, server_mic) = spnego::parse_response(&token).unwrap();
+                assert_eq!(state, Some(0));
+                session.verify(&mech_types, &server_mic.unwrap()).unwrap();
+            }
+            other => panic!("{other:?}"),
+        }
+        // A wrong mechListMIC is refused.
+        let mut auth = HttpAuthenticator::new(http_config());
+        let resp = continue_token(
+            auth.handle_authorization(&Store, &header("Negotiate", &init), [5; 8], NOW),
+            "Negotiate",
+        );
+        let a = client.authenticate(
+            client.negotiate(),
+            spnego::parse_response(&resp).unwrap().1.unwrap(),
+        );
+        let bad = spnego::encode_response(
+            spnego::NegState::AcceptIncomplete,
+            false,
+            Some(&a.authenticate),
+            Some(&[1; 16]),
+        );
+        let out = auth.handle_authorization(&Store, &header("Negotiate", &bad), [0; 8], NOW);
+        assert!(
+            matches!(
+                out,
+                HttpAuthOutcome::Rejected {
+                    error: HttpAuthError::MechListMic
+                }
+            ),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn http_basic_and_challenges() {
+        use cas_auth::{FileCredentialStore, PasswordHashParams, hash_password_with};
+        let phc = hash_password_with(
+            b"pa:ss",
+            b"basic-test-salt!",
+            &PasswordHashParams::dangerous_low_cost(),
+        )
+        .unwrap();
+        let store = FileCredentialStore::parse(&format!("Alice:{phc}\n")).unwrap();
+        let auth_for = |login: &str, pw: &str| {
+            let mut auth = HttpAuthenticator::new(http_config());
+            let token = B64.encode(format!("{login}:{pw}"));
+            auth.handle_authorization(&store, format!("basic {token}").as_bytes(), [0; 8], NOW)
+        };
+        for login in [r"CORP\alice", "alice@corp.example", "ALICE"] {
+            match auth_for(login, "pa:ss") {
+                HttpAuthOutcome::Authenticated { user, scheme, .. } => {
+                    assert_eq!((user.as_str(), scheme), ("Alice", AuthScheme::Basic));
+                }
+                other => panic!("{login}: {other:?}"),
+            }
+        }
+        for (login, pw) in [
+            ("alice", "wrong"),
+            ("nobody", "pa:ss"),
+            ("alice@evil.example", "pa:ss"),
+        ] {
+            match auth_for(login, pw) {
+                HttpAuthOutcome::Rejected { error } => {
+                    assert!(error.is_rejected_login(), "{error:?}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let auth = HttpAuthenticator::new(Arc::new(HttpAuthConfig::new().with_basic("x")));
+        assert_eq!(auth.challenges(), [r#"Basic realm="x", charset="UTF-8""#]);
+        let mut auth = HttpAuthenticator::new(Arc::new(HttpAuthConfig::new().with_basic("x")));
+        assert!(matches!(
+            auth.handle_authorization(
+                &store,
+                b"NTLM TlRMTVNTUAABAAAABoIIAAAAAAAAAAAAAAAAAAAAAAA=",
+                [0; 8],
+                NOW
+            ),
+            HttpAuthOutcome::Rejected {
+                error: HttpAuthError::SchemeNotOffered
+            }
+        ));
+    }
 }

@@ -202,6 +202,15 @@ impl NtlmSession {
         }
     }
 
+    /// Starts both directions afresh: new RC4 states, sequence numbers 0, not broken.
+    ///
+    /// SPNEGO requires this after the `mechListMIC` exchange (MS-SPNG §3.3.5.1), so that
+    /// the application's first message is signed as if it were the first.
+    pub fn reset(&mut self) {
+        let key = *self.exported_session_key.expose();
+        *self = NtlmSession::new(&key, self.flags, self.role);
+    }
+
     /// The negotiated flags the keys were derived with.
     pub fn flags(&self) -> NegotiateFlags {
         self.flags

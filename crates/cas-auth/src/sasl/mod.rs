@@ -1,5 +1,6 @@
-//! SASL server mechanisms as step machines: [`PlainServer`] (RFC 4616) and [`LoginServer`]
-//! (draft-murchison-sasl-login).
+//! SASL server mechanisms as step machines: [`PlainServer`] (RFC 4616), [`LoginServer`]
+//! (draft-murchison-sasl-login) and [`NtlmServer`] (MS-NLMP through SASL, as Exchange's
+//! POP3 and IMAP offer it).
 //!
 //! A mechanism consumes client responses and produces [`Step`]s. The protocol session
 //! (POP3 `AUTH`, IMAP `AUTHENTICATE`) owns the framing: it base64-decodes what the client
@@ -38,9 +39,11 @@ use std::str::FromStr;
 use crate::store::{CredentialStore, StoreError};
 
 mod login;
+mod ntlm;
 mod plain;
 
 pub use login::{LoginServer, PASSWORD_CHALLENGE, USERNAME_CHALLENGE};
+pub use ntlm::NtlmServer;
 pub use plain::{PlainMessage, PlainServer};
 
 /// Longest field (identity, password) a mechanism accepts by default, in octets.
@@ -108,6 +111,15 @@ pub enum SaslFailure {
     /// `step` was called after the exchange had ended.
     #[error("authentication exchange has already completed")]
     AlreadyCompleted,
+    /// NTLM refused the exchange for a reason of its own (malformed message, NTLMv1 or
+    /// anonymous disabled, foreign domain, MIC or channel-binding failure, clock skew).
+    /// Wrong passwords and store outages use [`InvalidCredentials`] and
+    /// [`StoreUnavailable`].
+    ///
+    /// [`InvalidCredentials`]: SaslFailure::InvalidCredentials
+    /// [`StoreUnavailable`]: SaslFailure::StoreUnavailable
+    #[error("NTLM: {0}")]
+    Ntlm(#[source] crate::ntlm::NtlmError),
 }
 
 impl SaslFailure {
@@ -122,10 +134,11 @@ impl SaslFailure {
     /// that counts towards a failed-login limit and gets `-ERR [AUTH]` / `NO
     /// [AUTHENTICATIONFAILED]`.
     pub fn is_rejected_login(&self) -> bool {
-        matches!(
-            self,
-            SaslFailure::InvalidCredentials | SaslFailure::AuthorizationRefused { .. }
-        )
+        match self {
+            SaslFailure::InvalidCredentials | SaslFailure::AuthorizationRefused { .. } => true,
+            SaslFailure::Ntlm(e) => e.is_rejected_login(),
+            _ => false,
+        }
     }
 }
 
@@ -193,17 +206,21 @@ pub enum Mechanism {
     Plain,
     /// `LOGIN` (draft-murchison-sasl-login-00; obsolete but widely used).
     Login,
+    /// `NTLM` (MS-NLMP through SASL; Exchange's POP3 and IMAP, curl's default when
+    /// offered). Needs the users' NT hashes in the store.
+    Ntlm,
 }
 
 impl Mechanism {
     /// Every mechanism, in order of preference for advertising.
-    pub const ALL: &'static [Mechanism] = &[Mechanism::Plain, Mechanism::Login];
+    pub const ALL: &'static [Mechanism] = &[Mechanism::Plain, Mechanism::Login, Mechanism::Ntlm];
 
     /// The registered name, upper case (`"PLAIN"`).
     pub const fn name(self) -> &'static str {
         match self {
             Mechanism::Plain => "PLAIN",
             Mechanism::Login => "LOGIN",
+            Mechanism::Ntlm => "NTLM",
         }
     }
 
@@ -212,6 +229,7 @@ impl Mechanism {
     pub const fn clear_text(self) -> bool {
         match self {
             Mechanism::Plain | Mechanism::Login => true,
+            Mechanism::Ntlm => false,
         }
     }
 
@@ -271,7 +289,7 @@ mod tests {
         assert_eq!(Mechanism::from_name("PLAIN"), Some(Mechanism::Plain));
         assert_eq!(Mechanism::from_name("pLaIn"), Some(Mechanism::Plain));
         assert_eq!(Mechanism::from_name("login"), Some(Mechanism::Login));
-        assert_eq!(Mechanism::from_name("NTLM"), None);
+        assert_eq!(Mechanism::from_name("ntlm"), Some(Mechanism::Ntlm));
         assert_eq!(Mechanism::from_name(""), None);
         assert_eq!(Mechanism::from_name("PLAIN "), None);
         assert_eq!("LOGIN".parse::<Mechanism>(), Ok(Mechanism::Login));
@@ -279,7 +297,8 @@ mod tests {
             "X".parse::<Mechanism>(),
             Err(UnknownMechanism("X".to_owned()))
         );
-        assert!(Mechanism::ALL.iter().all(|m| m.clear_text()));
+        assert!(Mechanism::Plain.clear_text() && Mechanism::Login.clear_text());
+        assert!(!Mechanism::Ntlm.clear_text());
         assert_eq!(Mechanism::Plain.to_string(), "PLAIN");
     }
 
