@@ -179,3 +179,120 @@ pub fn passwd_file(data: &[u8]) {
         }
     }
 }
+
+/// The NTLM settings the NTLM invariants run with.
+fn ntlm_config(allow_v1: bool) -> std::sync::Arc<crate::ntlm::NtlmConfig> {
+    std::sync::Arc::new(
+        crate::ntlm::NtlmConfig::new("CORP", "CAS01", "corp.example", "cas01.corp.example")
+            .dangerous_allow_ntlmv1(allow_v1)
+            .with_extended_protection(crate::channel_binding::ExtendedProtection::Allow),
+    )
+}
+
+/// A fixed time for the NTLM invariants.
+const FUZZ_NOW: crate::ntlm::FileTime = crate::ntlm::FileTime(133_500_000_000_000_000);
+
+/// `data` as a NEGOTIATE_MESSAGE: parsing never panics; a parsed message re-encodes to a
+/// fixed point; the acceptor's CHALLENGE for it parses and grants no flag beyond those
+/// asked for (plus the server's own `TARGET_INFO` and target type).
+pub fn ntlm_negotiate(data: &[u8]) {
+    use crate::ntlm::messages::{ChallengeMessage, NegotiateMessage};
+    use crate::ntlm::{NegotiateFlags, NtlmAcceptor};
+    let max = crate::ntlm::DEFAULT_MAX_MESSAGE_LEN;
+    if let Ok(m) = NegotiateMessage::parse(data, max) {
+        let enc = m.encode();
+        let again = NegotiateMessage::parse(&enc, max).expect("encoded NEGOTIATE parses");
+        assert_eq!(again.encode(), enc);
+        assert_eq!(again.domain, m.domain);
+        assert_eq!(again.workstation, m.workstation);
+    }
+    let mut acceptor = NtlmAcceptor::new(ntlm_config(false));
+    match acceptor.handle_negotiate(data, [7; 8], FUZZ_NOW) {
+        Ok(challenge) => {
+            let c = ChallengeMessage::parse(&challenge, max).expect("our CHALLENGE parses");
+            let requested = NegotiateMessage::parse(data, max)
+                .expect("accepted NEGOTIATE parses")
+                .flags;
+            let server_set = NegotiateFlags::TARGET_INFO | NegotiateFlags::TARGET_TYPE_DOMAIN;
+            assert_eq!(c.flags.0 & !(requested.0 | server_set.0), 0, "{c:?}");
+            assert_eq!(c.encode(), challenge);
+            assert!(acceptor.is_challenged());
+        }
+        Err(_) => assert!(!acceptor.is_challenged()),
+    }
+}
+
+/// `data` as an AUTHENTICATE_MESSAGE after a fixed NEGOTIATE/CHALLENGE: parsing never
+/// panics and a parsed message survives encode → parse; full verification (NTLMv2, and
+/// NTLMv1 when enabled) never panics, never succeeds for anyone but `alice`, and ends the
+/// exchange.
+pub fn ntlm_authenticate(data: &[u8]) {
+    use crate::ntlm::NtlmAcceptor;
+    use crate::ntlm::messages::AuthenticateMessage;
+    let max = crate::ntlm::DEFAULT_MAX_MESSAGE_LEN;
+    if let Ok(m) = AuthenticateMessage::parse(data, max) {
+        let again =
+            AuthenticateMessage::parse(&m.encode(), max).expect("encoded AUTHENTICATE parses");
+        assert_eq!(
+            (
+                &again.lm_response,
+                &again.nt_response,
+                &again.domain,
+                &again.user
+            ),
+            (&m.lm_response, &m.nt_response, &m.domain, &m.user)
+        );
+        assert_eq!(
+            (&again.workstation, &again.encrypted_session_key, again.mic),
+            (&m.workstation, &m.encrypted_session_key, m.mic)
+        );
+    }
+    let negotiate = b"NTLMSSP\0\x01\0\0\0\x37\x82\x08\xe2\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+    for allow_v1 in [false, true] {
+        let mut acceptor = NtlmAcceptor::new(ntlm_config(allow_v1));
+        acceptor
+            .handle_negotiate(negotiate, [7; 8], FUZZ_NOW)
+            .expect("fixed NEGOTIATE is accepted");
+        if let Ok(ok) = acceptor.handle_authenticate(&FuzzStore, data, FUZZ_NOW) {
+            assert_eq!(ok.user, USER);
+        }
+        assert!(acceptor.is_done());
+        assert!(
+            acceptor
+                .handle_authenticate(&FuzzStore, data, FUZZ_NOW)
+                .is_err()
+        );
+    }
+}
+
+/// `data` as an `Authorization` header value: parsing never panics; Basic credentials
+/// that decode re-encode to the same credentials; a Basic login succeeds only for
+/// `alice`/`secret`; the whole HTTP authenticator (Basic, NTLM, Negotiate with SPNEGO)
+/// never panics on it, twice in a row.
+pub fn basic_header(data: &[u8]) {
+    use crate::http::{
+        BasicCredentials, HttpAuthConfig, HttpAuthOutcome, HttpAuthenticator, parse_authorization,
+    };
+    if let Ok(auth) = parse_authorization(data, crate::http::DEFAULT_MAX_AUTHORIZATION_LEN) {
+        if let Ok(creds) = BasicCredentials::decode(auth.token) {
+            let back = BasicCredentials::decode(&creds.encode()).expect("encoded Basic decodes");
+            assert_eq!(back.user_id(), creds.user_id());
+            assert_eq!(back.password().expose(), creds.password().expose());
+        }
+    }
+    let _ = crate::spnego::parse_client_token(data);
+    let config = std::sync::Arc::new(
+        HttpAuthConfig::new()
+            .with_ntlm(ntlm_config(false))
+            .with_negotiate(true)
+            .with_basic("fuzz"),
+    );
+    let mut auth = HttpAuthenticator::new(config);
+    for _ in 0..2 {
+        if let HttpAuthOutcome::Authenticated { user, .. } =
+            auth.handle_authorization(&FuzzStore, data, [3; 8], FUZZ_NOW)
+        {
+            assert_eq!(user, USER);
+        }
+    }
+}
