@@ -329,6 +329,9 @@ where
     let mut out = Output::default();
     let mut read_closed = false;
     let mut shutdown_sent = false;
+    // Once the session is closed, how long its last output may take to reach a client that
+    // may have stopped reading.
+    let mut final_flush_deadline: Option<tokio::time::Instant> = None;
 
     loop {
         let now = now();
@@ -353,12 +356,18 @@ where
             continue;
         }
 
-        if session.is_closed() && out.pending().is_empty() && !out.unflushed {
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.shutdown()).await;
-            return Ending::Closed;
+        if session.is_closed() {
+            if out.pending().is_empty() && !out.unflushed {
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.shutdown()).await;
+                return Ending::Closed;
+            }
+            final_flush_deadline.get_or_insert_with(|| tokio::time::Instant::now() + CLOSE_TIMEOUT);
         }
 
-        let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
+        let deadline = session
+            .poll_timeout()
+            .map(tokio::time::Instant::from_std)
+            .or(final_flush_deadline);
         let want_read = !read_closed && session.wants_input();
         let io_possible = want_read || !out.pending().is_empty() || out.unflushed;
         let busy = app.is_busy();
@@ -385,6 +394,9 @@ where
                 }
             }
             () = sleep_until(deadline), if deadline.is_some() => {
+                if session.is_closed() {
+                    return Ending::Broken("client did not read the final output in time".into());
+                }
                 session.handle_timeout(self::now());
             }
             done = app.wait(), if busy => {

@@ -624,3 +624,45 @@ async fn authenticated_timeout_commits_nothing() {
     let m = cas_server::store::MailStore::open_maildrop(&store, "alice").unwrap();
     assert_eq!(m.messages().len(), files.len());
 }
+
+#[tokio::test(start_paused = true)]
+async fn client_that_stops_reading_mid_retr_is_dropped_and_commits_nothing() {
+    let fx = Fixture::with_settings(Pop3Settings {
+        authenticated_timeout: cas_server::config::Limit::Value(Duration::from_secs(600)),
+        allow_clear_text_without_tls: true,
+        ..Pop3Settings::default()
+    });
+    let files = fx.files("alice");
+    let shutdown = CancellationToken::new();
+    let (client, task) = pipe_session(&fx, &shutdown);
+    let mut c = Client::new(Box::new(client)).await;
+    c.patience = Duration::from_secs(24 * 3600);
+    c.login("alice", ALICE_PASSWORD).await;
+    c.ok("DELE 1").await;
+    let listing = c.multi("LIST").await;
+    let largest = listing
+        .iter()
+        .filter_map(|line| line.split_once(' '))
+        .max_by_key(|(_, size)| size.parse::<u64>().unwrap())
+        .map(|(num, _)| num.to_string())
+        .unwrap();
+    // Ask for the ~2 MB message and never read it: the pipe and the buffers fill up.
+    c.send(&format!("RETR {largest}")).await;
+    let started = tokio::time::Instant::now();
+    let ending = tokio::time::timeout(Duration::from_secs(3600), task)
+        .await
+        .expect("a client that stops reading must not hold the session forever")
+        .unwrap();
+    // The session measures progress per timer period: the transfer moved in the first one,
+    // so the stall is detected at the end of the second, then the final flush is abandoned.
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(600) && waited <= Duration::from_secs(1210),
+        "{waited:?} ({ending:?})"
+    );
+    // Lock released, nothing deleted.
+    let store = MaildirStore::new(fx.dir.join("maildir"));
+    let m = cas_server::store::MailStore::open_maildrop(&store, "alice").unwrap();
+    assert_eq!(m.messages().len(), files.len());
+    drop(c);
+}
