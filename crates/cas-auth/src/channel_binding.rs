@@ -71,12 +71,12 @@ pub fn end_point_hash(cert_der: &[u8]) -> Result<EndPointHash, CertificateError>
     let (oid, params) = expect(alg, 0x06)?;
     if oid == RSASSA_PSS {
         // RSASSA-PSS-params ::= SEQUENCE { hashAlgorithm [0] HashAlgorithm DEFAULT sha1, ... }
-        if let Ok((seq, _)) = expect(params, 0x30) {
-            if let Ok((hash_alg, _)) = expect(seq, 0xa0) {
-                let (alg, _) = expect(hash_alg, 0x30)?;
-                let (hash_oid, _) = expect(alg, 0x06)?;
-                return Ok(hash_for_oid(hash_oid).unwrap_or(EndPointHash::Sha256));
-            }
+        if let Ok((seq, _)) = expect(params, 0x30)
+            && let Ok((hash_alg, _)) = expect(seq, 0xa0)
+        {
+            let (alg, _) = expect(hash_alg, 0x30)?;
+            let (hash_oid, _) = expect(alg, 0x06)?;
+            return Ok(hash_for_oid(hash_oid).unwrap_or(EndPointHash::Sha256));
         }
         return Ok(EndPointHash::Sha256);
     }

@@ -273,12 +273,12 @@ pub fn basic_header(data: &[u8]) {
     use crate::http::{
         BasicCredentials, HttpAuthConfig, HttpAuthOutcome, HttpAuthenticator, parse_authorization,
     };
-    if let Ok(auth) = parse_authorization(data, crate::http::DEFAULT_MAX_AUTHORIZATION_LEN) {
-        if let Ok(creds) = BasicCredentials::decode(auth.token) {
-            let back = BasicCredentials::decode(&creds.encode()).expect("encoded Basic decodes");
-            assert_eq!(back.user_id(), creds.user_id());
-            assert_eq!(back.password().expose(), creds.password().expose());
-        }
+    if let Ok(auth) = parse_authorization(data, crate::http::DEFAULT_MAX_AUTHORIZATION_LEN)
+        && let Ok(creds) = BasicCredentials::decode(auth.token)
+    {
+        let back = BasicCredentials::decode(&creds.encode()).expect("encoded Basic decodes");
+        assert_eq!(back.user_id(), creds.user_id());
+        assert_eq!(back.password().expose(), creds.password().expose());
     }
     let _ = crate::spnego::parse_client_token(data);
     let config = std::sync::Arc::new(

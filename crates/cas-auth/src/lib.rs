@@ -3,9 +3,20 @@
 //! What this crate is:
 //!
 //! - [`sasl`]: server-side SASL mechanisms as step machines — [`PLAIN`](sasl::PlainServer)
-//!   (RFC 4616) and [`LOGIN`](sasl::LoginServer) (draft-murchison-sasl-login) — that a
-//!   protocol session (POP3 `AUTH`, IMAP `AUTHENTICATE`) drives with the decoded client
-//!   responses.
+//!   (RFC 4616), [`LOGIN`](sasl::LoginServer) (draft-murchison-sasl-login) and
+//!   [`NTLM`](sasl::NtlmServer) — that a protocol session (POP3 `AUTH`, IMAP
+//!   `AUTHENTICATE`) drives with the decoded client responses.
+//! - [`ntlm`]: the NTLM acceptor (MS-NLMP) — NEGOTIATE → CHALLENGE → AUTHENTICATE, NTLMv2
+//!   verification with MIC, time-skew window and channel bindings (Extended Protection),
+//!   session keys and [`NtlmSession`](ntlm::NtlmSession) signing and sealing for DCE/RPC.
+//!   NTLMv1 and anonymous logons are refused unless explicitly enabled; LM always.
+//! - [`http`]: `Authorization` / `WWW-Authenticate` for Basic (RFC 7617), NTLM and
+//!   Negotiate (raw NTLM as Outlook sends it, or SPNEGO-wrapped, via [`spnego`]), one
+//!   [`HttpAuthenticator`](http::HttpAuthenticator) per TCP connection.
+//! - [`channel_binding`]: RFC 5929 `tls-server-end-point` bindings from the server's
+//!   certificate, and their MD5 as NTLM carries it.
+//! - [`DomainPolicy`]: `DOMAIN\user`, `user@domain` and `user` mapped to one account; names
+//!   qualified with a foreign domain refused.
 //! - [`CredentialStore`]: what mechanisms ask of an account database — "is this the
 //!   password?" and "what is the NT hash?" (for the NTLM acceptor, which never sees
 //!   passwords) — with rules for user-name matching and timing that every store follows.
@@ -16,10 +27,12 @@
 //! - [`Secret`], which never prints, and [`constant_time_eq`].
 //!
 //! What it is not: it does no I/O (the application reads the passwd file and hands over
-//! its text), reads no clock and draws no randomness (salts come from the caller), and it
-//! does not frame SASL on the wire (base64, continuation lines and `*` cancellation belong
-//! to the protocol session). HTTP Basic and the NTLM acceptor (MS-NLMP) are planned; the
-//! store already answers [`CredentialStore::nt_hash`] for it.
+//! its text), reads no clock (times are passed in, as [`ntlm::FileTime`]) and draws no
+//! randomness (salts and NTLM server challenges come from the caller), and it does not
+//! frame SASL on the wire (base64, continuation lines and `*` cancellation belong to the
+//! protocol session) nor HTTP (the server sends the 401s and keeps the connection).
+//! Cryptographic primitives come from the RustCrypto crates (MD4, MD5, HMAC, RC4, DES,
+//! SHA-2); none is written here.
 //!
 //! # Example: PLAIN against a passwd file
 //!

@@ -129,7 +129,8 @@ pub fn parse_client_token(token: &[u8]) -> Result<ClientToken, SpnegoError> {
                     0xa2 => out.token = Some(expect_only(value, 0x04)?.to_vec()),
                     0xa3 => out.mech_list_mic = Some(expect_only(value, 0x04)?.to_vec()),
                     0xa1 => {
-                        if expect_only(value, 0x06)? != NTLM_OID {
+                        let oid = expect_only(value, 0x06)?;
+                        if oid != NTLM_OID {
                             return Err(SpnegoError::NoNtlm);
                         }
                     }
@@ -176,10 +177,12 @@ pub fn encode_init(mechs: &[&[u8]], mech_token: Option<&[u8]>) -> Vec<u8> {
     tlv(0x60, &inner)
 }
 
-/// Parses a server `NegTokenResp` (for clients and tests): state, token, MIC.
-pub fn parse_response(
-    token: &[u8],
-) -> Result<(Option<u8>, Option<Vec<u8>>, Option<Vec<u8>>), SpnegoError> {
+/// A server `NegTokenResp` as a client sees it: the `negState` code, the
+/// `responseToken` and the `mechListMIC`.
+pub type ServerResponse = (Option<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Parses a server `NegTokenResp` (for clients and tests).
+pub fn parse_response(token: &[u8]) -> Result<ServerResponse, SpnegoError> {
     let resp = expect_only(token, 0xa1)?;
     let mut fields = expect_only(resp, 0x30)?;
     let (mut state, mut tok, mut mic) = (None, None, None);

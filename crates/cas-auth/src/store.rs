@@ -58,6 +58,13 @@ pub trait CredentialStore: Send + Sync {
 
     /// The NT hash (MD4 of the UTF-16LE password, see [`nt_hash_of`](crate::nt_hash_of)) of
     /// `user`, for NTLM. `Ok(None)` when the user is unknown or has no NT hash stored.
+    ///
+    /// The NT hash is password-equivalent: whoever reads it can authenticate as the user
+    /// over NTLM without knowing the password (pass-the-hash), and it is unsalted. Keep one
+    /// only for users for whom NTLM is enabled (in a
+    /// [`FileCredentialStore`](crate::FileCredentialStore), the optional `nt=` field), and
+    /// protect the store like the passwords themselves. Users without one simply cannot
+    /// use NTLM; they fail exactly like a wrong password.
     fn nt_hash(&self, user: &str) -> Result<Option<Secret<NtHash>>, StoreError>;
 
     /// The account name as the store spells it, if `user` names an existing account.

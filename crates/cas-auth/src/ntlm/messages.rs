@@ -387,7 +387,7 @@ pub(crate) fn decode_string(
     at: usize,
 ) -> Result<String, MessageError> {
     if unicode {
-        if bytes.len() % 2 != 0 {
+        if !bytes.len().is_multiple_of(2) {
             return Err(MessageError::new(
                 MessageErrorKind::OddUnicodeLength(field),
                 at,

@@ -91,7 +91,7 @@ impl NtlmServer {
                 self.state = State::AwaitingNegotiate;
                 Step::Challenge(Vec::new())
             }
-            (State::Start, Some(m)) if m.is_empty() => {
+            (State::Start, Some([])) => {
                 self.state = State::AwaitingNegotiate;
                 Step::Challenge(Vec::new())
             }
