@@ -67,6 +67,9 @@ pub struct FileConfig {
     /// `[pop3]`: listeners and protocol settings.
     #[serde(default)]
     pub pop3: Pop3Section,
+    /// `[ntlm]`: the NTLM acceptor (POP3 `AUTH NTLM`, HTTP `NTLM`/`Negotiate`).
+    #[serde(default)]
+    pub ntlm: NtlmSection,
 }
 
 /// `[server]`.
@@ -161,6 +164,157 @@ pub struct Pop3Section {
     pub expire: Option<ExpireValue>,
 }
 
+/// Extended Protection for Authentication: when NTLM channel bindings are checked
+/// (Exchange/IIS `ExtendedProtectionTokenChecking`).
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ExtendedProtectionSetting {
+    /// Bindings are not looked at (curl sends none).
+    #[default]
+    None,
+    /// A client that sends bindings must send the right ones; none is accepted.
+    Allow,
+    /// Every client must send the bindings of this server's certificate; fails without TLS.
+    Require,
+}
+
+impl From<ExtendedProtectionSetting> for cas_auth::channel_binding::ExtendedProtection {
+    fn from(s: ExtendedProtectionSetting) -> Self {
+        match s {
+            ExtendedProtectionSetting::None => Self::None,
+            ExtendedProtectionSetting::Allow => Self::Allow,
+            ExtendedProtectionSetting::Require => Self::Require,
+        }
+    }
+}
+
+/// `[ntlm]`.
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct NtlmSection {
+    /// Offer NTLM (default true). Only users whose passwd line has an `nt=` hash can use it.
+    pub enabled: Option<bool>,
+    /// NetBIOS domain name sent in the CHALLENGE (default `CAS`); also the default domain.
+    pub netbios_domain: Option<String>,
+    /// NetBIOS computer name sent in the CHALLENGE (default `CAS-SERVER`).
+    pub netbios_computer: Option<String>,
+    /// DNS domain name sent in the CHALLENGE (default `localhost`).
+    pub dns_domain: Option<String>,
+    /// DNS computer name sent in the CHALLENGE (default `localhost`).
+    pub dns_computer: Option<String>,
+    /// More domains whose `DOMAIN\user` / `user@domain` names map to local users, besides
+    /// the four names above. A name qualified with any other domain is refused.
+    #[serde(default)]
+    pub accepted_domains: Vec<String>,
+    /// Accepted distance between the client's NTLMv2 timestamp and the server clock, in
+    /// seconds (default 129600 = 36 h, as Windows).
+    pub max_clock_skew_secs: Option<u64>,
+    /// Channel-binding check: "none" (default), "allow" or "require".
+    pub extended_protection: Option<ExtendedProtectionSetting>,
+}
+
+/// Resolved `[ntlm]` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NtlmSettings {
+    /// NTLM is offered.
+    pub enabled: bool,
+    /// NetBIOS domain name.
+    pub netbios_domain: String,
+    /// NetBIOS computer name.
+    pub netbios_computer: String,
+    /// DNS domain name.
+    pub dns_domain: String,
+    /// DNS computer name.
+    pub dns_computer: String,
+    /// Extra accepted domains.
+    pub accepted_domains: Vec<String>,
+    /// Timestamp skew window.
+    pub max_clock_skew: Duration,
+    /// Channel-binding policy.
+    pub extended_protection: ExtendedProtectionSetting,
+}
+
+impl Default for NtlmSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            netbios_domain: "CAS".into(),
+            netbios_computer: "CAS-SERVER".into(),
+            dns_domain: "localhost".into(),
+            dns_computer: "localhost".into(),
+            accepted_domains: Vec::new(),
+            max_clock_skew: cas_auth::ntlm::DEFAULT_MAX_CLOCK_SKEW,
+            extended_protection: ExtendedProtectionSetting::None,
+        }
+    }
+}
+
+impl NtlmSettings {
+    /// The acceptor configuration: these names in the target info, a domain policy that
+    /// accepts them and [`accepted_domains`](Self::accepted_domains), NTLMv2 only.
+    pub fn acceptor_config(&self) -> cas_auth::ntlm::NtlmConfig {
+        let config = cas_auth::ntlm::NtlmConfig::new(
+            &self.netbios_domain,
+            &self.netbios_computer,
+            &self.dns_domain,
+            &self.dns_computer,
+        );
+        let mut domains = config.domain_policy().clone();
+        for d in &self.accepted_domains {
+            domains = domains.with_domain(d.clone());
+        }
+        config
+            .with_domain_policy(domains)
+            .with_max_clock_skew(self.max_clock_skew)
+            .with_extended_protection(self.extended_protection.into())
+    }
+
+    fn resolve(s: NtlmSection) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let out = Self {
+            enabled: s.enabled.unwrap_or(d.enabled),
+            netbios_domain: s.netbios_domain.unwrap_or(d.netbios_domain),
+            netbios_computer: s.netbios_computer.unwrap_or(d.netbios_computer),
+            dns_domain: s.dns_domain.unwrap_or(d.dns_domain),
+            dns_computer: s.dns_computer.unwrap_or(d.dns_computer),
+            accepted_domains: s.accepted_domains,
+            max_clock_skew: match s.max_clock_skew_secs {
+                None => d.max_clock_skew,
+                Some(0) => return Err(invalid("ntlm.max_clock_skew_secs", "must be at least 1")),
+                Some(n) => Duration::from_secs(n),
+            },
+            extended_protection: s.extended_protection.unwrap_or_default(),
+        };
+        let name_ok = |n: &str, max: usize| {
+            !n.is_empty()
+                && n.chars().count() <= max
+                && !n
+                    .chars()
+                    .any(|c| c.is_control() || c == '\\' || c == '@' || c == ' ')
+        };
+        for (key, name, max) in [
+            ("ntlm.netbios_domain", &out.netbios_domain, 15),
+            ("ntlm.netbios_computer", &out.netbios_computer, 15),
+            ("ntlm.dns_domain", &out.dns_domain, 255),
+            ("ntlm.dns_computer", &out.dns_computer, 255),
+        ] {
+            if !name_ok(name, max) {
+                return Err(invalid(
+                    key,
+                    format!("must be 1..={max} characters without spaces, '\\' or '@'"),
+                ));
+            }
+        }
+        if let Some(bad) = out.accepted_domains.iter().find(|d| !name_ok(d, 255)) {
+            return Err(invalid(
+                "ntlm.accepted_domains",
+                format!("{bad:?} is not a domain name"),
+            ));
+        }
+        Ok(out)
+    }
+}
+
 /// A resolved limit setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Limit<T> {
@@ -225,6 +379,8 @@ pub struct Settings {
     pub tls: Option<TlsPaths>,
     /// POP3.
     pub pop3: Pop3Settings,
+    /// NTLM.
+    pub ntlm: NtlmSettings,
     /// Where to report bound addresses.
     pub port_file: Option<PathBuf>,
     /// The config came from the data directory (not `--config`): demo hints are printed.
@@ -371,6 +527,7 @@ pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settin
         maildir_root,
         tls,
         pop3,
+        ntlm: NtlmSettings::resolve(file.ntlm)?,
         port_file: cli.port_file.clone(),
         from_data_dir: cli.config.is_none(),
     };
@@ -563,5 +720,52 @@ mod tests {
         assert!(msg("[pop3]\nlisten = \"127.0.0.1:1\"\napop_enabled = true\n").contains("APOP"));
         assert!(msg("[tls]\ncert = \"c\"\n").contains("key"));
         assert!(err("[pop3]\nlisten = \"127.0.0.1:1\"\nexpire = 30\n").is_ok());
+        assert!(
+            msg("[pop3]\nlisten = \"127.0.0.1:1\"\n[ntlm]\nnetbios_domain = \"A-NAME-LONGER-THAN-15\"\n")
+                .contains("ntlm.netbios_domain")
+        );
+        assert!(
+            msg("[pop3]\nlisten = \"127.0.0.1:1\"\n[ntlm]\naccepted_domains = [\"a\\\\b\"]\n")
+                .contains("ntlm.accepted_domains")
+        );
+        assert!(
+            msg("[pop3]\nlisten = \"127.0.0.1:1\"\n[ntlm]\nextended_protection = \"maybe\"\n")
+                .contains("invalid config file")
+        );
+    }
+
+    #[test]
+    fn ntlm_section() {
+        let file = parse("[pop3]\nlisten = \"127.0.0.1:1\"\n").unwrap();
+        let s = resolve(&cli(), file, Path::new("c.toml")).unwrap();
+        assert_eq!(s.ntlm, NtlmSettings::default());
+        assert!(s.ntlm.enabled);
+        let file = parse(
+            r#"
+            [pop3]
+            listen = "127.0.0.1:1"
+            [ntlm]
+            enabled = false
+            netbios_domain = "CORP"
+            dns_domain = "corp.example"
+            accepted_domains = ["OLDCORP"]
+            max_clock_skew_secs = 300
+            extended_protection = "require"
+            "#,
+        )
+        .unwrap();
+        let s = resolve(&cli(), file, Path::new("c.toml")).unwrap();
+        assert!(!s.ntlm.enabled);
+        assert_eq!(s.ntlm.max_clock_skew, Duration::from_secs(300));
+        let config = s.ntlm.acceptor_config();
+        let policy = config.domain_policy();
+        assert!(
+            policy.accepts("corp") && policy.accepts("oldcorp") && policy.accepts("CAS-SERVER")
+        );
+        assert!(!policy.accepts("EVIL"));
+        assert_eq!(
+            config.extended_protection(),
+            cas_auth::channel_binding::ExtendedProtection::Require
+        );
     }
 }

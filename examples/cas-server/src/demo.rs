@@ -326,6 +326,26 @@ allow_clear_text_without_tls = false
 # login_delay_secs = 0               # CAPA LOGIN-DELAY
 # expire = "never"                   # CAPA EXPIRE: days or "never"
 apop_enabled = false                 # needs clear-text passwords: unsupported here
+
+[ntlm]
+# POP3 AUTH NTLM (offered before TLS too: NTLM never sends the password) and HTTP NTLM /
+# Negotiate. NTLMv2 only. A user can log in with NTLM only if the users file holds an
+# `nt=` hash for them. An NT hash is password-equivalent for NTLM (whoever reads it can log
+# in as the user without knowing the password): keep one only for users who need NTLM, and
+# protect the users file like a password file.
+enabled = true
+# Names sent in the CHALLENGE's target info (NetBIOS names: up to 15 characters).
+# netbios_domain = "CAS"             # also the default domain of bare user names
+# netbios_computer = "CAS-SERVER"
+# dns_domain = "localhost"
+# dns_computer = "localhost"
+# `DOMAIN\user` and `user@domain` map to the local `user` when the domain is one of the
+# four names above or listed here; any other domain is refused.
+# accepted_domains = ["EXAMPLE"]
+# max_clock_skew_secs = 129600       # NTLMv2 timestamp window (36 h, as Windows)
+# Channel bindings (Extended Protection) on TLS connections: "none", "allow", "require".
+# The binding is the tls-server-end-point hash of the certificate above.
+# extended_protection = "none"
 "#;
 
 #[cfg(test)]

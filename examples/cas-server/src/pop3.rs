@@ -8,7 +8,9 @@
 //! - whether credentials are good (argon2 verification on the blocking pool), and then opens
 //!   and locks the maildrop, answering `LoginAccepted` with its listing, or `LoginRejected`
 //!   with `[AUTH]`, `[IN-USE]` or `[SYS/TEMP]`;
-//! - SASL PLAIN and LOGIN through cas-auth's step machines;
+//! - SASL PLAIN, LOGIN and NTLM through cas-auth's step machines (NTLM gets a fresh server
+//!   challenge from the OS generator, the clock as FILETIME, and on TLS connections the
+//!   certificate's `tls-server-end-point` channel bindings);
 //! - message bytes for RETR/TOP, read in 64 KiB chunks only while the session wants more;
 //! - the deletions on QUIT, committed atomically by the store.
 //!
@@ -16,13 +18,15 @@
 //! nothing changes. Passwords and SASL payloads are never logged.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use cas_auth::CredentialStore;
-use cas_auth::sasl::{Mechanism, ServerMechanism, Step};
+use cas_auth::channel_binding::ChannelBindings;
+use cas_auth::ntlm::{FileTime, NtlmConfig};
+use cas_auth::sasl::{Mechanism, NtlmServer, ServerMechanism, Step};
 use pop3_proto::{
-    CommandId, Event, Expire, MaildropEntry, Reply, Request, ResponseCode, ServerConfig,
-    ServerSession, Uid,
+    CommandId, Event, Expire, MaildropEntry, Reply, Request, ResponseCode, SaslMechanism,
+    ServerConfig, ServerSession, Uid,
 };
 use tokio::task::JoinHandle;
 
@@ -71,12 +75,20 @@ impl SansIoSession for ServerSession {
 /// Builds the session configuration from the resolved settings.
 ///
 /// Unset values keep `pop3_proto`'s documented defaults; the result is validated by
-/// `ServerConfig::validate`.
+/// `ServerConfig::validate`. With `ntlm`, `SASL NTLM` is offered after PLAIN and LOGIN, also
+/// before TLS (it is not a clear-text mechanism: the password never crosses the wire).
 pub fn server_config(
     settings: &Pop3Settings,
     stls_available: bool,
+    ntlm: bool,
 ) -> Result<ServerConfig, pop3_proto::ConfigError> {
     let mut config = ServerConfig::default();
+    if ntlm {
+        config.sasl_mechanisms.push(SaslMechanism::new(
+            Mechanism::Ntlm.name(),
+            Mechanism::Ntlm.clear_text(),
+        ));
+    }
     if let Some(greeting) = &settings.greeting {
         config.greeting = greeting.clone();
     }
@@ -120,6 +132,10 @@ pub struct Pop3Context {
     pub credentials: Arc<dyn CredentialStore>,
     /// Mailboxes.
     pub store: Arc<dyn MailStore>,
+    /// NTLM acceptor settings; `None`: `AUTH NTLM` is refused (and should not be offered).
+    pub ntlm: Option<Arc<NtlmConfig>>,
+    /// The certificate's `tls-server-end-point` bindings, given to NTLM on TLS connections.
+    pub channel_bindings: Option<ChannelBindings>,
 }
 
 impl std::fmt::Debug for Pop3Context {
@@ -128,8 +144,43 @@ impl std::fmt::Debug for Pop3Context {
     }
 }
 
-/// A SASL exchange in progress.
-type Sasl = Box<dyn ServerMechanism + Send>;
+/// A SASL exchange in progress. NTLM is kept by its own type so that the clock can be
+/// updated before each step.
+enum Sasl {
+    Ntlm(Box<NtlmServer>),
+    Other(Box<dyn ServerMechanism + Send>),
+}
+
+impl Sasl {
+    fn step(&mut self, store: &dyn CredentialStore, input: Option<&[u8]>) -> Step {
+        match self {
+            Sasl::Ntlm(m) => {
+                m.set_time(now_filetime());
+                m.step(store, input)
+            }
+            Sasl::Other(m) => m.step(store, input),
+        }
+    }
+
+    fn abort(&mut self) {
+        let _ = match self {
+            Sasl::Ntlm(m) => m.abort(),
+            Sasl::Other(m) => m.abort(),
+        };
+    }
+
+    fn authentication_id(&self) -> Option<&str> {
+        match self {
+            Sasl::Ntlm(m) => m.authentication_id(),
+            Sasl::Other(m) => m.authentication_id(),
+        }
+    }
+}
+
+/// The current time as NTLM wants it.
+fn now_filetime() -> FileTime {
+    FileTime::from(SystemTime::now())
+}
 
 /// How a login attempt ended.
 enum LoginOutcome {
@@ -251,9 +302,22 @@ impl Pop3App {
                 mechanism,
                 initial_response,
             } => {
-                let machine: Sasl = match Mechanism::from_name(&mechanism) {
-                    Some(Mechanism::Plain) => Box::new(cas_auth::sasl::PlainServer::new()),
-                    Some(Mechanism::Login) => Box::new(cas_auth::sasl::LoginServer::new()),
+                let machine = match Mechanism::from_name(&mechanism) {
+                    Some(Mechanism::Plain) => {
+                        Sasl::Other(Box::new(cas_auth::sasl::PlainServer::new()))
+                    }
+                    Some(Mechanism::Login) => {
+                        Sasl::Other(Box::new(cas_auth::sasl::LoginServer::new()))
+                    }
+                    Some(Mechanism::Ntlm) if self.ctx.ntlm.is_some() => {
+                        match self.ntlm_machine(session.is_tls_active()) {
+                            Some(m) => Sasl::Ntlm(Box::new(m)),
+                            None => {
+                                let _ = session.send(id, temp_failure());
+                                return;
+                            }
+                        }
+                    }
                     _ => {
                         let _ = session.send(
                             id,
@@ -308,6 +372,22 @@ impl Pop3App {
                 tracing::warn!(peer = %self.peer, "unhandled POP3 request");
             }
         }
+    }
+
+    /// A new NTLM exchange: fresh challenge, current time, and the certificate's channel
+    /// bindings on a TLS connection. `None` when the OS generator fails.
+    fn ntlm_machine(&self, tls: bool) -> Option<NtlmServer> {
+        let config = self.ctx.ntlm.clone()?;
+        let mut challenge = [0u8; 8];
+        if let Err(e) = getrandom::getrandom(&mut challenge) {
+            tracing::error!(peer = %self.peer, error = %e, "no randomness for the NTLM challenge");
+            return None;
+        }
+        let machine = NtlmServer::new(config, challenge, now_filetime());
+        Some(match (&self.ctx.channel_bindings, tls) {
+            (Some(bindings), true) => machine.with_channel_bindings(bindings),
+            _ => machine,
+        })
     }
 
     /// Runs one SASL step on the blocking pool (a step may verify a password).
@@ -421,7 +501,7 @@ impl Application<ServerSession> for Pop3App {
             Event::TlsRequested => return Directive::StartTls,
             Event::AuthenticationCancelled { .. } => {
                 if let Some(mut machine) = self.sasl.take() {
-                    let _ = machine.abort();
+                    machine.abort();
                 }
             }
             Event::Closed { reason } => {
@@ -524,6 +604,9 @@ impl Application<ServerSession> for Pop3App {
                     let outcome = if failure.is_temporary() {
                         LoginOutcome::TemporaryFailure(failure.to_string())
                     } else {
+                        // The reason (wrong password, foreign domain, channel bindings,
+                        // clock skew...) is for the log only; the client learns nothing.
+                        tracing::info!(peer = %self.peer, user = %user, reason = %failure, "SASL exchange failed");
                         LoginOutcome::BadCredentials
                     };
                     self.finish_login(session, id, &user, outcome);

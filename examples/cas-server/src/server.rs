@@ -83,12 +83,19 @@ impl Server {
             Some(paths) => Some(crate::tls::load_acceptor(&paths.cert, &paths.key)?),
             None => None,
         };
-        let config = server_config(&settings.pop3, acceptor.is_some())
+        let ntlm = settings.ntlm.enabled;
+        let config = server_config(&settings.pop3, acceptor.is_some(), ntlm)
             .map_err(|e| StartError::Pop3Config(e.to_string()))?;
+        let channel_bindings = match &settings.tls {
+            Some(paths) if ntlm => Some(crate::tls::channel_bindings(&paths.cert)?),
+            _ => None,
+        };
         let ctx = Arc::new(Pop3Context {
             config: Arc::new(config),
             credentials: Arc::new(credentials),
             store: Arc::new(MaildirStore::new(&settings.maildir_root)),
+            ntlm: ntlm.then(|| Arc::new(settings.ntlm.acceptor_config())),
+            channel_bindings,
         });
         Self::bind_with(
             ctx,

@@ -63,6 +63,24 @@ pub fn load_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// The RFC 5929 `tls-server-end-point` channel bindings of the first (leaf) certificate
+/// in the PEM file `cert`: what NTLM clients with Extended Protection bind to.
+pub fn channel_bindings(
+    cert: &Path,
+) -> Result<cas_auth::channel_binding::ChannelBindings, TlsError> {
+    let err = |message: String| TlsError::Cert {
+        path: cert.display().to_string(),
+        message,
+    };
+    let leaf = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| err(e.to_string()))?
+        .next()
+        .ok_or_else(|| err("no CERTIFICATE block found".into()))?
+        .map_err(|e| err(e.to_string()))?;
+    cas_auth::channel_binding::ChannelBindings::tls_server_end_point(&leaf)
+        .map_err(|e| err(e.to_string()))
+}
+
 /// A self-signed certificate for `localhost` and `127.0.0.1`, as (certificate PEM,
 /// private key PEM).
 pub fn generate_self_signed() -> Result<(String, String), TlsError> {
@@ -90,6 +108,10 @@ mod tests {
         std::fs::write(dir.path().join("c.pem"), cert).unwrap();
         std::fs::write(dir.path().join("k.pem"), key).unwrap();
         load_acceptor(&dir.path().join("c.pem"), &dir.path().join("k.pem")).unwrap();
+        // ECDSA P-256 with SHA-256: a 32-byte hash after the "tls-server-end-point:" prefix.
+        let cb = channel_bindings(&dir.path().join("c.pem")).unwrap();
+        assert_eq!(cb.application_data().len(), 21 + 32);
+        assert!(channel_bindings(&dir.path().join("k.pem")).is_err());
         let err = load_acceptor(&dir.path().join("k.pem"), &dir.path().join("k.pem"))
             .err()
             .unwrap();

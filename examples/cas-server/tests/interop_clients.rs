@@ -5,215 +5,14 @@
 //! client is not installed prints `SKIP` and passes, unless `CAS_REQUIRE_INTEROP=1` is set
 //! (as `.ci/run` does after installing every client), in which case it fails.
 
+mod common;
+
 use std::fs;
 use std::io::Read;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Output};
 
-/// A running `cas-server` with its own data directory, killed and cleaned up on drop.
-struct Server {
-    child: Option<Child>,
-    dir: PathBuf,
-    pop3_port: u16,
-    pop3s_port: u16,
-}
-
-impl Server {
-    fn start() -> Server {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "cas-interop-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        let data_dir = dir.join("data");
-        let pop3_port = free_port();
-        let pop3s_port = free_port();
-        let log = fs::File::create(dir.join("server.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_cas-server"))
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .arg("--pop3-listen")
-            .arg(format!("127.0.0.1:{pop3_port}"))
-            .arg("--pop3s-listen")
-            .arg(format!("127.0.0.1:{pop3s_port}"))
-            .env("RUST_LOG", "debug")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start cas-server");
-        let mut server = Server {
-            child: Some(child),
-            dir,
-            pop3_port,
-            pop3s_port,
-        };
-        server.wait_listening();
-        server
-    }
-
-    fn wait_listening(&mut self) {
-        // The first start hashes the demo passwords and makes a certificate: allow for a slow
-        // debug build on a loaded machine.
-        let deadline = Instant::now() + Duration::from_secs(120);
-        for port in [self.pop3_port, self.pop3s_port] {
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                    panic!("cas-server exited early ({status}):\n{}", self.log());
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "cas-server did not listen:\n{}",
-                    self.log()
-                );
-                sleep(Duration::from_millis(50));
-            }
-        }
-    }
-
-    fn data_dir(&self) -> PathBuf {
-        self.dir.join("data")
-    }
-
-    fn cert(&self) -> PathBuf {
-        self.data_dir().join("tls").join("cert.pem")
-    }
-
-    /// The demo password of `user`, from the `user:password` lines of `credentials.txt`.
-    fn password(&self, user: &str) -> String {
-        let text = fs::read_to_string(self.data_dir().join("credentials.txt")).unwrap();
-        text.lines()
-            .filter(|line| !line.starts_with('#'))
-            .find_map(|line| line.strip_prefix(&format!("{user}:")))
-            .unwrap_or_else(|| panic!("no demo password for {user} in:\n{text}"))
-            .trim()
-            .to_string()
-    }
-
-    /// Messages of `user`'s Maildir (`cur/` and `new/`) by unique name, without the `:2,`
-    /// info suffix (a message moves from `new/` to `cur/` when first seen), sorted.
-    fn maildir_files(&self, user: &str) -> Vec<String> {
-        let mut names = Vec::new();
-        for sub in ["cur", "new"] {
-            let path = self.data_dir().join("maildir").join(user).join(sub);
-            for entry in fs::read_dir(&path).unwrap() {
-                let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-                let unique = name
-                    .split_once(':')
-                    .map_or(name.as_str(), |(unique, _)| unique);
-                names.push(unique.to_string());
-            }
-        }
-        names.sort();
-        names
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
-    }
-
-    /// Asks the server to shut down with SIGTERM and returns its exit status.
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().unwrap();
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no exit after SIGTERM:\n{}",
-                self.log()
-            );
-            sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if !std::thread::panicking() {
-            let _ = fs::remove_dir_all(&self.dir);
-        } else {
-            eprintln!("server log kept in {}:\n{}", self.dir.display(), self.log());
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Whether the external client `program` can run; prints SKIP (or fails under
-/// `CAS_REQUIRE_INTEROP=1`) when it cannot.
-fn client_available(test: &str, program: &str, probe: &[&str]) -> bool {
-    let works = Command::new(program)
-        .args(probe)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !works {
-        if std::env::var("CAS_REQUIRE_INTEROP").as_deref() == Ok("1") {
-            panic!("{test}: interop client `{program}` is missing and CAS_REQUIRE_INTEROP=1");
-        }
-        eprintln!("SKIP {test}: `{program}` is not installed");
-    }
-    works
-}
-
-fn python() -> String {
-    std::env::var("CAS_PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
-
-fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("interop")
-        .join(name)
-}
-
-fn run(command: &mut Command) -> Output {
-    let output = command.output().expect("run client");
-    eprintln!(
-        "{command:?}\nstatus {}\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn assert_success(output: &Output, server: &Server) {
-    assert!(
-        output.status.success(),
-        "client failed\nstdout: {}\nstderr: {}\nserver log:\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-        server.log()
-    );
-}
+use common::{Server, assert_success, client_available, python, run, script};
 
 fn poplib(mode: &str) {
     let test = format!("poplib_{mode}");
@@ -302,16 +101,31 @@ fn curl_pop3_stls_and_pop3s() {
     let stls = format!("pop3://localhost:{}", server.pop3_port);
     let implicit = format!("pop3s://localhost:{}", server.pop3s_port);
 
-    // Without TLS the password must not be accepted on the plain port.
-    let plain = curl(&server, &format!("{stls}/"), &[]);
-    assert!(!plain.status.success(), "clear-text login was accepted");
+    // Without TLS a clear-text password must not be accepted on the plain port. (curl's
+    // default there is SASL NTLM, which sends no password and is allowed before TLS: see
+    // interop_ntlm.rs.)
+    for mechanism in ["AUTH=PLAIN", "AUTH=LOGIN"] {
+        let plain = curl(
+            &server,
+            &format!("{stls}/"),
+            &["--login-options", mechanism],
+        );
+        assert!(
+            !plain.status.success(),
+            "clear-text login was accepted ({mechanism})"
+        );
+    }
 
-    let listing = curl(&server, &format!("{stls}/"), &["--ssl-reqd"]);
+    let listing = curl(
+        &server,
+        &format!("{stls}/"),
+        &["--ssl-reqd", "--login-options", "AUTH=PLAIN"],
+    );
     assert_success(&listing, &server);
     let listing = parse_listing(&listing.stdout);
     assert!(listing.len() >= 2, "{listing:?}");
 
-    // RETR each message over both transports (curl picks SASL PLAIN, or LOGIN when told);
+    // RETR each message over both transports (curl picks SASL NTLM, or LOGIN when told);
     // the un-stuffed body plus CRLF line ends must match LIST's size.
     for &(num, size) in &listing {
         for (base, extra) in [

@@ -65,9 +65,11 @@ impl Fixture {
         let acceptor =
             cas_server::tls::load_acceptor(&dir.join("cert.pem"), &dir.join("key.pem")).unwrap();
         let ctx = Arc::new(Pop3Context {
-            config: Arc::new(server_config(&settings, true).unwrap()),
+            config: Arc::new(server_config(&settings, true, false).unwrap()),
             credentials: Arc::new(credentials),
             store: Arc::new(MaildirStore::new(dir.join("maildir"))),
+            ntlm: None,
+            channel_bindings: None,
         });
         Fixture {
             _tmp: tmp,

@@ -1,0 +1,282 @@
+//! Shared harness of the black-box tests: the real binaries on free loopback ports with
+//! their own demo data directory, and the external clients with SKIP handling.
+//!
+//! A test whose client is not installed prints `SKIP` and passes, unless
+//! `CAS_REQUIRE_INTEROP=1` is set (as `.ci/run` does after installing every client), in which
+//! case it fails.
+
+// Each test binary uses a different part of the harness.
+#![allow(dead_code)]
+
+use std::fs;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// A running `cas-server` with its own data directory, killed and cleaned up on drop.
+pub struct Server {
+    child: Option<Child>,
+    /// Scratch directory: `data/` (the data directory), `server.log`.
+    pub dir: PathBuf,
+    /// Plain POP3 (STLS) port.
+    pub pop3_port: u16,
+    /// POP3S port.
+    pub pop3s_port: u16,
+    /// The program and its arguments, to restart it.
+    command: Vec<std::ffi::OsString>,
+}
+
+impl Server {
+    /// Starts `cas-server` with a fresh demo data directory.
+    pub fn start() -> Server {
+        Server::start_with_config("")
+    }
+
+    /// Starts `cas-server`; when `extra_toml` is not empty, stops it once the demo data
+    /// exists, appends `extra_toml` to its `cas-server.toml` and starts it again.
+    pub fn start_with_config(extra_toml: &str) -> Server {
+        let dir = scratch_dir();
+        let (pop3_port, pop3s_port) = (free_port(), free_port());
+        let command = vec![
+            env!("CARGO_BIN_EXE_cas-server").into(),
+            "--data-dir".into(),
+            dir.join("data").into_os_string(),
+            "--pop3-listen".into(),
+            format!("127.0.0.1:{pop3_port}").into(),
+            "--pop3s-listen".into(),
+            format!("127.0.0.1:{pop3s_port}").into(),
+        ];
+        let mut server = Server {
+            child: None,
+            dir,
+            pop3_port,
+            pop3s_port,
+            command,
+        };
+        server.spawn();
+        if !extra_toml.is_empty() {
+            let status = server.terminate();
+            assert!(status.success(), "{}", server.log());
+            let config = server.data_dir().join("cas-server.toml");
+            let mut text = fs::read_to_string(&config).unwrap();
+            text.push_str(extra_toml);
+            fs::write(&config, text).unwrap();
+            server.spawn();
+        }
+        server
+    }
+
+    /// Starts another program of this package (e.g. `cas-http-auth-test`) the same way:
+    /// `--data-dir` is added, `ports` are what it must listen on before this returns.
+    pub fn start_program(program: &str, args: &[String], ports: (u16, u16)) -> Server {
+        let dir = scratch_dir();
+        let mut command: Vec<std::ffi::OsString> = vec![
+            program.into(),
+            "--data-dir".into(),
+            dir.join("data").into_os_string(),
+        ];
+        command.extend(args.iter().map(Into::into));
+        let mut server = Server {
+            child: None,
+            dir,
+            pop3_port: ports.0,
+            pop3s_port: ports.1,
+            command,
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("server.log"))
+            .unwrap();
+        let child = Command::new(&self.command[0])
+            .args(&self.command[1..])
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start the server");
+        self.child = Some(child);
+        self.wait_listening();
+    }
+
+    fn wait_listening(&mut self) {
+        // The first start hashes the demo passwords and makes a certificate: allow for a slow
+        // debug build on a loaded machine.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        for port in [self.pop3_port, self.pop3s_port] {
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                    panic!("cas-server exited early ({status}):\n{}", self.log());
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "cas-server did not listen:\n{}",
+                    self.log()
+                );
+                sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    pub fn cert(&self) -> PathBuf {
+        self.data_dir().join("tls").join("cert.pem")
+    }
+
+    /// The demo password of `user`, from the `user:password` lines of `credentials.txt`.
+    pub fn password(&self, user: &str) -> String {
+        let text = fs::read_to_string(self.data_dir().join("credentials.txt")).unwrap();
+        text.lines()
+            .filter(|line| !line.starts_with('#'))
+            .find_map(|line| line.strip_prefix(&format!("{user}:")))
+            .unwrap_or_else(|| panic!("no demo password for {user} in:\n{text}"))
+            .trim()
+            .to_string()
+    }
+
+    /// Messages of `user`'s Maildir (`cur/` and `new/`) by unique name, without the `:2,`
+    /// info suffix (a message moves from `new/` to `cur/` when first seen), sorted.
+    pub fn maildir_files(&self, user: &str) -> Vec<String> {
+        let mut names = Vec::new();
+        for sub in ["cur", "new"] {
+            let path = self.data_dir().join("maildir").join(user).join(sub);
+            for entry in fs::read_dir(&path).unwrap() {
+                let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+                let unique = name
+                    .split_once(':')
+                    .map_or(name.as_str(), |(unique, _)| unique);
+                names.push(unique.to_string());
+            }
+        }
+        names.sort();
+        names
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// Asks the server to shut down with SIGTERM and returns its exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no exit after SIGTERM:\n{}",
+                self.log()
+            );
+            sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if !std::thread::panicking() {
+            let _ = fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("server log kept in {}:\n{}", self.dir.display(), self.log());
+        }
+    }
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whether the external client `program` can run; prints SKIP (or fails under
+/// `CAS_REQUIRE_INTEROP=1`) when it cannot.
+pub fn client_available(test: &str, program: &str, probe: &[&str]) -> bool {
+    let works = Command::new(program)
+        .args(probe)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !works {
+        if std::env::var("CAS_REQUIRE_INTEROP").as_deref() == Ok("1") {
+            panic!("{test}: interop client `{program}` is missing and CAS_REQUIRE_INTEROP=1");
+        }
+        eprintln!("SKIP {test}: `{program}` is not installed");
+    }
+    works
+}
+
+/// The Python to run client scripts with: `$CAS_PYTHON` or `python3`.
+pub fn python() -> String {
+    std::env::var("CAS_PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+/// A client script in `tests/interop/`.
+pub fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("interop")
+        .join(name)
+}
+
+/// Runs a client and prints what it did.
+pub fn run(command: &mut Command) -> Output {
+    let output = command.output().expect("run client");
+    eprintln!(
+        "{command:?}\nstatus {}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Fails with the client's output and the server log unless the client succeeded.
+pub fn assert_success(output: &Output, server: &Server) {
+    assert!(
+        output.status.success(),
+        "client failed\nstdout: {}\nstderr: {}\nserver log:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+        server.log()
+    );
+}
+
+fn scratch_dir() -> PathBuf {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "cas-interop-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
