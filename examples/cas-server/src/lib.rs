@@ -6,6 +6,8 @@
 //! - [`config`]: TOML config file and command-line overrides.
 //! - [`demo`]: the demo data directory made on first run.
 //! - [`driver`]: the generic per-connection loop any sans-IO session plugs into.
+//! - [`http_auth_test`]: the HTTP(S) NTLM/Negotiate/Basic test endpoint
+//!   (`cas-http-auth-test`), a test vehicle until the RPC proxy exists.
 //! - [`pop3`]: `pop3_proto::ServerSession` and the application answering its requests.
 //! - [`server`]: listeners, connection tasks, graceful shutdown.
 //! - [`store`] / [`maildir`]: the mailbox backend trait and its Maildir implementation.
@@ -19,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 pub mod config;
 pub mod demo;
 pub mod driver;
+pub mod http_auth_test;
 pub mod maildir;
 pub mod pop3;
 pub mod server;

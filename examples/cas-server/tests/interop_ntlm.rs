@@ -138,3 +138,124 @@ fn curl_pop3_auth_ntlm() {
     // No NTLM message ("NTLMSSP\0" in base64) reaches the log.
     assert!(!log.contains("TlRMTVNTUA"), "an NTLM token was logged");
 }
+
+/// The HTTP test endpoint with a plain and an HTTPS listener.
+fn start_http(extended_protection: &str) -> (Server, String, String) {
+    let (http, https) = (common::free_port(), common::free_port());
+    let args = [
+        "--http-listen".to_owned(),
+        format!("127.0.0.1:{http}"),
+        "--https-listen".to_owned(),
+        format!("127.0.0.1:{https}"),
+        "--extended-protection".to_owned(),
+        extended_protection.to_owned(),
+    ];
+    let server = Server::start_program(
+        env!("CARGO_BIN_EXE_cas-http-auth-test"),
+        &args,
+        (http, https),
+    );
+    (
+        server,
+        format!("http://localhost:{http}/rpc/rpcproxy.dll"),
+        format!("https://localhost:{https}/any/path"),
+    )
+}
+
+/// curl's final status line code and body.
+fn curl_http(server: &Server, password: &str, url: &str, scheme: &str) -> (String, String) {
+    let out = curl(
+        server,
+        "alice",
+        password,
+        url,
+        &[scheme, "--write-out", "\n%{http_code}"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
+    (code.to_owned(), body.to_owned())
+}
+
+#[test]
+fn curl_http_ntlm_and_basic() {
+    if !client_available("curl_http_ntlm", "curl", &["--version"]) {
+        return;
+    }
+    let (server, http, https) = start_http("none");
+    let alice = server.password("alice");
+    for url in [&http, &https] {
+        let (code, body) = curl_http(&server, &alice, url, "--ntlm");
+        assert_eq!(code, "200", "{url}\n{}", server.log());
+        assert!(body.contains("authenticated as alice (NTLM)"), "{body}");
+        let (code, _) = curl_http(&server, "wrong-password", url, "--ntlm");
+        assert_eq!(code, "401", "{url}");
+    }
+    // Basic only over TLS.
+    let (code, body) = curl_http(&server, &alice, &https, "--basic");
+    assert_eq!(code, "200", "{}", server.log());
+    assert!(body.contains("authenticated as alice (Basic)"), "{body}");
+    let (code, _) = curl_http(&server, "wrong-password", &https, "--basic");
+    assert_eq!(code, "401");
+    let (code, _) = curl_http(&server, &alice, &http, "--basic");
+    assert_eq!(code, "401", "Basic accepted without TLS");
+    // The 401 offers every scheme.
+    let out = run(Command::new("curl")
+        .args(["--silent", "--include", "--cacert"])
+        .arg(server.cert())
+        .arg(&https));
+    let head = String::from_utf8_lossy(&out.stdout);
+    for offer in [
+        "WWW-Authenticate: Negotiate\r\n",
+        "WWW-Authenticate: NTLM\r\n",
+        "WWW-Authenticate: Basic realm=\"cas-rs\", charset=\"UTF-8\"\r\n",
+    ] {
+        assert!(head.contains(offer), "{head}");
+    }
+    let log = server.log();
+    assert!(!log.contains("TlRMTVNTUA"), "an NTLM token was logged");
+    assert!(!log.contains("Authorization"), "a header was logged");
+}
+
+fn http_client(server: &Server, client: &str, url: &str, password: &str, expect: u16) {
+    let out = run(Command::new(python())
+        .arg(script("http_ntlm.py"))
+        .args([client, url, "alice", password])
+        .arg(server.cert())
+        .arg(expect.to_string()));
+    assert_success(&out, server);
+}
+
+#[test]
+fn requests_ntlm_with_extended_protection_required() {
+    if !client_available(
+        "requests_ntlm",
+        &python(),
+        &["-c", "import requests_ntlm, spnego"],
+    ) {
+        return;
+    }
+    let (server, http, https) = start_http("require");
+    let alice = server.password("alice");
+    // requests-ntlm sends the certificate's tls-server-end-point bindings.
+    http_client(&server, "requests-ntlm", &https, &alice, 200);
+    http_client(&server, "requests-ntlm", &https, "wrong-password", 401);
+    // Plain HTTP has no bindings to check: refused under Require.
+    http_client(&server, "requests-ntlm", &http, &alice, 401);
+    // pyspnego over one http.client connection: right bindings pass, another
+    // certificate's bindings and none are refused.
+    http_client(&server, "pyspnego-right", &https, &alice, 200);
+    http_client(&server, "pyspnego-wrong", &https, &alice, 401);
+    http_client(&server, "pyspnego-none", &https, &alice, 401);
+    assert!(
+        server.log().contains("HTTP login failed"),
+        "{}",
+        server.log()
+    );
+
+    // Allow: no bindings is fine, wrong ones are not.
+    let (server, _, https) = start_http("allow");
+    let alice = server.password("alice");
+    http_client(&server, "pyspnego-none", &https, &alice, 200);
+    http_client(&server, "pyspnego-wrong", &https, &alice, 401);
+    http_client(&server, "requests-ntlm", &https, &alice, 200);
+}
