@@ -587,14 +587,16 @@ impl ClientDriver {
                     } else {
                         self.session.sasl_respond(now, id, b"alice")
                     };
-                    // A challenge can be followed by the server closing the connection in
-                    // the same read: the answer is then refused because the session is
-                    // closed, which is correct.
+                    // Events are drained after the whole read: the server's final reply to
+                    // the AUTH, or its closing the connection, may follow the challenge in
+                    // the same read. The stale answer is then refused, which is correct.
                     match r {
                         Ok(()) => {}
-                        Err(ref e) if e.kind == SendErrorKind::Closed => {
-                            assert!(self.session.is_closed() || !self.session.wants_input());
-                        }
+                        Err(ref e)
+                            if matches!(
+                                e.kind,
+                                SendErrorKind::Closed | SendErrorKind::UnknownId
+                            ) => {}
                         Err(e) => panic!("SASL answer refused: {e:?}"),
                     }
                     assert!(
