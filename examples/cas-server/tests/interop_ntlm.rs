@@ -259,3 +259,29 @@ fn requests_ntlm_with_extended_protection_required() {
     http_client(&server, "pyspnego-wrong", &https, &alice, 401);
     http_client(&server, "requests-ntlm", &https, &alice, 200);
 }
+
+#[test]
+fn pyspnego_http_negotiate_spnego_ntlm() {
+    if !client_available("pyspnego_http_negotiate", &python(), PYSPNEGO_PROBE) {
+        return;
+    }
+    // `Negotiate` with a NegTokenInit offering NTLM, the server's NegTokenResp with the
+    // CHALLENGE, then the AUTHENTICATE with a mechListMIC; the 200 carries the server's
+    // final NegTokenResp, whose mechListMIC pyspnego must accept.
+    let (server, _, https) = start_http("allow");
+    let alice = server.password("alice");
+    http_client(&server, "negotiate-none", &https, &alice, 200);
+    http_client(&server, "negotiate-right", &https, &alice, 200);
+    http_client(&server, "negotiate-none", &https, "wrong-password", 401);
+    http_client(&server, "negotiate-wrong", &https, &alice, 401);
+    let log = server.log();
+    assert!(log.contains("HTTP login failed"), "{log}");
+    assert!(!log.contains("TlRMTVNTUA"), "an NTLM token was logged");
+
+    // Extended Protection required: the bindings inside the SPNEGO-wrapped AUTHENTICATE
+    // are checked as for raw NTLM.
+    let (server, _, https) = start_http("require");
+    let alice = server.password("alice");
+    http_client(&server, "negotiate-right", &https, &alice, 200);
+    http_client(&server, "negotiate-none", &https, &alice, 401);
+}

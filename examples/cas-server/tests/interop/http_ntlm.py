@@ -5,8 +5,11 @@ usage: http_ntlm.py CLIENT URL USER PASSWORD CAFILE EXPECTED_STATUS
 CLIENT is requests-ntlm (requests + requests_ntlm, which sends the certificate's channel
 bindings over HTTPS), or pyspnego-right, pyspnego-wrong, pyspnego-none: pyspnego's NTLM
 client driven over one http.client connection, with the certificate's tls-server-end-point
-bindings, the bindings of another certificate, or none. Exits 0 when the final status is
-EXPECTED_STATUS.
+bindings, the bindings of another certificate, or none. CLIENT negotiate-right,
+negotiate-wrong, negotiate-none is pyspnego's pure-Python SPNEGO client (no Kerberos: NTLM
+inside SPNEGO) speaking HTTP Negotiate over one connection, with the same three kinds of
+bindings; on a 200 it also feeds the server's final token (with its mechListMIC) back and
+requires pyspnego to accept it. Exits 0 when the final status is EXPECTED_STATUS.
 """
 
 import base64
@@ -28,6 +31,18 @@ def with_requests(url, user, password, cafile):
     return response.status_code, response.text
 
 
+def channel_bindings(kind, conn):
+    """tls-server-end-point bindings of the connection's certificate ("right"), of another
+    certificate ("wrong"), or None ("none")."""
+    if kind == "none":
+        return None
+    if kind == "right":
+        digest = hashlib.sha256(conn.sock.getpeercert(binary_form=True)).digest()
+    else:
+        digest = hashlib.sha256(b"a different certificate").digest()
+    return GssChannelBindings(application_data=b"tls-server-end-point:" + digest)
+
+
 def with_pyspnego(kind, url, user, password, cafile):
     parts = urllib.parse.urlsplit(url)
     context = ssl.create_default_context(cafile=cafile)
@@ -39,14 +54,7 @@ def with_pyspnego(kind, url, user, password, cafile):
     offered = first.headers.get_all("WWW-Authenticate") or []
     assert first.status == 401 and "NTLM" in offered, (first.status, offered)
 
-    bindings = None
-    if kind != "none":
-        if kind == "right":
-            der = conn.sock.getpeercert(binary_form=True)
-            digest = hashlib.sha256(der).digest()
-        else:
-            digest = hashlib.sha256(b"a different certificate").digest()
-        bindings = GssChannelBindings(application_data=b"tls-server-end-point:" + digest)
+    bindings = channel_bindings(kind, conn)
     client = spnego.client(
         user,
         password,
@@ -70,10 +78,66 @@ def with_pyspnego(kind, url, user, password, cafile):
     return final.status, final.read().decode(errors="replace")
 
 
+def negotiate_token(response):
+    """The base64 token of the response's `WWW-Authenticate: Negotiate <token>`, if any."""
+    for value in response.headers.get_all("WWW-Authenticate") or []:
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() == "negotiate" and token.strip():
+            return base64.b64decode(token.strip())
+    return None
+
+
+def with_negotiate(kind, url, user, password, cafile):
+    parts = urllib.parse.urlsplit(url)
+    context = ssl.create_default_context(cafile=cafile)
+    conn = http.client.HTTPSConnection(parts.hostname, parts.port, context=context, timeout=30)
+    conn.connect()
+    path = parts.path or "/"
+
+    # use_negotiate: pyspnego's own SPNEGO implementation; without gssapi it can only offer
+    # NTLM, so no Kerberos is attempted.
+    client = spnego.client(
+        user,
+        password,
+        hostname=parts.hostname,
+        service="HTTP",
+        protocol="negotiate",
+        channel_bindings=channel_bindings(kind, conn),
+        options=spnego.NegotiateOptions.use_negotiate,
+    )
+    token = client.step()
+    # An InitialContextToken ([APPLICATION 0] with the SPNEGO OID), not a raw NTLM message.
+    assert token[:1] == b"\x60" and not token.startswith(b"NTLMSSP"), token[:16]
+    for _ in range(4):
+        conn.request("GET", path, headers={"Authorization": "Negotiate " + base64.b64encode(token).decode()})
+        response = conn.getresponse()
+        body = response.read().decode(errors="replace")
+        server_token = negotiate_token(response)
+        if response.status != 401 or server_token is None:
+            break
+        assert not client.complete, "server continued after the client completed"
+        token = client.step(server_token)
+        assert token, "client has nothing more to send"
+    else:
+        raise AssertionError("handshake did not finish")
+
+    if response.status == 200:
+        if server_token is not None:
+            # The final NegTokenResp: accept-completed with the server's mechListMIC.
+            # pyspnego verifies the MIC; an empty result means nothing more to send.
+            out = client.step(server_token)
+            assert not out, out
+        assert client.complete, "pyspnego did not complete the SPNEGO context"
+        assert f"authenticated as {user} (Negotiate)" in body, body
+    return response.status, body
+
+
 def main():
     kind, url, user, password, cafile, expected = sys.argv[1:7]
     if kind == "requests-ntlm":
         status, body = with_requests(url, user, password, cafile)
+    elif kind.startswith("negotiate-"):
+        status, body = with_negotiate(kind.removeprefix("negotiate-"), url, user, password, cafile)
     else:
         status, body = with_pyspnego(kind.removeprefix("pyspnego-"), url, user, password, cafile)
     print(status, body)
