@@ -20,7 +20,9 @@ impl CredentialStore for Store {
     }
 
     fn nt_hash(&self, user: &str) -> Result<Option<Secret<NtHash>>, StoreError> {
-        Ok(user.eq_ignore_ascii_case("alice").then(|| Secret::new(self.0)))
+        Ok(user
+            .eq_ignore_ascii_case("alice")
+            .then(|| Secret::new(self.0)))
     }
 }
 
@@ -43,7 +45,12 @@ fn capture(name: &str) -> Vec<u8> {
 fn ntlmv2_verify(c: &mut Criterion) {
     let negotiate = capture("negotiate");
     let authenticate = capture("authenticate");
-    let config = Arc::new(NtlmConfig::new("CORP", "CAS01", "corp.example", "cas01.corp.example"));
+    let config = Arc::new(NtlmConfig::new(
+        "CORP",
+        "CAS01",
+        "corp.example",
+        "cas01.corp.example",
+    ));
     let store = Store(nt_hash_of("Passw0rd!"));
     let now = FileTime(133_500_000_000_000_000);
     let challenge = [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88];
@@ -58,7 +65,9 @@ fn ntlmv2_verify(c: &mut Criterion) {
                 a
             },
             |mut a| {
-                let ok = a.handle_authenticate(&store, black_box(&authenticate), now).unwrap();
+                let ok = a
+                    .handle_authenticate(&store, black_box(&authenticate), now)
+                    .unwrap();
                 black_box(ok)
             },
             criterion::BatchSize::SmallInput,
@@ -67,7 +76,10 @@ fn ntlmv2_verify(c: &mut Criterion) {
     group.bench_function("negotiate_to_challenge", |b| {
         b.iter(|| {
             let mut a = NtlmAcceptor::new(config.clone());
-            black_box(a.handle_negotiate(black_box(&negotiate), challenge, now).unwrap())
+            black_box(
+                a.handle_negotiate(black_box(&negotiate), challenge, now)
+                    .unwrap(),
+            )
         })
     });
     group.finish();
