@@ -144,36 +144,22 @@ impl std::fmt::Debug for Pop3Context {
     }
 }
 
-/// A SASL exchange in progress. NTLM is kept by its own type so that the clock can be
-/// updated before each step.
-enum Sasl {
-    Ntlm(Box<NtlmServer>),
-    Other(Box<dyn ServerMechanism + Send>),
-}
+/// A SASL exchange in progress.
+struct Sasl(Box<dyn ServerMechanism + Send>);
 
 impl Sasl {
     fn step(&mut self, store: &dyn CredentialStore, input: Option<&[u8]>) -> Step {
-        match self {
-            Sasl::Ntlm(m) => {
-                m.set_time(now_filetime());
-                m.step(store, input)
-            }
-            Sasl::Other(m) => m.step(store, input),
-        }
+        // NTLM checks the client's timestamp against the time of this step.
+        self.0.set_time(now_filetime());
+        self.0.step(store, input)
     }
 
     fn abort(&mut self) {
-        let _ = match self {
-            Sasl::Ntlm(m) => m.abort(),
-            Sasl::Other(m) => m.abort(),
-        };
+        let _ = self.0.abort();
     }
 
     fn authentication_id(&self) -> Option<&str> {
-        match self {
-            Sasl::Ntlm(m) => m.authentication_id(),
-            Sasl::Other(m) => m.authentication_id(),
-        }
+        self.0.authentication_id()
     }
 }
 
@@ -303,15 +289,11 @@ impl Pop3App {
                 initial_response,
             } => {
                 let machine = match Mechanism::from_name(&mechanism) {
-                    Some(Mechanism::Plain) => {
-                        Sasl::Other(Box::new(cas_auth::sasl::PlainServer::new()))
-                    }
-                    Some(Mechanism::Login) => {
-                        Sasl::Other(Box::new(cas_auth::sasl::LoginServer::new()))
-                    }
+                    Some(Mechanism::Plain) => Sasl(Box::new(cas_auth::sasl::PlainServer::new())),
+                    Some(Mechanism::Login) => Sasl(Box::new(cas_auth::sasl::LoginServer::new())),
                     Some(Mechanism::Ntlm) if self.ctx.ntlm.is_some() => {
                         match self.ntlm_machine(session.is_tls_active()) {
-                            Some(m) => Sasl::Ntlm(Box::new(m)),
+                            Some(m) => Sasl(Box::new(m)),
                             None => {
                                 let _ = session.send(id, temp_failure());
                                 return;

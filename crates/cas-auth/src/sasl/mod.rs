@@ -196,6 +196,13 @@ pub trait ServerMechanism: Send {
     /// The authentication identity the client presented, once known (for logs and
     /// failed-login throttling), even if the exchange then failed.
     fn authentication_id(&self) -> Option<&str>;
+
+    /// The current time, for mechanisms that check timestamps (NTLM's NTLMv2 timestamp
+    /// window). Call it before each [`step`](ServerMechanism::step); mechanisms that do not
+    /// use time ignore it (the default).
+    fn set_time(&mut self, now: crate::ntlm::FileTime) {
+        let _ = now;
+    }
 }
 
 /// The SASL mechanisms this crate implements.

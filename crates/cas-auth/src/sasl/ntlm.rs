@@ -201,4 +201,8 @@ impl ServerMechanism for NtlmServer {
     fn authentication_id(&self) -> Option<&str> {
         NtlmServer::authentication_id(self)
     }
+
+    fn set_time(&mut self, now: FileTime) {
+        NtlmServer::set_time(self, now);
+    }
 }
