@@ -2,6 +2,8 @@
 //! is the server's input and vice versa, with a virtual clock. The server side is the
 //! auto-answering application from `pop3_proto::fuzzing` serving `fuzzing::MESSAGES`.
 
+mod util;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,7 @@ use pop3_proto::{
     Bytes, Capability, Command, ResponseCode, ServerConfig, SessionOptions, State, Status,
     StatusLine, Uid,
 };
+use util::crlf_normalised;
 
 struct Pair {
     client: ClientSession,
@@ -126,24 +129,6 @@ impl Pair {
         assert_eq!(found.len(), 1, "replies of {id:?} in {events:#?}");
         found[0].clone()
     }
-}
-
-fn crlf_normalised(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut prev_cr = false;
-    for &b in body {
-        if b == b'\n' && !prev_cr {
-            out.push(b'\r');
-        }
-        out.push(b);
-        prev_cr = b == b'\r';
-    }
-    if prev_cr {
-        out.push(b'\n');
-    } else if !out.is_empty() && !out.ends_with(b"\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out
 }
 
 fn maildrop_size() -> u64 {

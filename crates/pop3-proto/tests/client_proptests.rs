@@ -3,19 +3,21 @@
 //! a `ClientSession` in arbitrary chunks; the parsed events must equal the generated values.
 //! Plus the fuzz invariant over arbitrary bytes.
 
+mod util;
+
 use std::sync::Arc;
 use std::time::Instant;
+use util::response_code;
 
 use proptest::prelude::*;
 
 use pop3_proto::client::{
     ClientConfig, ClientEvent, ClientLimits, ClientOptions, ClientSession, Reply, RequestId,
 };
-use pop3_proto::response::{
-    DropListing, ExtensionCode, ScanListing, TERMINATOR, UidListing, encode_capabilities,
-};
+use pop3_proto::response::{DropListing, ScanListing, TERMINATOR, UidListing, encode_capabilities};
 use pop3_proto::stuffing::DotStuffer;
-use pop3_proto::{Bytes, Capability, Command, Expire, ResponseCode, Status, StatusLine, Uid};
+use pop3_proto::{Bytes, Capability, Command, Expire, Status, StatusLine, Uid};
+use util::crlf_normalised;
 
 /// One command and the server's reply to it.
 #[derive(Clone, Debug)]
@@ -95,40 +97,6 @@ impl Exchange {
             },
         }
     }
-}
-
-/// The documented normalisation: the server sends every line end as CRLF and ends an
-/// unterminated last line with CRLF; the client keeps line ends as received.
-fn crlf_normalised(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len() + 2);
-    let mut prev_cr = false;
-    for &b in body {
-        if b == b'\n' && !prev_cr {
-            out.push(b'\r');
-        }
-        out.push(b);
-        prev_cr = b == b'\r';
-    }
-    if prev_cr {
-        out.push(b'\n');
-    } else if !out.is_empty() && !out.ends_with(b"\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-fn response_code() -> impl Strategy<Value = ResponseCode> {
-    prop_oneof![
-        Just(ResponseCode::InUse),
-        Just(ResponseCode::LoginDelay),
-        Just(ResponseCode::SysTemp),
-        Just(ResponseCode::SysPerm),
-        Just(ResponseCode::Auth),
-        Just(ResponseCode::Utf8),
-        "X-[A-Z0-9]{1,6}(/[A-Z0-9-]{1,6}){0,2}"
-            .prop_filter_map("valid code", |s| ExtensionCode::new(s).ok())
-            .prop_map(ResponseCode::Other),
-    ]
 }
 
 fn status_line() -> impl Strategy<Value = StatusLine> {

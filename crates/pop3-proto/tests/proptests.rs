@@ -2,16 +2,16 @@
 //! under arbitrary input, spurious timeouts. The invariant functions are the ones the
 //! cargo-fuzz targets call (`pop3_proto::fuzzing`).
 
+mod util;
+
 use proptest::prelude::*;
+use util::response_code;
 
 use pop3_proto::command::{LangRange, Mechanism, Param, PassText};
 use pop3_proto::fuzzing::{self, AutoApp};
-use pop3_proto::response::{
-    DropListing, ExtensionCode, ScanListing, UidListing, encode_continuation,
-};
+use pop3_proto::response::{DropListing, ScanListing, UidListing, encode_continuation};
 use pop3_proto::{
-    Capability, Command, Expire, Response, ResponseCode, SaslResponse, SessionOptions, Status,
-    StatusLine, Uid,
+    Capability, Command, Expire, Response, SaslResponse, SessionOptions, Status, StatusLine, Uid,
 };
 
 #[derive(Debug, Clone)]
@@ -106,19 +106,6 @@ fn build(c: &C) -> Command<'_> {
         C::Utf8 => Command::Utf8,
         C::Lang(l) => Command::Lang(l.as_deref().map(|l| LangRange::new(l).expect("lang"))),
     }
-}
-
-fn response_code() -> impl Strategy<Value = ResponseCode> {
-    prop_oneof![
-        Just(ResponseCode::InUse),
-        Just(ResponseCode::LoginDelay),
-        Just(ResponseCode::SysTemp),
-        Just(ResponseCode::SysPerm),
-        Just(ResponseCode::Auth),
-        Just(ResponseCode::Utf8),
-        "X-[A-Z]{1,6}(/[A-Z0-9]{1,5}){0,2}"
-            .prop_map(|c| ResponseCode::Other(ExtensionCode::new(c).expect("code"))),
-    ]
 }
 
 fn capability() -> impl Strategy<Value = Capability> {

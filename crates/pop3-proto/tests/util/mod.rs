@@ -123,3 +123,41 @@ pub fn data(chunk: &[u8], last: bool) -> Reply {
         last,
     }
 }
+
+/// What a client un-stuffs from RETR, as an oracle independent of the stuffer: every line
+/// end CRLF, an unterminated last line ended with CRLF (LF after a final CR).
+pub fn crlf_normalised(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 2);
+    let mut prev_cr = false;
+    for &b in body {
+        if b == b'\n' && !prev_cr {
+            out.push(b'\r');
+        }
+        out.push(b);
+        prev_cr = b == b'\r';
+    }
+    if prev_cr {
+        out.push(b'\n');
+    } else if !out.is_empty() && !out.ends_with(b"\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Every response code, including extension codes with hierarchy levels.
+pub fn response_code() -> impl proptest::strategy::Strategy<Value = pop3_proto::ResponseCode> {
+    use pop3_proto::ResponseCode;
+    use pop3_proto::response::ExtensionCode;
+    use proptest::prelude::*;
+    prop_oneof![
+        Just(ResponseCode::InUse),
+        Just(ResponseCode::LoginDelay),
+        Just(ResponseCode::SysTemp),
+        Just(ResponseCode::SysPerm),
+        Just(ResponseCode::Auth),
+        Just(ResponseCode::Utf8),
+        "X-[A-Z0-9]{1,6}(/[A-Z0-9-]{1,6}){0,2}"
+            .prop_filter_map("valid code", |s| ExtensionCode::new(s).ok())
+            .prop_map(ResponseCode::Other),
+    ]
+}
