@@ -599,8 +599,14 @@ async fn pre_auth_timeout_closes_idle_connection() {
     assert_eq!(task.await.unwrap(), Ending::Closed);
 }
 
-#[tokio::test(start_paused = true)]
-async fn authenticated_timeout_commits_nothing() {
+/// Paused time: alice logged in over a pipe (600 s idle timeout) with message 1 marked
+/// deleted. Returns the fixture, her message files before, the client and the session task.
+async fn logged_in_with_600s_timeout_and_a_deletion() -> (
+    Fixture,
+    Vec<String>,
+    Client,
+    tokio::task::JoinHandle<Ending>,
+) {
     let fx = Fixture::with_settings(Pop3Settings {
         authenticated_timeout: cas_server::config::Limit::Value(Duration::from_secs(600)),
         allow_clear_text_without_tls: true,
@@ -613,6 +619,19 @@ async fn authenticated_timeout_commits_nothing() {
     c.patience = Duration::from_secs(24 * 3600);
     c.login("alice", ALICE_PASSWORD).await;
     c.ok("DELE 1").await;
+    (fx, files, c, task)
+}
+
+/// The maildrop lock was released and nothing was deleted.
+fn assert_nothing_committed(fx: &Fixture, files: &[String]) {
+    let store = MaildirStore::new(fx.dir.join("maildir"));
+    let m = cas_server::store::MailStore::open_maildrop(&store, "alice").unwrap();
+    assert_eq!(m.messages().len(), files.len());
+}
+
+#[tokio::test(start_paused = true)]
+async fn authenticated_timeout_commits_nothing() {
+    let (fx, files, mut c, task) = logged_in_with_600s_timeout_and_a_deletion().await;
     // Activity resets the idle timer.
     tokio::time::sleep(Duration::from_secs(500)).await;
     c.ok("NOOP").await;
@@ -621,26 +640,12 @@ async fn authenticated_timeout_commits_nothing() {
     assert!(rest.starts_with("-ERR"), "{rest}");
     assert!(started.elapsed() >= Duration::from_secs(600));
     assert_eq!(task.await.unwrap(), Ending::Closed);
-    // Lock released, nothing deleted.
-    let store = MaildirStore::new(fx.dir.join("maildir"));
-    let m = cas_server::store::MailStore::open_maildrop(&store, "alice").unwrap();
-    assert_eq!(m.messages().len(), files.len());
+    assert_nothing_committed(&fx, &files);
 }
 
 #[tokio::test(start_paused = true)]
 async fn client_that_stops_reading_mid_retr_is_dropped_and_commits_nothing() {
-    let fx = Fixture::with_settings(Pop3Settings {
-        authenticated_timeout: cas_server::config::Limit::Value(Duration::from_secs(600)),
-        allow_clear_text_without_tls: true,
-        ..Pop3Settings::default()
-    });
-    let files = fx.files("alice");
-    let shutdown = CancellationToken::new();
-    let (client, task) = pipe_session(&fx, &shutdown);
-    let mut c = Client::new(Box::new(client)).await;
-    c.patience = Duration::from_secs(24 * 3600);
-    c.login("alice", ALICE_PASSWORD).await;
-    c.ok("DELE 1").await;
+    let (fx, files, mut c, task) = logged_in_with_600s_timeout_and_a_deletion().await;
     let listing = c.multi("LIST").await;
     let largest = listing
         .iter()
@@ -662,9 +667,6 @@ async fn client_that_stops_reading_mid_retr_is_dropped_and_commits_nothing() {
         waited >= Duration::from_secs(600) && waited <= Duration::from_secs(1210),
         "{waited:?} ({ending:?})"
     );
-    // Lock released, nothing deleted.
-    let store = MaildirStore::new(fx.dir.join("maildir"));
-    let m = cas_server::store::MailStore::open_maildrop(&store, "alice").unwrap();
-    assert_eq!(m.messages().len(), files.len());
+    assert_nothing_committed(&fx, &files);
     drop(c);
 }
