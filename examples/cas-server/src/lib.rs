@@ -52,6 +52,20 @@ pub enum Error {
     },
 }
 
+/// Logs to stderr with the filter from `CAS_LOG`, then `RUST_LOG`, else `info`: one setup
+/// for every binary of the package.
+pub fn init_logging() {
+    let filter = std::env::var("CAS_LOG")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .and_then(|s| tracing_subscriber::EnvFilter::try_new(s).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 /// Resolves the settings from the flags, making the demo data directory first when there is
 /// no `--config` and no `<data-dir>/cas-server.toml` yet.
 pub fn prepare(cli: &config::Cli) -> Result<config::Settings, Error> {
