@@ -1,6 +1,8 @@
 //! The `cas-server` binary: first-run demo data, `--port-file` with ephemeral ports,
 //! reuse on the next run, clear config errors, exit 0 on SIGTERM.
 
+mod common;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -58,20 +60,7 @@ fn ports(child: &mut Child, port_file: &Path) -> (String, String) {
 }
 
 fn terminate(mut child: Child) -> (std::process::ExitStatus, String) {
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "no exit after SIGTERM");
-        sleep(Duration::from_millis(50));
-    };
+    let status = common::sigterm_and_wait(&mut child).expect("no exit after SIGTERM");
     let mut out = String::new();
     child
         .stdout

@@ -171,24 +171,8 @@ impl Server {
     /// Asks the server to shut down with SIGTERM and returns its exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().unwrap();
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no exit after SIGTERM:\n{}",
-                self.log()
-            );
-            sleep(Duration::from_millis(50));
-        }
+        sigterm_and_wait(&mut child)
+            .unwrap_or_else(|| panic!("no exit after SIGTERM:\n{}", self.log()))
     }
 }
 
@@ -279,4 +263,22 @@ fn scratch_dir() -> PathBuf {
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Sends SIGTERM to `child` and waits up to 20 s for it to exit; `None` if it did not.
+pub fn sigterm_and_wait(child: &mut std::process::Child) -> Option<std::process::ExitStatus> {
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        sleep(Duration::from_millis(50));
+    }
+    None
 }
