@@ -133,7 +133,7 @@ pub fn read_credentials(data_dir: &Path) -> Vec<(String, String)> {
 }
 
 /// 16 ASCII letters and digits from the OS generator (about 95 bits).
-fn random_password() -> Result<String, DemoError> {
+pub(crate) fn random_password() -> Result<String, DemoError> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut out = String::with_capacity(PASSWORD_LEN);
     let mut buf = [0u8; 64];
