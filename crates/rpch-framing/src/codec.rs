@@ -1,1 +1,65 @@
-//! Work in progress.
+//! The framer: splits a byte stream into whole PDUs by `frag_length` (C706 §12.6.1) with
+//! limits, without copying.
+//!
+//! [`split_pdu`] only reads the common header, so a proxy can forward PDUs it does not parse
+//! ([`RawPdu`]); [`RawPdu::rts`] decodes the RTS PDUs a channel machine acts on.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::pdu::{HEADER_LEN, Limits, PacketType, PduError, PduHeader};
+use crate::rts::RtsPdu;
+
+/// One whole PDU, split off the input without parsing its body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawPdu {
+    /// The parsed common header.
+    pub header: PduHeader,
+    /// The whole PDU, header included (`frag_length` bytes).
+    pub bytes: Bytes,
+}
+
+impl RawPdu {
+    /// Whether this is an RTS PDU (PTYPE 20).
+    pub fn is_rts(&self) -> bool {
+        self.header.packet_type == PacketType::Rts
+    }
+
+    /// For an RTS PDU, its decoded form (MS-RPCH §2.2.3.6); `None` for other packet types.
+    pub fn rts(&self) -> Option<Result<RtsPdu, PduError>> {
+        self.is_rts()
+            .then(|| RtsPdu::decode_body(&self.header, &self.bytes))
+    }
+
+    /// Length in bytes (`frag_length`).
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Always false: a PDU is at least 16 bytes. Present for API symmetry with `len`.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+/// Splits the first whole PDU off `buf`. Returns `Ok(None)` while `buf` holds less than a
+/// header or less than `frag_length` bytes; `buf` is left untouched then. On an error the
+/// stream cannot be resynchronised (PDUs carry no marker), so the caller closes the connection.
+///
+/// Checks the header (version 5.0/5.1, connection-oriented PTYPE, data representation,
+/// `frag_length` against the header, auth trailer and `limits.max_frag_length`) as soon as 16
+/// bytes are there, so an oversized PDU is refused before it is buffered.
+pub fn split_pdu(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawPdu>, PduError> {
+    if buf.len() < HEADER_LEN {
+        return Ok(None);
+    }
+    let header = PduHeader::parse(buf, limits)?;
+    let len = usize::from(header.frag_length);
+    if buf.len() < len {
+        buf.reserve(len - buf.len());
+        return Ok(None);
+    }
+    Ok(Some(RawPdu {
+        header,
+        bytes: buf.split_to(len).freeze(),
+    }))
+}
