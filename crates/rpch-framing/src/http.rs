@@ -38,7 +38,7 @@ pub const MAX_ECHO_CONTENT_LENGTH: u64 = 0x10;
 /// Content-Length of an OUT channel request (MS-RPCH §2.1.2.1.2): the CONN/A1 PDU.
 pub const OUT_CHANNEL_CONTENT_LENGTH: u64 = 76;
 /// Content-Length of a replacement OUT channel request (MS-RPCH §2.1.2.1.2): OUT_R1/A3 or
-/// OUT_R2/A3.
+/// OUT_R2/A3 (96 bytes) and then OUT_R1/A11 or OUT_R2/C1 (24 bytes).
 pub const REPLACEMENT_OUT_CHANNEL_CONTENT_LENGTH: u64 = 120;
 /// Body length of the echo response (MS-RPCH §2.1.2.1.6): the 20-byte echo RTS PDU.
 pub const ECHO_RESPONSE_CONTENT_LENGTH: u64 = 20;
@@ -126,7 +126,8 @@ pub enum RequestKind {
     InChannel,
     /// An `RPC_OUT_DATA` channel (Content-Length 76: the body is CONN/A1).
     OutChannel,
-    /// A replacement `RPC_OUT_DATA` channel (Content-Length 120: OUT_R1/A3 or OUT_R2/A3).
+    /// A replacement `RPC_OUT_DATA` channel (Content-Length 120: OUT_R1/A3 or OUT_R2/A3,
+    /// 96 bytes, followed by the 24-byte OUT_R1/A11 or OUT_R2/C1 that fills the body).
     ReplacementOutChannel,
 }
 
@@ -723,6 +724,13 @@ pub fn encode_echo_response_head(out: &mut Vec<u8>) {
     push_content_length(out, ECHO_RESPONSE_CONTENT_LENGTH);
     push_header(out, "Connection", "Keep-Alive");
     out.extend_from_slice(b"\r\n");
+}
+
+/// Writes the whole echo response: [`encode_echo_response_head`] followed by the echo RTS
+/// PDU (§2.2.4.48, `RTS_FLAG_ECHO` and no commands).
+pub fn encode_echo_response(out: &mut Vec<u8>) {
+    encode_echo_response_head(out);
+    out.extend_from_slice(&crate::rts::RtsPdu::echo().to_bytes());
 }
 
 /// Writes a `401 Unauthorized` with one `WWW-Authenticate` field per challenge (supplied by
