@@ -1,3 +1,8 @@
 #![no_main]
-// Placeholder until the crate lands; replaced by the crate's owner.
-libfuzzer_sys::fuzz_target!(|_data: &[u8]| {});
+//! RPC over HTTP request heads, `/rpc/rpcproxy.dll?server:port` targets and allow-list checks.
+//! The invariants live in the crate (`rpch_framing::http::fuzzing::http_head`) so the
+//! proptests check the same ones.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    rpch_framing::http::fuzzing::http_head(data);
+});
