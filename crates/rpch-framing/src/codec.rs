@@ -6,7 +6,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::pdu::{HEADER_LEN, Limits, PacketType, PduError, PduHeader};
+use crate::pdu::{DecodedPdu, HEADER_LEN, Limits, PacketType, PduError, PduHeader};
 use crate::rts::RtsPdu;
 
 /// One whole PDU, split off the input without parsing its body.
@@ -62,4 +62,43 @@ pub fn split_pdu(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawPdu>, 
         header,
         bytes: buf.split_to(len).freeze(),
     }))
+}
+/// Incremental decoder of connection-oriented PDUs: [`split_pdu`] then a full body decode.
+/// Returns each fragment as it arrives; feed requests and responses to a
+/// [`crate::pdu::Reassembler`] for whole calls.
+///
+/// Wrap it in a `tokio_util::codec::Decoder` by forwarding `decode`.
+#[derive(Clone, Debug, Default)]
+pub struct PduDecoder {
+    limits: Limits,
+}
+
+impl PduDecoder {
+    /// A decoder enforcing `limits`.
+    pub fn new(limits: Limits) -> Self {
+        Self { limits }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Changes the limits, e.g. to the `max_recv_frag` negotiated by a bind.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// Splits and decodes the next whole PDU in `buf`: `Ok(None)` until one is complete. The
+    /// returned body's stub data and auth verifier are slices of the split-off PDU.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<DecodedPdu>, PduError> {
+        let Some(raw) = split_pdu(buf, &self.limits)? else {
+            return Ok(None);
+        };
+        let pdu = crate::pdu::decode_body_of(&raw.header, &raw.bytes)?;
+        Ok(Some(DecodedPdu {
+            header: raw.header,
+            pdu,
+        }))
+    }
 }

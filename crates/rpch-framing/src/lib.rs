@@ -4,6 +4,8 @@
 
 pub mod channel;
 pub mod codec;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod pdu;
 pub mod rts;

@@ -7,13 +7,18 @@
 //! decoded. Both little- and big-endian senders decode (the integer-representation nibble of
 //! `packed_drep`); encoders write the data representation stored in the header.
 
+mod body;
 mod header;
-#[allow(dead_code)] // used by the PDU bodies landing next
+mod reassembly;
 pub(crate) mod wire;
 
 use std::fmt;
 
+use bytes::{Bytes, BytesMut};
+
+pub use body::*;
 pub use header::*;
+pub use reassembly::*;
 
 /// A 128-bit UUID as used by DCE/RPC (C706 appendix A), stored in the order of its string form
 /// (`time_low` first, big-endian). On the wire the first three fields follow the sender's
@@ -236,3 +241,68 @@ pub enum PduError {
     #[error("reassembly limit exceeded: {0}")]
     ReassemblyLimit(&'static str),
 }
+
+impl Pdu {
+    /// The packet type of this PDU.
+    pub fn packet_type(&self) -> PacketType {
+        match self {
+            Pdu::Request(_) => PacketType::Request,
+            Pdu::Response(_) => PacketType::Response,
+            Pdu::Fault(_) => PacketType::Fault,
+            Pdu::Bind(_) => PacketType::Bind,
+            Pdu::BindAck(_) => PacketType::BindAck,
+            Pdu::BindNak(_) => PacketType::BindNak,
+            Pdu::AlterContext(_) => PacketType::AlterContext,
+            Pdu::AlterContextResp(_) => PacketType::AlterContextResp,
+            Pdu::Auth3(_) => PacketType::Auth3,
+            Pdu::Shutdown => PacketType::Shutdown,
+            Pdu::CoCancel(_) => PacketType::CoCancel,
+            Pdu::Orphaned(_) => PacketType::Orphaned,
+            Pdu::Rts(_) => PacketType::Rts,
+        }
+    }
+
+    /// Decodes one complete PDU (exactly `frag_length` bytes). The returned stub data and auth
+    /// verifiers are slices of `bytes`.
+    pub fn decode(bytes: &Bytes) -> Result<Pdu, PduError> {
+        Self::decode_with_limits(bytes, &Limits::default())
+    }
+
+    /// [`Pdu::decode`] with explicit limits.
+    pub fn decode_with_limits(bytes: &Bytes, limits: &Limits) -> Result<Pdu, PduError> {
+        let header = PduHeader::parse(bytes, limits)?;
+        if bytes.len() != usize::from(header.frag_length) {
+            if bytes.len() < usize::from(header.frag_length) {
+                return Err(PduError::Truncated { what: "PDU body" });
+            }
+            return Err(PduError::TrailingBytes {
+                what: "PDU (beyond frag_length)",
+                count: bytes.len() - usize::from(header.frag_length),
+            });
+        }
+        body::decode_body(&header, bytes)
+    }
+
+    /// Decodes and pairs the PDU with its header.
+    pub fn decode_with_header(bytes: &Bytes, limits: &Limits) -> Result<DecodedPdu, PduError> {
+        let header = PduHeader::parse(bytes, limits)?;
+        let pdu = Self::decode_with_limits(bytes, limits)?;
+        Ok(DecodedPdu { header, pdu })
+    }
+
+    /// Encodes the PDU. `header` supplies the version, flags, data representation and call id;
+    /// `frag_length`, `auth_length` and the packet type are computed and overwrite what
+    /// `header` holds. RTS PDUs ignore `header` and are always written as MS-RPCH §2.2.3.6.1
+    /// requires (little-endian, first+last fragment, call_id 0).
+    pub fn encode(&self, header: &PduHeader, out: &mut BytesMut) -> Result<(), PduError> {
+        body::encode_pdu(self, header, out)
+    }
+}
+
+/// Decodes the body of a PDU whose header has been parsed and whose length is `frag_length`.
+pub(crate) fn decode_body_of(header: &PduHeader, bytes: &Bytes) -> Result<Pdu, PduError> {
+    body::decode_body(header, bytes)
+}
+
+#[cfg(test)]
+mod tests;

@@ -25,10 +25,6 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub(crate) fn position(&self) -> usize {
-        self.pos
-    }
-
     pub(crate) fn remaining(&self) -> usize {
         self.end - self.pos
     }
@@ -62,10 +58,6 @@ impl<'a> Reader<'a> {
         } else {
             u32::from_be_bytes(b)
         })
-    }
-
-    pub(crate) fn array16(&mut self, what: &'static str) -> Result<[u8; 16], PduError> {
-        Ok(self.take(16, what)?.try_into().expect("length checked"))
     }
 
     pub(crate) fn uuid(&mut self, what: &'static str) -> Result<Uuid, PduError> {
