@@ -1,0 +1,667 @@
+//! The inbound proxy: one IN channel (client → proxy, an `RPC_IN_DATA` request body) and, when
+//! forwarding, its TCP stream to the RPC server (MS-RPCH §3.2.3).
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::pdu::PacketType;
+use crate::rts::{Cookie, ForwardDestination, RtsCommand, RtsPdu};
+
+use super::flow::{ReceiveWindow, SendWindow};
+use super::link::{Frame, Reader, Writer};
+use super::pdus::{self, ConnB1, InRecycleA1};
+use super::{
+    Backend, ChannelError, CloseReason, MAX_RECEIVE_WINDOW, MIN_RECEIVE_WINDOW,
+    NCACN_HTTP_GREETING, ProxyConfig, ProxyEvent,
+};
+
+/// Where an [`InboundProxy`] is in its life (§3.2.3.3's states, named for what they wait for).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InboundState {
+    /// Open_Start: waiting for CONN/B1 (or IN_R1/A1, IN_R2/A1 for a successor channel).
+    AwaitingB1,
+    /// Forwarding: CONN/B2 is queued; waiting for the backend's greeting and CONN/B3.
+    AwaitingB3,
+    /// RPC PDUs flow.
+    Opened,
+    /// Finished.
+    Closed,
+}
+
+impl InboundState {
+    fn name(self) -> &'static str {
+        match self {
+            Self::AwaitingB1 => "Open_Start",
+            Self::AwaitingB3 => "B3W",
+            Self::Opened => "Opened",
+            Self::Closed => "Closed",
+        }
+    }
+}
+
+/// One IN channel of a virtual connection, as the inbound proxy sees it.
+///
+/// Construct it once the HTTP server has authenticated the `RPC_IN_DATA` request and checked
+/// its target against the allow list; feed it the request *body* bytes. In forwarding mode it
+/// asks for a backend connection on CONN/B1 ([`ProxyEvent::BackendConnectRequested`]), checks the
+/// backend's `ncacn_http/1.0` greeting, sends CONN/B2, opens on CONN/B3 and then relays the
+/// client's RPC PDUs under the server's receive window, acknowledging the client's traffic
+/// (FlowControlAckWithDestination to the client, via the server, §3.2.1.5.2) every half
+/// window. In merged mode ([`Backend::Local`]) it opens on CONN/B1 and hands RPC PDUs to the
+/// owner as [`ProxyEvent::RpcPduReceived`].
+#[derive(Debug)]
+pub struct InboundProxy {
+    config: Arc<ProxyConfig>,
+    backend: Backend,
+    client_address: Option<IpAddr>,
+    lifetime: u64,
+    state: InboundState,
+    client_in: Reader,
+    backend_in: Reader,
+    to_backend: Writer,
+    greeted: bool,
+    events: VecDeque<ProxyEvent>,
+    queue: VecDeque<Bytes>,
+    recv: ReceiveWindow,
+    send: Option<SendWindow>,
+    /// Virtual connection cookie and this channel's cookie, once the first PDU named them.
+    cookies: Option<(Cookie, Cookie)>,
+    /// Predecessor: IN_R1/A5 arrived; flush, end with IN_R1/B1, close.
+    finishing: bool,
+    /// Merged successor: waiting for the owner to say the predecessor is done.
+    awaiting_predecessor: bool,
+    /// Merged successor: PDUs held until then.
+    held: VecDeque<Bytes>,
+    received: u64,
+    last_client_input: Instant,
+    keepalive: Option<Duration>,
+    last_backend_send: Instant,
+    backend_deadline: Option<Instant>,
+    acks_sent: u64,
+}
+
+impl InboundProxy {
+    /// A new IN channel. `content_length` is the request's Content-Length, the channel's
+    /// lifetime (§2.1.2.1.1); `client_address` goes into CONN/B2's ClientAddress.
+    ///
+    /// With [`Backend::Forward`], the target **must** already have passed the allow list.
+    pub fn new(
+        config: Arc<ProxyConfig>,
+        now: Instant,
+        backend: Backend,
+        content_length: u64,
+        client_address: Option<IpAddr>,
+    ) -> Self {
+        let window = config.receive_window;
+        Self {
+            config,
+            backend,
+            client_address,
+            lifetime: content_length,
+            state: InboundState::AwaitingB1,
+            client_in: Reader::default(),
+            backend_in: Reader::default(),
+            to_backend: Writer::default(),
+            greeted: false,
+            events: VecDeque::new(),
+            queue: VecDeque::new(),
+            recv: ReceiveWindow::new(window),
+            send: None,
+            cookies: None,
+            finishing: false,
+            awaiting_predecessor: false,
+            held: VecDeque::new(),
+            received: 0,
+            last_client_input: now,
+            keepalive: None,
+            last_backend_send: now,
+            backend_deadline: None,
+            acks_sent: 0,
+        }
+    }
+
+    // ---- inputs -------------------------------------------------------------------------
+
+    /// Bytes of the IN channel request body from the client.
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        if self.is_closed() || data.is_empty() {
+            return;
+        }
+        self.last_client_input = now;
+        self.received += data.len() as u64;
+        if self.received > self.lifetime {
+            return self.fail_client(ChannelError::LifetimeExceeded {
+                lifetime: self.lifetime,
+            });
+        }
+        self.client_in.push(data);
+        loop {
+            if self.is_closed() {
+                return;
+            }
+            match self.client_in.next_frame(&self.config.pdu_limits) {
+                Ok(Some(frame)) => self.on_client_frame(now, frame),
+                Ok(None) => break,
+                Err(e) => return self.fail_client(e.into()),
+            }
+        }
+        self.pump(now);
+        self.check_buffers();
+    }
+
+    /// The client finished its request body or closed the connection.
+    pub fn handle_eof(&mut self, _now: Instant) {
+        if self.finishing {
+            // After IN_R1/A5 the client may go; what it sent still reaches the server.
+            return;
+        }
+        self.close_with(CloseReason::ClientClosed);
+    }
+
+    /// Forwarding: the TCP connection to the backend is established.
+    pub fn handle_backend_connected(&mut self, _now: Instant) {
+        // Nothing to do until the greeting: CONN/B2 is already queued and goes out once the
+        // server has proven it speaks ncacn_http.
+    }
+
+    /// Bytes from the backend.
+    pub fn handle_backend_input(&mut self, now: Instant, data: &[u8]) {
+        if self.is_closed() || data.is_empty() {
+            return;
+        }
+        if !matches!(self.backend, Backend::Forward(_)) || self.state == InboundState::AwaitingB1 {
+            return self.fail_backend(ChannelError::UnexpectedRpc {
+                packet_type: PacketType::Rts,
+                state: self.state.name(),
+            });
+        }
+        self.backend_in.push(data);
+        if !self.greeted {
+            match self.backend_in.take_prefix(NCACN_HTTP_GREETING.len()) {
+                Some(g) if g[..] == NCACN_HTTP_GREETING[..] => self.greeted = true,
+                Some(_) => return self.fail_backend(ChannelError::BadGreeting),
+                None => {
+                    if !NCACN_HTTP_GREETING.starts_with(&data[..data.len().min(14)]) {
+                        return self.fail_backend(ChannelError::BadGreeting);
+                    }
+                    return;
+                }
+            }
+        }
+        loop {
+            if self.is_closed() {
+                return;
+            }
+            match self.backend_in.next_frame(&self.config.pdu_limits) {
+                Ok(Some(frame)) => self.on_backend_frame(now, frame),
+                Ok(None) => break,
+                Err(e) => return self.fail_backend(e.into()),
+            }
+        }
+        self.pump(now);
+    }
+
+    /// The backend closed its side.
+    pub fn handle_backend_eof(&mut self, _now: Instant) {
+        self.close_with(CloseReason::BackendClosed);
+    }
+
+    /// Timers: idle client, slow backend, keep-alive pings to the backend.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.is_closed() {
+            return;
+        }
+        if now >= self.last_client_input + self.config.idle_timeout {
+            return self.close_with(CloseReason::IdleTimeout);
+        }
+        if self.backend_deadline.is_some_and(|d| now >= d) {
+            return self.close_with(CloseReason::BackendTimeout);
+        }
+        if let Some(next) = self.next_keepalive()
+            && now >= next
+        {
+            // The client's keep-alive interval (CONN/B1 ClientKeepalive, §2.2.3.5.6) is how
+            // often the IN channel's TCP connections must carry traffic; the client pings us,
+            // we ping the server.
+            self.to_backend.push_rts(&pdus::ping());
+            self.last_backend_send = now;
+        }
+    }
+
+    // ---- commands -----------------------------------------------------------------------
+
+    /// Merged successor IN channel: the predecessor has delivered its last PDU (its
+    /// [`ProxyEvent::Closed`] with [`CloseReason::Recycled`] was polled); PDUs held on this
+    /// channel are released in order.
+    pub fn handle_predecessor_finished(&mut self, _now: Instant) {
+        if self.awaiting_predecessor && self.state == InboundState::AwaitingB3 {
+            self.awaiting_predecessor = false;
+            self.state = InboundState::Opened;
+            self.events.push_back(ProxyEvent::Opened);
+            self.events
+                .extend(self.held.drain(..).map(ProxyEvent::RpcPduReceived));
+        }
+    }
+
+    /// Ends the channel now.
+    pub fn close(&mut self, _now: Instant) {
+        self.close_with(CloseReason::Local);
+    }
+
+    // ---- outputs ------------------------------------------------------------------------
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<ProxyEvent> {
+        let ev = self.events.pop_front()?;
+        if let ProxyEvent::RpcPduReceived(pdu) = &ev {
+            // Merged mode: the PDU leaves the receive window as the owner takes it (§3.2.1.4.1.1).
+            let len = pdu.len() as u32;
+            if let Some(ack) = self.recv.on_consumed(len)
+                && let Some((_, channel)) = self.cookies
+            {
+                self.acks_sent += 1;
+                self.events
+                    .push_back(ProxyEvent::ForwardToOutChannel(pdus::flow_control_ack_to(
+                        ForwardDestination::Client,
+                        ack,
+                        channel,
+                    )));
+            }
+        }
+        Some(ev)
+    }
+
+    /// Bytes for the client. An IN channel sends nothing to the client in normal operation (its
+    /// HTTP response is only for errors, §2.1.2.1.3), so this always returns 0; it exists so
+    /// drivers treat both proxy machines alike.
+    pub fn poll_transmit(&mut self, _out: &mut Vec<u8>) -> usize {
+        0
+    }
+
+    /// Bytes for the backend: at most [`ProxyConfig::max_transmit_chunk`] per call; nothing
+    /// before the backend greeted.
+    pub fn poll_backend_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        if !self.greeted {
+            return 0;
+        }
+        let n = self
+            .to_backend
+            .drain_into(out, self.config.max_transmit_chunk);
+        if n > 0 {
+            // Room in the backend buffer may let queued PDUs move.
+            self.pump_inner();
+            self.finish_if_drained();
+        }
+        n
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout) next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.is_closed() {
+            return None;
+        }
+        let mut t = self.last_client_input + self.config.idle_timeout;
+        if let Some(d) = self.backend_deadline {
+            t = t.min(d);
+        }
+        if let Some(k) = self.next_keepalive() {
+            t = t.min(k);
+        }
+        Some(t)
+    }
+
+    // ---- getters ------------------------------------------------------------------------
+
+    /// The state.
+    pub fn state(&self) -> InboundState {
+        self.state
+    }
+
+    /// Whether the machine is finished.
+    pub fn is_closed(&self) -> bool {
+        self.state == InboundState::Closed
+    }
+
+    /// Whether to read more from the client: false while the backend buffer is above
+    /// [`ProxyConfig::high_watermark`], or once closed.
+    pub fn wants_input(&self) -> bool {
+        !self.is_closed() && self.to_backend.len() < self.config.high_watermark
+    }
+
+    /// Whether to read more from the backend.
+    pub fn wants_backend_input(&self) -> bool {
+        !self.is_closed()
+    }
+
+    /// The virtual connection cookie, once CONN/B1 has arrived.
+    pub fn virtual_connection(&self) -> Option<Cookie> {
+        self.cookies.map(|c| c.0)
+    }
+
+    /// The IN channel cookie, once CONN/B1 has arrived.
+    pub fn channel_cookie(&self) -> Option<Cookie> {
+        self.cookies.map(|c| c.1)
+    }
+
+    /// Flow-control acknowledgements sent for the client's traffic so far.
+    pub fn acks_sent(&self) -> u64 {
+        self.acks_sent
+    }
+
+    /// RPC PDU bytes received from the client and not yet passed on.
+    pub fn queued_bytes(&self) -> u32 {
+        self.recv.queued()
+    }
+
+    /// The server's window as we see it (forwarding mode, once open).
+    pub fn send_window(&self) -> Option<&SendWindow> {
+        self.send.as_ref()
+    }
+
+    // ---- internals ----------------------------------------------------------------------
+
+    /// Bytes held in buffers (for the fuzzing invariants).
+    pub(crate) fn buffered(&self) -> usize {
+        self.client_in.buffered()
+            + self.backend_in.buffered()
+            + self.to_backend.len()
+            + self.queue.iter().map(Bytes::len).sum::<usize>()
+            + self.held.iter().map(Bytes::len).sum::<usize>()
+    }
+
+    fn next_keepalive(&self) -> Option<Instant> {
+        match (&self.backend, self.keepalive, self.state) {
+            (Backend::Forward(_), Some(k), InboundState::Opened) => {
+                Some(self.last_backend_send + k)
+            }
+            _ => None,
+        }
+    }
+
+    fn on_client_frame(&mut self, now: Instant, frame: Frame) {
+        if frame.packet_type != PacketType::Rts {
+            return self.on_client_rpc(frame);
+        }
+        let rts = match frame.rts() {
+            Ok(r) => r,
+            Err(e) => return self.fail_client(e.into()),
+        };
+        if self.state == InboundState::AwaitingB1 {
+            if let Some(b1) = pdus::as_conn_b1(&rts) {
+                return self.on_b1(now, b1);
+            }
+            if let Some(a1) = pdus::as_in_r_a1(&rts) {
+                return self.on_recycle_a1(now, a1);
+            }
+            return self.fail_client(ChannelError::unexpected_rts(&rts, self.state.name()));
+        }
+        if pdus::is_ping(&rts) {
+            return; // keeps the IN channel's connection alive; nothing to do (§3.2.3.5.8)
+        }
+        if let Some(ms) = pdus::as_keep_alive(&rts) {
+            self.set_keepalive(ms);
+            return;
+        }
+        if let (pdus::NONE, [RtsCommand::Cookie(successor)]) =
+            (pdus::flags(&rts), rts.commands.as_slice())
+            && self.state == InboundState::Opened
+            && !self.finishing
+        {
+            // IN_R1/A5 (§2.2.4.14): the client's last PDU on this channel.
+            return self.on_recycle_a5(now, *successor);
+        }
+        match pdus::destination(&rts) {
+            // Forwarded PDUs (§3.2.1.5.2): the client reaches the outbound proxy and the server
+            // through us.
+            Some(
+                ForwardDestination::OutProxy
+                | ForwardDestination::Server
+                | ForwardDestination::Client,
+            ) => self.forward_from_client(rts),
+            _ => self.fail_client(ChannelError::unexpected_rts(&rts, self.state.name())),
+        }
+    }
+
+    fn forward_from_client(&mut self, rts: RtsPdu) {
+        match &self.backend {
+            Backend::Forward(_) => self.to_backend.push_rts(&rts),
+            Backend::Local => self.events.push_back(ProxyEvent::ForwardToOutChannel(rts)),
+        }
+    }
+
+    fn on_client_rpc(&mut self, frame: Frame) {
+        if self.state == InboundState::AwaitingB1 {
+            return self.fail_client(ChannelError::UnexpectedRpc {
+                packet_type: frame.packet_type,
+                state: self.state.name(),
+            });
+        }
+        if let Err(e) = self.recv.on_received(frame.len_u32()) {
+            return self.fail_client(e.into());
+        }
+        match self.backend {
+            Backend::Forward(_) => self.queue.push_back(frame.bytes),
+            Backend::Local if self.awaiting_predecessor => self.held.push_back(frame.bytes),
+            Backend::Local => self
+                .events
+                .push_back(ProxyEvent::RpcPduReceived(frame.bytes)),
+        }
+    }
+
+    fn on_b1(&mut self, now: Instant, b1: ConnB1) {
+        self.cookies = Some((b1.virtual_connection, b1.in_channel));
+        self.set_keepalive(b1.client_keepalive);
+        self.events
+            .push_back(ProxyEvent::VirtualConnectionIdentified {
+                virtual_connection: b1.virtual_connection,
+                channel: b1.in_channel,
+                replaces: None,
+            });
+        match self.backend.clone() {
+            Backend::Forward(target) => {
+                // §3.2.3.5.3: connect, then CONN/B2 with our receive window and timeout.
+                self.events
+                    .push_back(ProxyEvent::BackendConnectRequested(target));
+                let b2 = pdus::conn_b2(
+                    &b1,
+                    self.config.receive_window,
+                    self.config.connection_timeout_ms(),
+                    self.client_address,
+                );
+                self.to_backend.push_rts(&b2);
+                self.last_backend_send = now;
+                self.backend_deadline = Some(now + self.config.backend_timeout);
+                self.state = InboundState::AwaitingB3;
+            }
+            Backend::Local => {
+                self.state = InboundState::Opened;
+                self.events.push_back(ProxyEvent::Opened);
+            }
+        }
+    }
+
+    fn on_recycle_a1(&mut self, now: Instant, a1: InRecycleA1) {
+        self.cookies = Some((a1.virtual_connection, a1.successor));
+        self.events
+            .push_back(ProxyEvent::VirtualConnectionIdentified {
+                virtual_connection: a1.virtual_connection,
+                channel: a1.successor,
+                replaces: Some(a1.predecessor),
+            });
+        match self.backend.clone() {
+            Backend::Forward(target) => {
+                // IN_R1/A2 (§2.2.4.11) to the server; it answers IN_R1/A3 towards the client
+                // and, once the predecessor has finished, IN_R1/B2 here.
+                self.events
+                    .push_back(ProxyEvent::BackendConnectRequested(target));
+                self.to_backend.push_rts(&RtsPdu::in_r1_a2(
+                    a1.version.min(super::PROTOCOL_VERSION),
+                    a1.virtual_connection,
+                    a1.predecessor,
+                    a1.successor,
+                    self.config.receive_window,
+                    self.config.connection_timeout_ms(),
+                ));
+                self.last_backend_send = now;
+                self.backend_deadline = Some(now + self.config.backend_timeout);
+                self.state = InboundState::AwaitingB3;
+            }
+            Backend::Local => {
+                // We are the server: tell the client our window (IN_R1/A4 through the OUT
+                // channel), and hold its PDUs until the predecessor has delivered its last one.
+                self.events
+                    .push_back(ProxyEvent::ForwardToOutChannel(RtsPdu::in_r1_a4(
+                        a1.version.min(super::PROTOCOL_VERSION),
+                        self.config.receive_window,
+                        self.config.connection_timeout_ms(),
+                    )));
+                self.awaiting_predecessor = true;
+                self.state = InboundState::AwaitingB3;
+            }
+        }
+    }
+
+    fn on_recycle_a5(&mut self, now: Instant, successor: Cookie) {
+        self.finishing = true;
+        if let Backend::Forward(_) = self.backend {
+            // IN_R1/A6 (§2.2.4.15) at once; IN_R1/B1 after the last queued PDU.
+            self.to_backend.push_rts(&RtsPdu::in_r1_a6(successor));
+            self.last_backend_send = now;
+        }
+        self.finish_if_drained();
+    }
+
+    fn finish_if_drained(&mut self) {
+        if !self.finishing || !self.queue.is_empty() || self.is_closed() {
+            return;
+        }
+        if let Backend::Forward(_) = self.backend {
+            self.to_backend.push_rts(&RtsPdu::in_r1_b1());
+        }
+        self.close_with(CloseReason::Recycled);
+    }
+
+    fn set_keepalive(&mut self, ms: u32) {
+        // 0 disables keep-alive (§2.2.3.5.6); Windows clients send 300000 by default.
+        self.keepalive = (ms != 0).then(|| Duration::from_millis(u64::from(ms)));
+    }
+
+    fn on_backend_frame(&mut self, now: Instant, frame: Frame) {
+        if frame.packet_type != PacketType::Rts {
+            // The server sends RPC PDUs on the OUT channel only.
+            return self.fail_backend(ChannelError::UnexpectedRpc {
+                packet_type: frame.packet_type,
+                state: self.state.name(),
+            });
+        }
+        let rts = match frame.rts() {
+            Ok(r) => r,
+            Err(e) => return self.fail_backend(e.into()),
+        };
+        if self.state == InboundState::AwaitingB3 {
+            let window = pdus::as_conn_b3(&rts).map(|(w, _)| w).or_else(|| {
+                // IN_R1/B2 (§2.2.4.17): a successor channel learns the server's window.
+                match (pdus::flags(&rts), rts.commands.as_slice()) {
+                    (pdus::NONE, [RtsCommand::ReceiveWindowSize(w)]) => Some(*w),
+                    _ => None,
+                }
+            });
+            return match window {
+                Some(window) => {
+                    if !(MIN_RECEIVE_WINDOW..=MAX_RECEIVE_WINDOW).contains(&window) {
+                        return self.fail_backend(ChannelError::BadReceiveWindow(window));
+                    }
+                    self.send = Some(SendWindow::new(window));
+                    self.backend_deadline = None;
+                    self.state = InboundState::Opened;
+                    self.events.push_back(ProxyEvent::Opened);
+                    let _ = now;
+                }
+                None => self.fail_backend(ChannelError::unexpected_rts(&rts, self.state.name())),
+            };
+        }
+        if let Some((ack, cookie)) = pdus::as_flow_control_ack(&rts) {
+            // The server acknowledges our IN traffic directly (§3.2.1.5.1.2); acks for other
+            // channels are discarded as §3.2.1.5.1.2 says.
+            if self.channel_cookie() == Some(cookie)
+                && let Some(send) = &mut self.send
+                && let Err(e) = send.on_ack(ack)
+            {
+                self.fail_backend(e.into());
+            }
+            return;
+        }
+        if pdus::is_ping(&rts) {
+            return;
+        }
+        self.fail_backend(ChannelError::unexpected_rts(&rts, self.state.name()))
+    }
+
+    fn pump(&mut self, now: Instant) {
+        let before = self.to_backend.total();
+        self.pump_inner();
+        self.finish_if_drained();
+        if self.to_backend.total() != before {
+            self.last_backend_send = now;
+        }
+    }
+
+    /// Moves queued RPC PDUs to the backend while the server's window and our buffer allow
+    /// (§3.2.1.4.1.3); each move consumes from our receive window and may owe the client an ack.
+    fn pump_inner(&mut self) {
+        let Some(send) = &mut self.send else { return };
+        let Some((_, channel)) = self.cookies else {
+            return;
+        };
+        while let Some(front) = self.queue.front() {
+            let len = front.len() as u32;
+            if self.to_backend.len() >= self.config.high_watermark || !send.can_send(len) {
+                break;
+            }
+            let pdu = self.queue.pop_front().unwrap_or_default();
+            self.to_backend.extend(&pdu);
+            send.on_sent(len);
+            if let Some(ack) = self.recv.on_consumed(len) {
+                // The client is only reachable through the server and the outbound proxy
+                // (§3.2.1.5.2), hence the destination.
+                self.to_backend.push_rts(&pdus::flow_control_ack_to(
+                    ForwardDestination::Client,
+                    ack,
+                    channel,
+                ));
+                self.acks_sent += 1;
+            }
+        }
+    }
+
+    fn check_buffers(&mut self) {
+        if self.to_backend.len() > self.config.max_buffered {
+            self.close_with(CloseReason::BufferLimit);
+        }
+    }
+
+    fn fail_client(&mut self, e: ChannelError) {
+        self.close_with(CloseReason::ClientError(e));
+    }
+
+    fn fail_backend(&mut self, e: ChannelError) {
+        self.close_with(CloseReason::BackendError(e));
+    }
+
+    fn close_with(&mut self, reason: CloseReason) {
+        if self.is_closed() {
+            return;
+        }
+        self.state = InboundState::Closed;
+        self.queue.clear();
+        self.held.clear();
+        self.client_in.clear();
+        self.backend_in.clear();
+        self.events.push_back(ProxyEvent::Closed { reason });
+    }
+}

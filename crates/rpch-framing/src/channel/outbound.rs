@@ -1,0 +1,725 @@
+//! The outbound proxy: one OUT channel (proxy → client, an `RPC_OUT_DATA` response body) and,
+//! when forwarding, its TCP stream from the RPC server (MS-RPCH §3.2.4).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::pdu::{HEADER_LEN, PacketType, PduHeader};
+use crate::rts::{Cookie, ForwardDestination, RtsPdu};
+
+use super::flow::{ReceiveWindow, SendWindow};
+use super::link::{Frame, Reader, Writer};
+use super::pdus::{self, ConnA1, OutRecycleA3};
+use super::{
+    Backend, ChannelError, CloseReason, MAX_RECEIVE_WINDOW, MIN_RECEIVE_WINDOW,
+    NCACN_HTTP_GREETING, PROTOCOL_VERSION, ProxyConfig, ProxyEvent, SendError, SendErrorKind,
+};
+
+/// Where an [`OutboundProxy`] is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OutboundState {
+    /// Open_Start: waiting for CONN/A1 (or OUT_R1/A3, OUT_R2/A3 on a replacement channel).
+    AwaitingA1,
+    /// The response head and CONN/A3 went out; waiting for CONN/C1 from the server
+    /// (forwarding) or for the IN channel to arrive (merged), to send CONN/C2.
+    AwaitingC1,
+    /// Replacement OUT channel: waiting for the client's OUT_R1/A11 (ANCE) and for the server
+    /// to switch its traffic here.
+    AwaitingSwitch,
+    /// RPC PDUs flow.
+    Opened,
+    /// Finished.
+    Closed,
+}
+
+impl OutboundState {
+    fn name(self) -> &'static str {
+        match self {
+            Self::AwaitingA1 => "Open_Start",
+            Self::AwaitingC1 => "C1W",
+            Self::AwaitingSwitch => "A11W",
+            Self::Opened => "Opened",
+            Self::Closed => "Closed",
+        }
+    }
+}
+
+/// One OUT channel of a virtual connection, as the outbound proxy sees it.
+///
+/// Construct it once the HTTP server has authenticated the `RPC_OUT_DATA` request and checked
+/// its target against the allow list; feed it the request body (CONN/A1, 76 bytes, or for a
+/// replacement channel OUT_R1/A3 + OUT_R1/A11, 120 bytes). On CONN/A1 it writes the response
+/// head (`200 Success`, `application/rpc`, [`ProxyConfig::out_channel_content_length`]) and
+/// CONN/A3 — nothing else — then CONN/C2 once the virtual connection exists. It relays the
+/// server's RPC PDUs under the client's receive window (from CONN/A1), acknowledges the server's
+/// traffic every half window, and pings the client when the channel has been silent for half
+/// the connection timeout.
+#[derive(Debug)]
+pub struct OutboundProxy {
+    config: Arc<ProxyConfig>,
+    backend: Backend,
+    state: OutboundState,
+    client_in: Reader,
+    backend_in: Reader,
+    to_client: Writer,
+    to_backend: Writer,
+    greeted: bool,
+    events: VecDeque<ProxyEvent>,
+    queue: VecDeque<Bytes>,
+    queued_bytes: usize,
+    /// Our window for the server's traffic (forwarding mode).
+    recv: ReceiveWindow,
+    /// The client's window for our traffic.
+    send: Option<SendWindow>,
+    virtual_connection: Option<Cookie>,
+    channel: Option<Cookie>,
+    head_len: u64,
+    last_client_send: Instant,
+    backend_deadline: Option<Instant>,
+    acks_sent: u64,
+    pings_sent: u64,
+    /// Replacement channel: the client's ANCE arrived.
+    ance_received: bool,
+    /// Predecessor channel: the server ended it (OUT_R1/A9); close once the queue drains.
+    finishing: bool,
+}
+
+impl OutboundProxy {
+    /// A new OUT channel. With [`Backend::Forward`], the target **must** already have passed
+    /// the allow list.
+    pub fn new(config: Arc<ProxyConfig>, now: Instant, backend: Backend) -> Self {
+        let window = config.receive_window;
+        Self {
+            config,
+            backend,
+            state: OutboundState::AwaitingA1,
+            client_in: Reader::default(),
+            backend_in: Reader::default(),
+            to_client: Writer::default(),
+            to_backend: Writer::default(),
+            greeted: false,
+            events: VecDeque::new(),
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            recv: ReceiveWindow::new(window),
+            send: None,
+            virtual_connection: None,
+            channel: None,
+            head_len: 0,
+            last_client_send: now,
+            backend_deadline: None,
+            acks_sent: 0,
+            pings_sent: 0,
+            ance_received: false,
+            finishing: false,
+        }
+    }
+
+    // ---- inputs -------------------------------------------------------------------------
+
+    /// Bytes of the OUT channel request body from the client.
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        if self.is_closed() || data.is_empty() {
+            return;
+        }
+        self.client_in.push(data);
+        loop {
+            if self.is_closed() {
+                return;
+            }
+            match self.client_in.next_frame(&self.config.pdu_limits) {
+                Ok(Some(frame)) => self.on_client_frame(now, frame),
+                Ok(None) => break,
+                Err(e) => return self.fail_client(e.into()),
+            }
+        }
+        // A whole request body is at most 120 bytes; anything that big still unframed is junk.
+        if self.client_in.buffered() > usize::from(self.config.pdu_limits.max_frag_length) {
+            self.close_with(CloseReason::BufferLimit);
+        }
+    }
+
+    /// The client closed the connection.
+    pub fn handle_eof(&mut self, _now: Instant) {
+        self.close_with(CloseReason::ClientClosed);
+    }
+
+    /// Forwarding: the TCP connection to the backend is established.
+    pub fn handle_backend_connected(&mut self, _now: Instant) {}
+
+    /// Bytes from the backend.
+    pub fn handle_backend_input(&mut self, now: Instant, data: &[u8]) {
+        if self.is_closed() || data.is_empty() {
+            return;
+        }
+        if !matches!(self.backend, Backend::Forward(_)) || self.state == OutboundState::AwaitingA1 {
+            return self.fail_backend(ChannelError::UnexpectedRpc {
+                packet_type: PacketType::Rts,
+                state: self.state.name(),
+            });
+        }
+        self.backend_in.push(data);
+        if !self.greeted {
+            match self.backend_in.take_prefix(NCACN_HTTP_GREETING.len()) {
+                Some(g) if g[..] == NCACN_HTTP_GREETING[..] => self.greeted = true,
+                Some(_) => return self.fail_backend(ChannelError::BadGreeting),
+                None => {
+                    if !NCACN_HTTP_GREETING.starts_with(&data[..data.len().min(14)]) {
+                        return self.fail_backend(ChannelError::BadGreeting);
+                    }
+                    return;
+                }
+            }
+        }
+        loop {
+            if self.is_closed() {
+                return;
+            }
+            match self.backend_in.next_frame(&self.config.pdu_limits) {
+                Ok(Some(frame)) => self.on_backend_frame(now, frame),
+                Ok(None) => break,
+                Err(e) => return self.fail_backend(e.into()),
+            }
+        }
+        self.pump(now);
+        if self.to_client.len() > self.config.max_buffered {
+            self.close_with(CloseReason::BufferLimit);
+        }
+    }
+
+    /// The backend closed its side.
+    pub fn handle_backend_eof(&mut self, _now: Instant) {
+        if self.finishing {
+            return self.close_with(CloseReason::Recycled);
+        }
+        self.close_with(CloseReason::BackendClosed);
+    }
+
+    /// Timers: ping the client on a silent channel, slow backend.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.is_closed() {
+            return;
+        }
+        if self.backend_deadline.is_some_and(|d| now >= d) {
+            return self.close_with(CloseReason::BackendTimeout);
+        }
+        if let Some(t) = self.next_ping()
+            && now >= t
+        {
+            self.send_ping(now);
+        }
+    }
+
+    // ---- commands -----------------------------------------------------------------------
+
+    /// Merged mode: the IN channel of this virtual connection has arrived (the owner paired the
+    /// two in a [`VirtualConnectionTable`](super::VirtualConnectionTable)); sends CONN/C2 and
+    /// opens the channel. Refused unless the machine is waiting for exactly that.
+    pub fn attach_in_channel(&mut self, now: Instant) -> Result<(), SendError<()>> {
+        if self.backend != Backend::Local || self.state != OutboundState::AwaitingC1 {
+            return Err(SendError {
+                kind: SendErrorKind::NotOpen,
+                value: (),
+            });
+        }
+        let c2 = RtsPdu::conn_c2(
+            PROTOCOL_VERSION,
+            self.config.receive_window,
+            self.config.connection_timeout_ms(),
+        );
+        self.push_client_rts(now, &c2);
+        self.state = OutboundState::Opened;
+        self.events.push_back(ProxyEvent::Opened);
+        Ok(())
+    }
+
+    /// Merged mode: queues one complete RPC PDU (a response, fault, bind_ack ...) for the
+    /// client. It goes out as the client's receive window allows. Refused when the channel is
+    /// not open, the bytes are not one PDU, or [`wants_pdu`](Self::wants_pdu) is false.
+    pub fn send_pdu(&mut self, now: Instant, pdu: Bytes) -> Result<(), SendError<Bytes>> {
+        if self.backend != Backend::Local {
+            return Err(SendError {
+                kind: SendErrorKind::WrongMode,
+                value: pdu,
+            });
+        }
+        if self.is_closed() || self.finishing {
+            return Err(SendError {
+                kind: SendErrorKind::NotOpen,
+                value: pdu,
+            });
+        }
+        let complete = pdu.len() >= HEADER_LEN
+            && PduHeader::parse(&pdu[..HEADER_LEN], &self.config.pdu_limits).is_ok_and(|h| {
+                usize::from(h.frag_length) == pdu.len() && h.packet_type != PacketType::Rts
+            });
+        if !complete {
+            return Err(SendError {
+                kind: SendErrorKind::NotAPdu,
+                value: pdu,
+            });
+        }
+        if self.queued_bytes >= self.config.high_watermark {
+            return Err(SendError {
+                kind: SendErrorKind::QueueFull,
+                value: pdu,
+            });
+        }
+        self.queued_bytes += pdu.len();
+        self.queue.push_back(pdu);
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Merged mode: an RTS PDU the inbound proxy of this virtual connection passed on
+    /// ([`ProxyEvent::ForwardToOutChannel`]): flow-control acks for this channel are applied,
+    /// PDUs for the client are sent to it.
+    pub fn handle_forwarded_rts(&mut self, now: Instant, rts: RtsPdu) {
+        if self.is_closed() {
+            return;
+        }
+        self.on_server_rts(now, rts, false);
+        self.pump(now);
+    }
+
+    /// Ends the channel now.
+    pub fn close(&mut self, _now: Instant) {
+        self.close_with(CloseReason::Local);
+    }
+
+    // ---- outputs ------------------------------------------------------------------------
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<ProxyEvent> {
+        self.events.pop_front()
+    }
+
+    /// Bytes for the client (the OUT channel response): at most
+    /// [`ProxyConfig::max_transmit_chunk`] per call.
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        let n = self
+            .to_client
+            .drain_into(out, self.config.max_transmit_chunk);
+        if n > 0 && !self.queue.is_empty() {
+            self.pump_inner();
+        }
+        n
+    }
+
+    /// Bytes for the backend; nothing before the backend greeted.
+    pub fn poll_backend_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        if !self.greeted {
+            return 0;
+        }
+        self.to_backend
+            .drain_into(out, self.config.max_transmit_chunk)
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout) next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.is_closed() {
+            return None;
+        }
+        match (self.backend_deadline, self.next_ping()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ---- getters ------------------------------------------------------------------------
+
+    /// The state.
+    pub fn state(&self) -> OutboundState {
+        self.state
+    }
+
+    /// Whether the machine is finished.
+    pub fn is_closed(&self) -> bool {
+        self.state == OutboundState::Closed
+    }
+
+    /// Whether to read more from the client.
+    pub fn wants_input(&self) -> bool {
+        !self.is_closed()
+    }
+
+    /// Whether to read more from the backend: false while the bytes for the client are above
+    /// [`ProxyConfig::high_watermark`] (the client is slow), or once closed.
+    pub fn wants_backend_input(&self) -> bool {
+        !self.is_closed() && self.to_client.len() < self.config.high_watermark
+    }
+
+    /// Merged mode: whether [`send_pdu`](Self::send_pdu) would take another PDU.
+    pub fn wants_pdu(&self) -> bool {
+        self.state == OutboundState::Opened
+            && !self.finishing
+            && self.queued_bytes < self.config.high_watermark
+    }
+
+    /// The virtual connection cookie, once known.
+    pub fn virtual_connection(&self) -> Option<Cookie> {
+        self.virtual_connection
+    }
+
+    /// This OUT channel's cookie, once known.
+    pub fn channel_cookie(&self) -> Option<Cookie> {
+        self.channel
+    }
+
+    /// Flow-control acknowledgements sent to the server so far.
+    pub fn acks_sent(&self) -> u64 {
+        self.acks_sent
+    }
+
+    /// Pings sent to the client so far.
+    pub fn pings_sent(&self) -> u64 {
+        self.pings_sent
+    }
+
+    /// RPC PDU bytes waiting for the client's window.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes
+    }
+
+    /// The client's window as we see it, once known.
+    pub fn send_window(&self) -> Option<&SendWindow> {
+        self.send.as_ref()
+    }
+
+    // ---- internals ----------------------------------------------------------------------
+
+    /// Bytes held in buffers (for the fuzzing invariants).
+    pub(crate) fn buffered(&self) -> usize {
+        self.client_in.buffered()
+            + self.backend_in.buffered()
+            + self.to_backend.len()
+            + self.to_client.len()
+            + self.queued_bytes
+    }
+
+    fn next_ping(&self) -> Option<Instant> {
+        matches!(
+            self.state,
+            OutboundState::AwaitingC1 | OutboundState::Opened | OutboundState::AwaitingSwitch
+        )
+        .then(|| self.last_client_send + self.config.ping_interval())
+    }
+
+    fn send_ping(&mut self, now: Instant) {
+        self.push_client_rts(now, &pdus::ping());
+        self.pings_sent += 1;
+        if matches!(self.backend, Backend::Forward(_)) {
+            // §2.2.4.47: the server counts OUT channel lifetime; tell it about bytes it did
+            // not send.
+            self.to_backend
+                .push_rts(&RtsPdu::ping_traffic_sent_notify(pdus::PING_LEN));
+        }
+    }
+
+    fn body_sent(&self) -> u64 {
+        self.to_client.total() - self.head_len
+    }
+
+    fn lifetime_left(&self) -> u64 {
+        u64::from(self.config.out_channel_content_length).saturating_sub(self.body_sent())
+    }
+
+    fn push_client_rts(&mut self, now: Instant, rts: &RtsPdu) {
+        self.to_client.push_rts(rts);
+        self.last_client_send = now;
+    }
+
+    fn on_client_frame(&mut self, now: Instant, frame: Frame) {
+        if frame.packet_type != PacketType::Rts {
+            return self.fail_client(ChannelError::UnexpectedRpc {
+                packet_type: frame.packet_type,
+                state: self.state.name(),
+            });
+        }
+        let rts = match frame.rts() {
+            Ok(r) => r,
+            Err(e) => return self.fail_client(e.into()),
+        };
+        match self.state {
+            OutboundState::AwaitingA1 => {
+                if let Some(a1) = pdus::as_conn_a1(&rts) {
+                    self.on_a1(now, a1)
+                } else if let Some(a3) = pdus::as_out_r_a3(&rts) {
+                    self.on_recycle_a3(now, a3)
+                } else {
+                    self.fail_client(ChannelError::unexpected_rts(&rts, self.state.name()))
+                }
+            }
+            OutboundState::AwaitingSwitch if pdus::is_ance(&rts) && !self.ance_received => {
+                self.ance_received = true;
+                self.maybe_open_successor();
+            }
+            _ => self.fail_client(ChannelError::unexpected_rts(&rts, self.state.name())),
+        }
+    }
+
+    fn start_response(&mut self, now: Instant, client_window: u32) -> bool {
+        if !(MIN_RECEIVE_WINDOW..=MAX_RECEIVE_WINDOW).contains(&client_window) {
+            self.fail_client(ChannelError::BadReceiveWindow(client_window));
+            return false;
+        }
+        self.send = Some(SendWindow::new(client_window));
+        let mut head = Vec::new();
+        crate::http::encode_rpc_response_head(
+            &mut head,
+            u64::from(self.config.out_channel_content_length),
+        );
+        self.to_client.extend(&head);
+        self.head_len = head.len() as u64;
+        self.last_client_send = now;
+        true
+    }
+
+    fn on_a1(&mut self, now: Instant, a1: ConnA1) {
+        self.virtual_connection = Some(a1.virtual_connection);
+        self.channel = Some(a1.out_channel);
+        self.events
+            .push_back(ProxyEvent::VirtualConnectionIdentified {
+                virtual_connection: a1.virtual_connection,
+                channel: a1.out_channel,
+                replaces: None,
+            });
+        if !self.start_response(now, a1.receive_window) {
+            return;
+        }
+        // §3.2.4.5.1 / INTEROP: head, then CONN/A3, then CONN/C2 — nothing in between.
+        self.push_client_rts(now, &RtsPdu::conn_a3(self.config.connection_timeout_ms()));
+        self.state = OutboundState::AwaitingC1;
+        if let Backend::Forward(target) = self.backend.clone() {
+            self.events
+                .push_back(ProxyEvent::BackendConnectRequested(target));
+            self.to_backend.push_rts(&RtsPdu::conn_a2(
+                a1.version.min(PROTOCOL_VERSION),
+                a1.virtual_connection,
+                a1.out_channel,
+                self.config.out_channel_content_length,
+                self.config.receive_window,
+            ));
+            self.backend_deadline = Some(now + self.config.backend_timeout);
+        }
+    }
+
+    fn on_recycle_a3(&mut self, now: Instant, a3: OutRecycleA3) {
+        self.virtual_connection = Some(a3.virtual_connection);
+        self.channel = Some(a3.successor);
+        self.events
+            .push_back(ProxyEvent::VirtualConnectionIdentified {
+                virtual_connection: a3.virtual_connection,
+                channel: a3.successor,
+                replaces: Some(a3.predecessor),
+            });
+        let Backend::Forward(target) = self.backend.clone() else {
+            // Merged mode has no server to coordinate the switch through.
+            return self.fail_client(ChannelError::UnexpectedRts {
+                flags: pdus::RECYCLE_CHANNEL,
+                commands: 5,
+                state: "merged Open_Start",
+            });
+        };
+        if !self.start_response(now, a3.client_window) {
+            return;
+        }
+        self.state = OutboundState::AwaitingSwitch;
+        self.events
+            .push_back(ProxyEvent::BackendConnectRequested(target));
+        // OUT_R1/A4 (§2.2.4.26): the successor proxy introduces the new channel to the server.
+        self.to_backend.push_rts(&RtsPdu::out_r1_a4(
+            a3.version.min(PROTOCOL_VERSION),
+            a3.virtual_connection,
+            a3.predecessor,
+            a3.successor,
+            self.config.out_channel_content_length,
+            self.config.receive_window,
+            self.config.connection_timeout_ms(),
+        ));
+        self.backend_deadline = Some(now + self.config.backend_timeout);
+    }
+
+    fn maybe_open_successor(&mut self) {
+        if self.state == OutboundState::AwaitingSwitch && self.ance_received {
+            self.state = OutboundState::Opened;
+            self.backend_deadline = None;
+            self.events.push_back(ProxyEvent::Opened);
+        }
+    }
+
+    fn on_backend_frame(&mut self, now: Instant, frame: Frame) {
+        if frame.packet_type != PacketType::Rts {
+            return self.on_backend_rpc(frame);
+        }
+        let rts = match frame.rts() {
+            Ok(r) => r,
+            Err(e) => return self.fail_backend(e.into()),
+        };
+        self.on_server_rts(now, rts, true);
+    }
+
+    fn on_backend_rpc(&mut self, frame: Frame) {
+        // A successor channel takes the server's traffic as soon as the server switches to it
+        // (after OUT_R1/A8), and queues it until the client's OUT_R1/A11 opens the channel.
+        let open = matches!(
+            self.state,
+            OutboundState::Opened | OutboundState::AwaitingSwitch
+        );
+        if !open || self.finishing {
+            return self.fail_backend(ChannelError::UnexpectedRpc {
+                packet_type: frame.packet_type,
+                state: self.state.name(),
+            });
+        }
+        if let Err(e) = self.recv.on_received(frame.len_u32()) {
+            return self.fail_backend(e.into());
+        }
+        self.queued_bytes += frame.bytes.len();
+        self.queue.push_back(frame.bytes);
+    }
+
+    /// An RTS PDU from the server (forwarding) or passed on by the merged inbound proxy.
+    fn on_server_rts(&mut self, now: Instant, rts: RtsPdu, from_backend: bool) {
+        let fail = |this: &mut Self, e: ChannelError| {
+            if from_backend {
+                this.fail_backend(e)
+            } else {
+                this.fail_client(e)
+            }
+        };
+        if self.state == OutboundState::AwaitingC1 && from_backend {
+            return match pdus::as_conn_c(&rts) {
+                Some((version, in_window, timeout)) => {
+                    // CONN/C1 → CONN/C2: same three values (§3.2.4.5.3).
+                    self.push_client_rts(now, &RtsPdu::conn_c2(version, in_window, timeout));
+                    self.backend_deadline = None;
+                    self.state = OutboundState::Opened;
+                    self.events.push_back(ProxyEvent::Opened);
+                }
+                None => fail(self, ChannelError::unexpected_rts(&rts, self.state.name())),
+            };
+        }
+        let dest = pdus::destination(&rts);
+        if let Some((ack, cookie)) = pdus::as_flow_control_ack(&rts)
+            && dest != Some(ForwardDestination::Client)
+        {
+            // The client's ack for our traffic, forwarded to us (§3.2.1.5.2); acks naming
+            // another channel are discarded (§3.2.1.5.1.2).
+            if self.channel == Some(cookie)
+                && let Some(send) = &mut self.send
+                && let Err(e) = send.on_ack(ack)
+            {
+                return self.fail_client(e.into());
+            }
+            return;
+        }
+        if pdus::is_ping(&rts) {
+            return;
+        }
+        if from_backend && self.is_out_r1_a9(&rts) {
+            // §3.2.4.5.? OUT_R1/A9: the server moved to the successor channel. Flush what is
+            // queued, end with OUT_R1/A10, close.
+            self.finishing = true;
+            self.pump(now);
+            self.finish_if_drained(now);
+            return;
+        }
+        if dest == Some(ForwardDestination::Client) {
+            if pdus::flags(&rts) == pdus::RECYCLE_CHANNEL {
+                // OUT_R1/A2: impacket raises on it; the client recycles on its own instead.
+                self.events.push_back(ProxyEvent::RecycleRequestSuppressed);
+                return;
+            }
+            self.push_client_rts(now, &rts);
+            return;
+        }
+        fail(self, ChannelError::unexpected_rts(&rts, self.state.name()))
+    }
+
+    /// OUT_R1/A9 (§2.2.4.31): server to predecessor outbound proxy, flags NONE, one ANCE.
+    fn is_out_r1_a9(&self, rts: &RtsPdu) -> bool {
+        self.state == OutboundState::Opened && pdus::is_ance(rts)
+    }
+
+    fn finish_if_drained(&mut self, now: Instant) {
+        if self.finishing && self.queue.is_empty() {
+            // OUT_R1/A10 (§2.2.4.32): the last PDU on the predecessor channel.
+            self.push_client_rts(now, &pdus::ance());
+            self.state = OutboundState::Closed;
+            self.events.push_back(ProxyEvent::Closed {
+                reason: CloseReason::Recycled,
+            });
+        }
+    }
+
+    fn pump(&mut self, now: Instant) {
+        let before = self.to_client.total();
+        self.pump_inner();
+        if self.to_client.total() != before {
+            self.last_client_send = now;
+        }
+        if self.finishing && self.state != OutboundState::Closed {
+            self.finish_if_drained(now);
+        }
+    }
+
+    /// Moves queued RPC PDUs to the client while its window, our buffer and the channel
+    /// lifetime allow (§3.2.1.4.1.3); in forwarding mode each move consumes from our receive
+    /// window and may owe the server a FlowControlAck (sent directly, §3.2.1.5.2).
+    fn pump_inner(&mut self) {
+        if self.state != OutboundState::Opened {
+            return;
+        }
+        let Some(send) = &mut self.send else { return };
+        let forwarding = matches!(self.backend, Backend::Forward(_));
+        while let Some(front) = self.queue.front() {
+            let len = front.len() as u32;
+            let left = u64::from(self.config.out_channel_content_length)
+                .saturating_sub(self.to_client.total() - self.head_len);
+            if self.to_client.len() >= self.config.high_watermark
+                || !send.can_send(len)
+                || u64::from(len) > left
+            {
+                break;
+            }
+            let pdu = self.queue.pop_front().unwrap_or_default();
+            self.queued_bytes -= pdu.len();
+            self.to_client.extend(&pdu);
+            send.on_sent(len);
+            if forwarding
+                && let Some(ack) = self.recv.on_consumed(len)
+                && let Some(cookie) = self.channel
+            {
+                self.to_backend
+                    .push_rts(&pdus::flow_control_ack(ack, cookie));
+                self.acks_sent += 1;
+            }
+        }
+        let _ = self.lifetime_left();
+    }
+
+    fn fail_client(&mut self, e: ChannelError) {
+        self.close_with(CloseReason::ClientError(e));
+    }
+
+    fn fail_backend(&mut self, e: ChannelError) {
+        self.close_with(CloseReason::BackendError(e));
+    }
+
+    fn close_with(&mut self, reason: CloseReason) {
+        if self.is_closed() {
+            return;
+        }
+        self.state = OutboundState::Closed;
+        self.queue.clear();
+        self.queued_bytes = 0;
+        self.client_in.clear();
+        self.backend_in.clear();
+        self.events.push_back(ProxyEvent::Closed { reason });
+    }
+}
