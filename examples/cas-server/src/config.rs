@@ -29,10 +29,10 @@ pub const DEFAULT_DATA_DIR: &str = "cas-data";
 pub struct Cli {
     /// Config file (TOML). Without it, DATA_DIR/cas-server.toml is used, and created with
     /// demo users, sample mail and a self-signed certificate if missing.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", global = true)]
     pub config: Option<PathBuf>,
     /// Data directory [default: ./cas-data, or the config file's server.data_dir].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// Plain POP3 listener with STLS, IP:PORT (port 0 picks a free one).
     #[arg(long, value_name = "ADDR")]
@@ -46,13 +46,18 @@ pub struct Cli {
     /// TLS private key, PEM.
     #[arg(long, value_name = "PATH")]
     pub key: Option<PathBuf>,
-    /// Accept USER/PASS and AUTH PLAIN/LOGIN on connections without TLS.
+    /// Accept USER/PASS and AUTH PLAIN/LOGIN on connections without TLS, whatever
+    /// policy.toml's PopSettings LoginType says (an override for testing; prefer
+    /// `set-popsettings --login-type PlainTextLogin`).
     #[arg(long)]
     pub allow_plaintext_auth: bool,
     /// Write the bound listener addresses here as JSON once listening, e.g.
     /// {"pop3": "127.0.0.1:1110", "pop3s": "127.0.0.1:1995"}.
     #[arg(long, value_name = "PATH")]
     pub port_file: Option<PathBuf>,
+    /// An admin command (Exchange vocabulary); without one, the server runs.
+    #[command(subcommand)]
+    pub command: Option<crate::admin::AdminCommand>,
 }
 
 /// The config file as written.
@@ -82,6 +87,16 @@ pub struct ServerSection {
     pub users_file: Option<PathBuf>,
     /// Directory holding one Maildir per user; default `maildir`.
     pub maildir_root: Option<PathBuf>,
+    /// Client access policy (Exchange Set-CASMailbox / Set-PopSettings / ... values, edited
+    /// by the admin commands, reloaded on change); default `policy.toml`. A missing file
+    /// means Exchange's defaults.
+    pub policy_file: Option<PathBuf>,
+    /// Protocol logs go to `<log_dir>/<protocol>/`; default `logs`.
+    pub log_dir: Option<PathBuf>,
+    /// Largest protocol log file in bytes before it is rotated; default 10 MiB.
+    pub log_max_file_size: Option<u64>,
+    /// Rotated protocol log files kept per protocol; default 10.
+    pub log_max_files: Option<u32>,
 }
 
 /// `[tls]`.
@@ -366,6 +381,21 @@ pub struct TlsPaths {
     pub key: PathBuf,
 }
 
+/// Where the server's files are, resolved against the data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    /// Data directory (absolute or relative to the working directory).
+    pub data_dir: PathBuf,
+    /// passwd-file.
+    pub users_file: PathBuf,
+    /// Maildir root.
+    pub maildir_root: PathBuf,
+    /// Client access policy file.
+    pub policy_file: PathBuf,
+    /// Protocol log root.
+    pub log_dir: PathBuf,
+}
+
 /// Everything the server needs to start, after merging file, flags and defaults.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -375,6 +405,12 @@ pub struct Settings {
     pub users_file: PathBuf,
     /// Maildir root.
     pub maildir_root: PathBuf,
+    /// Client access policy file (`policy.toml`).
+    pub policy_file: PathBuf,
+    /// Protocol log root (`logs`).
+    pub log_dir: PathBuf,
+    /// Protocol log rotation.
+    pub log_rotation: crate::protolog::Rotation,
     /// TLS material, if any.
     pub tls: Option<TlsPaths>,
     /// POP3.
@@ -459,8 +495,9 @@ impl Cli {
     }
 }
 
-/// Merges `file` (read from `config_path`) with the flags and validates the result.
-pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settings, ConfigError> {
+/// The file locations of `file` (read from `config_path`) and the flags; no validation of
+/// listeners, so the admin commands can use it.
+pub fn resolve_paths(cli: &Cli, file: &FileConfig, config_path: &Path) -> Paths {
     let config_dir = config_path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -470,18 +507,41 @@ pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settin
         (None, Some(d)) => config_dir.join(d),
         (None, None) => config_dir.to_path_buf(),
     };
-    let users_file = data_dir.join(
-        file.server
-            .users_file
-            .as_deref()
-            .unwrap_or(Path::new("users")),
-    );
-    let maildir_root = data_dir.join(
-        file.server
-            .maildir_root
-            .as_deref()
-            .unwrap_or(Path::new("maildir")),
-    );
+    let under = |p: &Option<PathBuf>, default: &str| {
+        data_dir.join(p.as_deref().unwrap_or(Path::new(default)))
+    };
+    Paths {
+        users_file: under(&file.server.users_file, "users"),
+        maildir_root: under(&file.server.maildir_root, "maildir"),
+        policy_file: under(&file.server.policy_file, "policy.toml"),
+        log_dir: under(&file.server.log_dir, "logs"),
+        data_dir,
+    }
+}
+
+/// Merges `file` (read from `config_path`) with the flags and validates the result.
+pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settings, ConfigError> {
+    let Paths {
+        data_dir,
+        users_file,
+        maildir_root,
+        policy_file,
+        log_dir,
+    } = resolve_paths(cli, &file, config_path);
+    let defaults = crate::protolog::Rotation::default();
+    let log_rotation = crate::protolog::Rotation {
+        max_file_size: file
+            .server
+            .log_max_file_size
+            .unwrap_or(defaults.max_file_size),
+        max_files: file.server.log_max_files.unwrap_or(defaults.max_files),
+    };
+    if log_rotation.max_file_size < 1024 {
+        return Err(invalid(
+            "server.log_max_file_size",
+            "must be at least 1024 bytes",
+        ));
+    }
 
     let file_tls = file.tls.as_ref();
     let cert = cli
@@ -525,6 +585,9 @@ pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settin
         data_dir,
         users_file,
         maildir_root,
+        policy_file,
+        log_dir,
+        log_rotation,
         tls,
         pop3,
         ntlm: NtlmSettings::resolve(file.ntlm)?,

@@ -3,12 +3,16 @@
 //! It wires the sans-IO protocol crates to sockets, TLS, a credential store and a Maildir
 //! store, and nothing more: no protocol parsing or reply formatting lives here.
 //!
+//! - [`admin`]: the admin subcommands (`get-casmailbox`, `set-popsettings`, ...).
 //! - [`config`]: TOML config file and command-line overrides.
 //! - [`demo`]: the demo data directory made on first run.
 //! - [`driver`]: the generic per-connection loop any sans-IO session plugs into.
 //! - [`http_auth_test`]: the HTTP(S) NTLM/Negotiate/Basic test endpoint
 //!   (`cas-http-auth-test`), a test vehicle until the RPC proxy exists.
+//! - [`live`]: the client access policy and users file, reloaded on change or SIGHUP.
+//! - [`mime`]: MessageRetrievalMimeFormat conversions.
 //! - [`pop3`]: `pop3_proto::ServerSession` and the application answering its requests.
+//! - [`protolog`]: rotating protocol logs (ProtocolLogEnabled).
 //! - [`server`]: listeners, connection tasks, graceful shutdown.
 //! - [`store`] / [`maildir`]: the mailbox backend trait and its Maildir implementation.
 //! - [`tls`]: certificate loading and the demo self-signed certificate.
@@ -18,11 +22,13 @@ use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
 
+pub mod admin;
 pub mod config;
 pub mod demo;
 pub mod driver;
 pub mod fsutil;
 pub mod http_auth_test;
+pub mod live;
 pub mod maildir;
 pub mod mime;
 pub mod pop3;
@@ -67,6 +73,19 @@ pub fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// The file locations an admin command works on: from `--config`, or
+/// `<data-dir>/cas-server.toml` when it exists, else the defaults under the data directory
+/// (nothing is created: the commands make the files they write).
+pub fn admin_paths(cli: &config::Cli) -> Result<config::Paths, Error> {
+    let (config_path, in_data_dir) = cli.config_path();
+    let file = if in_data_dir && !config_path.exists() {
+        config::FileConfig::default()
+    } else {
+        config::FileConfig::load(&config_path)?
+    };
+    Ok(config::resolve_paths(cli, &file, &config_path))
 }
 
 /// Resolves the settings from the flags, making the demo data directory first when there is

@@ -1,4 +1,5 @@
-//! The `cas-server` binary: parse flags, set up logging, run until SIGINT/SIGTERM.
+//! The `cas-server` binary: parse flags, set up logging, then run an admin command, or the
+//! server until SIGINT/SIGTERM.
 
 use std::process::ExitCode;
 
@@ -8,6 +9,16 @@ use tokio_util::sync::CancellationToken;
 fn main() -> ExitCode {
     let cli = cas_server::config::Cli::parse();
     cas_server::init_logging();
+    if let Some(command) = &cli.command {
+        return match cas_server::admin_paths(&cli) {
+            Ok(paths) if cas_server::admin::main(command, &paths) => ExitCode::SUCCESS,
+            Ok(_) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("cas-server: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
