@@ -5,7 +5,7 @@
 //!
 //! Included by `sessions.rs` and `sessions_merged.rs` with `#[path]`; on its own it is an empty
 //! test crate.
-#![allow(dead_code)]
+#![allow(dead_code, missing_docs)]
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
