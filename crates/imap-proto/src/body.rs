@@ -15,8 +15,8 @@
 
 use crate::encode::{Encode, Encoder};
 use crate::error::ValidationError;
-use crate::parse::{PResult, byte, nil, nstring, number, number64, sp, string};
-use crate::response::helpers::enter;
+use crate::parse::{PResult, byte, nil, number, number64, sp};
+use crate::response::helpers::{enter, nstring8, string8};
 use crate::types::{IString, NString};
 
 /// `body` (RFC 9051 §9): the structure of a message or of one of its parts.
@@ -497,7 +497,7 @@ fn body_type_mpart(input: &[u8], depth: usize) -> PResult<'_, BodyStructure<'_>>
         }
     }
     let (rest, _) = sp(rest)?;
-    let (rest, subtype) = string(rest)?;
+    let (rest, subtype) = string8(rest)?;
     let (rest, extension) = match rest {
         [b' ', ..] => {
             let (r, ext) = body_ext_mpart(&rest[1..], depth)?;
@@ -517,9 +517,9 @@ fn body_type_mpart(input: &[u8], depth: usize) -> PResult<'_, BodyStructure<'_>>
 
 /// `body-type-1part = (body-type-basic / body-type-msg / body-type-text) [SP body-ext-1part]`
 fn body_type_1part(input: &[u8], depth: usize) -> PResult<'_, BodyStructure<'_>> {
-    let (rest, media_type) = string(input)?;
+    let (rest, media_type) = string8(input)?;
     let (rest, _) = sp(rest)?;
-    let (rest, subtype) = string(rest)?;
+    let (rest, subtype) = string8(rest)?;
     let (rest, _) = sp(rest)?;
     let (after_fields, fields) = body_fields(rest)?;
 
@@ -593,11 +593,11 @@ fn preceded_sp_number64(input: &[u8]) -> PResult<'_, u64> {
 fn body_fields(input: &[u8]) -> PResult<'_, BodyFields<'_>> {
     let (rest, params) = body_fld_param(input)?;
     let (rest, _) = sp(rest)?;
-    let (rest, id) = nstring(rest)?;
+    let (rest, id) = nstring8(rest)?;
     let (rest, _) = sp(rest)?;
-    let (rest, description) = nstring(rest)?;
+    let (rest, description) = nstring8(rest)?;
     let (rest, _) = sp(rest)?;
-    let (rest, encoding) = string(rest)?;
+    let (rest, encoding) = string8(rest)?;
     let (rest, _) = sp(rest)?;
     let (rest, octets) = number(rest)?;
     Ok((
@@ -620,9 +620,9 @@ fn body_fld_param(input: &[u8]) -> PResult<'_, Vec<(IString<'_>, IString<'_>)>> 
     let (mut rest, _) = byte(input, b'(')?;
     let mut params = Vec::new();
     loop {
-        let (r, key) = string(rest)?;
+        let (r, key) = string8(rest)?;
         let (r, _) = sp(r)?;
-        let (r, value) = string(r)?;
+        let (r, value) = string8(r)?;
         params.push((key, value));
         match r {
             [b' ', ..] => rest = &r[1..],
@@ -638,7 +638,7 @@ fn body_fld_param(input: &[u8]) -> PResult<'_, Vec<(IString<'_>, IString<'_>)>> 
 
 /// `body-ext-1part = body-fld-md5 [SP body-fld-dsp [SP body-fld-lang [SP body-fld-loc *(SP body-extension)]]]`
 fn body_ext_1part(input: &[u8], depth: usize) -> PResult<'_, SinglePartExtension<'_>> {
-    let (rest, md5) = nstring(input)?;
+    let (rest, md5) = nstring8(input)?;
     let (rest, tail) = opt_disposition_ext(rest, depth)?;
     Ok((rest, SinglePartExtension { md5, tail }))
 }
@@ -663,7 +663,7 @@ fn opt_disposition_ext(
             let (r, language) = body_fld_lang(after)?;
             let (r, tail) = match r {
                 [b' ', after @ ..] => {
-                    let (mut r, location) = nstring(after)?;
+                    let (mut r, location) = nstring8(after)?;
                     let mut extensions = Vec::new();
                     while let [b' ', after @ ..] = r {
                         let (r2, ext) = body_extension(after, depth)?;
@@ -693,7 +693,7 @@ fn body_fld_dsp(input: &[u8]) -> PResult<'_, Option<Disposition<'_>>> {
         return Ok((rest, None));
     }
     let (rest, _) = byte(input, b'(')?;
-    let (rest, kind) = string(rest)?;
+    let (rest, kind) = string8(rest)?;
     let (rest, _) = sp(rest)?;
     let (rest, params) = body_fld_param(rest)?;
     let (rest, _) = byte(rest, b')')?;
@@ -703,13 +703,13 @@ fn body_fld_dsp(input: &[u8]) -> PResult<'_, Option<Disposition<'_>>> {
 /// `body-fld-lang = nstring / "(" string *(SP string) ")"`
 fn body_fld_lang(input: &[u8]) -> PResult<'_, BodyLanguage<'_>> {
     if input.first() != Some(&b'(') {
-        let (rest, s) = nstring(input)?;
+        let (rest, s) = nstring8(input)?;
         return Ok((rest, BodyLanguage::Single(s)));
     }
     let mut rest = &input[1..];
     let mut tags = Vec::new();
     loop {
-        let (r, tag) = string(rest)?;
+        let (r, tag) = string8(rest)?;
         tags.push(tag);
         match r {
             [b' ', after @ ..] => rest = after,
@@ -749,7 +749,7 @@ fn body_extension(input: &[u8], depth: usize) -> PResult<'_, BodyExtension<'_>> 
             Ok((rest, BodyExtension::List(items)))
         }
         _ => {
-            let (rest, s) = nstring(input)?;
+            let (rest, s) = nstring8(input)?;
             Ok((rest, BodyExtension::NString(s)))
         }
     }
@@ -764,9 +764,9 @@ pub(crate) fn envelope(depth: usize) -> impl Fn(&[u8]) -> PResult<'_, Envelope<'
 fn envelope_at(input: &[u8], depth: usize) -> PResult<'_, Envelope<'_>> {
     enter(input, depth)?;
     let (rest, _) = byte(input, b'(')?;
-    let (rest, date) = nstring(rest)?;
+    let (rest, date) = nstring8(rest)?;
     let (rest, _) = sp(rest)?;
-    let (rest, subject) = nstring(rest)?;
+    let (rest, subject) = nstring8(rest)?;
     let (rest, _) = sp(rest)?;
     let (rest, from) = address_list(rest)?;
     let (rest, _) = sp(rest)?;
@@ -780,9 +780,9 @@ fn envelope_at(input: &[u8], depth: usize) -> PResult<'_, Envelope<'_>> {
     let (rest, _) = sp(rest)?;
     let (rest, bcc) = address_list(rest)?;
     let (rest, _) = sp(rest)?;
-    let (rest, in_reply_to) = nstring(rest)?;
+    let (rest, in_reply_to) = nstring8(rest)?;
     let (rest, _) = sp(rest)?;
-    let (rest, message_id) = nstring(rest)?;
+    let (rest, message_id) = nstring8(rest)?;
     let (rest, _) = byte(rest, b')')?;
     Ok((
         rest,
@@ -828,13 +828,13 @@ fn address_list(input: &[u8]) -> PResult<'_, Vec<Address<'_>>> {
 /// `address = "(" addr-name SP addr-adl SP addr-mailbox SP addr-host ")"`
 fn address(input: &[u8]) -> PResult<'_, Address<'_>> {
     let (rest, _) = byte(input, b'(')?;
-    let (rest, name) = nstring(rest)?;
+    let (rest, name) = nstring8(rest)?;
     let (rest, _) = sp(rest)?;
-    let (rest, adl) = nstring(rest)?;
+    let (rest, adl) = nstring8(rest)?;
     let (rest, _) = sp(rest)?;
-    let (rest, mailbox) = nstring(rest)?;
+    let (rest, mailbox) = nstring8(rest)?;
     let (rest, _) = sp(rest)?;
-    let (rest, host) = nstring(rest)?;
+    let (rest, host) = nstring8(rest)?;
     let (rest, _) = byte(rest, b')')?;
     Ok((
         rest,

@@ -426,7 +426,9 @@ pub enum ListExtendedItem<'a> {
     ChildInfo(Vec<IString<'a>>),
     /// `"OLDNAME" SP "(" mailbox ")"`: the name before a RENAME.
     OldName(Mailbox<'a>),
-    /// Any other item; the tag is not `CHILDINFO` or `OLDNAME`.
+    /// Any other item. A tag of `CHILDINFO` or `OLDNAME` (any case) with a value of their
+    /// form re-parses as those variants; the parser only yields this variant for them when
+    /// the value does not fit.
     Other {
         /// `mbox-list-extended-item-tag = astring`
         tag: AString<'a>,
@@ -511,6 +513,10 @@ pub enum ESearchItem<'a> {
     /// `"MODSEQ" SP mod-sequence-value` (RFC 7162)
     ModSeq(ModSeq),
     /// `search-ret-data-ext = search-modifier-name SP search-return-value`
+    ///
+    /// The name must not be `MIN`, `MAX`, `ALL`, `COUNT`, `MODSEQ` or `UID` (any case):
+    /// the encoder writes it as given, and the parser would read those names as the
+    /// variants above (or fail), so such a value does not round-trip.
     Other {
         /// `search-modifier-name = tagged-ext-label`, not one of the names above.
         name: TaggedLabel<'a>,
@@ -875,6 +881,66 @@ impl FetchItem<'_> {
             Self::ModSeq(m) => FetchItem::ModSeq(m),
             Self::EmailId(id) => FetchItem::EmailId(id.into_owned()),
             Self::ThreadId(id) => FetchItem::ThreadId(id.map(ObjectId::into_owned)),
+        }
+    }
+}
+
+/// Round-trip invariant shared by the proptests and the `imap_response_roundtrip` fuzz
+/// target. Panics when broken; returns normally otherwise (also for unparsable input).
+///
+/// If `data` parses as a response (with default options, and again with UTF8=ACCEPT):
+/// encoding it and parsing the encoding gives the same value; that encoding is stable
+/// (encoding the re-parsed value gives the same bytes); the owned copy equals the borrowed
+/// value; the fragments concatenate to the bytes; and an encoding with every literal made
+/// synchronizing (what a server sends) parses too.
+#[doc(hidden)]
+pub fn response_roundtrip(data: &[u8]) {
+    use crate::encode::{Encode, Encoder, Fragment, LiteralPolicy, to_bytes};
+
+    for options in [
+        ParseOptions::default(),
+        ParseOptions::default().with_utf8_accept(true),
+    ] {
+        let Ok(parsed) = parse_response_with(data, &options) else {
+            continue;
+        };
+        let encoded = to_bytes(&parsed);
+        let again = match parse_response_with(&encoded, &options) {
+            Ok(again) => again,
+            Err(e) => panic!(
+                "re-parse of {:?} failed: {e}",
+                String::from_utf8_lossy(&encoded)
+            ),
+        };
+        assert_eq!(
+            again,
+            parsed,
+            "re-parse of {:?}",
+            String::from_utf8_lossy(&encoded)
+        );
+        assert_eq!(to_bytes(&again), encoded, "encoding not stable");
+        assert_eq!(parsed.clone().into_owned(), parsed);
+
+        let mut out = Encoder::new();
+        parsed.encode(&mut out);
+        let joined: Vec<u8> = out
+            .into_fragments()
+            .into_iter()
+            .flat_map(|f| match f {
+                Fragment::Line(l) => l,
+                Fragment::Literal { data, .. } => data,
+            })
+            .collect();
+        assert_eq!(joined, encoded, "fragments differ from bytes");
+
+        let mut out = Encoder::with_policy(LiteralPolicy::Sync);
+        parsed.encode(&mut out);
+        let sync = out.into_bytes();
+        if let Err(e) = parse_response_with(&sync, &options) {
+            panic!(
+                "sync encoding {:?} failed: {e}",
+                String::from_utf8_lossy(&sync)
+            );
         }
     }
 }

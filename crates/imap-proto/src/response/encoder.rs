@@ -271,11 +271,12 @@ impl Encode for ListExtendedItem<'_> {
     fn encode(&self, out: &mut Encoder) {
         match self {
             Self::ChildInfo(opts) => {
-                out.push_bytes(b"CHILDINFO ");
+                // Quoted, as in the RFC 5258 and RFC 9051 examples.
+                out.push_bytes(b"\"CHILDINFO\" ");
                 paren_list(opts, out);
             }
             Self::OldName(mailbox) => {
-                out.push_bytes(b"OLDNAME (");
+                out.push_bytes(b"\"OLDNAME\" (");
                 mailbox.encode(out);
                 out.push_bytes(b")");
             }

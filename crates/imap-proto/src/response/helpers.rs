@@ -1,7 +1,8 @@
 //! Small parsing helpers shared by the response, code and body parsers.
 
 use crate::error::ParseErrorKind;
-use crate::parse::{NomError, PResult};
+use crate::parse::{NomError, PResult, literal_any, nstring, string};
+use crate::types::{IString, NString};
 
 /// A recoverable error of `kind` at `input` (an alternative may still match).
 #[inline]
@@ -49,4 +50,24 @@ pub(crate) fn word(input: &[u8]) -> (&[u8], &[u8]) {
         .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')))
         .unwrap_or(input.len());
     (&input[n..], &input[..n])
+}
+
+/// `string = quoted / literal`, and leniently `literal8` (`~{n}`): a value built with
+/// [`crate::types::IString::from_bytes`] holding NUL encodes as `literal8`, so responses
+/// read it back wherever a string may appear.
+pub(crate) fn string8(input: &[u8]) -> PResult<'_, IString<'_>> {
+    if input.first() == Some(&b'~') {
+        let (rest, l) = literal_any(input, true)?;
+        return Ok((rest, IString::Literal(l)));
+    }
+    string(input)
+}
+
+/// `nstring = string / nil`, with `literal8` accepted as in [`string8`].
+pub(crate) fn nstring8(input: &[u8]) -> PResult<'_, NString<'_>> {
+    if input.first() == Some(&b'~') {
+        let (rest, s) = string8(input)?;
+        return Ok((rest, NString(Some(s))));
+    }
+    nstring(input)
 }

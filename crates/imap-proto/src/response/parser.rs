@@ -5,7 +5,7 @@
 
 use std::num::NonZeroU32;
 
-use super::helpers::{enter, fail, is_line_end, take_text, word};
+use super::helpers::{enter, fail, is_line_end, nstring8, string8, take_text, word};
 use super::{
     Base64, ContinueRequest, Data, Delimiter, ESearch, ESearchItem, FetchItem, ListExtendedItem,
     MailboxList, NamespaceDescription, QuotaUsage, Response, ResponseText, Status, StatusResponse,
@@ -16,11 +16,10 @@ use crate::code::{ObjectId, resp_text_code};
 use crate::error::{ParseError, ParseErrorKind};
 use crate::parse::{
     PResult, ParseOptions, astring, atom, byte, capability, date_time, flag, flag_fetch, keyword,
-    literal_any, mailbox, mailbox_attribute, mod_sequence_value, mod_sequence_valzer, nil, nstring,
-    number, number64, nz_number, paren_list, section, section_binary, sequence_set, sp, string,
-    tag, to_parse_error,
+    mailbox, mailbox_attribute, mod_sequence_value, mod_sequence_valzer, nil, number, number64,
+    nz_number, paren_list, section, section_binary, sequence_set, sp, tag, to_parse_error,
 };
-use crate::types::{IString, NString, QuotaResource};
+use crate::types::QuotaResource;
 
 /// `response = continue-req / response-data / response-tagged` followed by CRLF, over a
 /// complete message.
@@ -253,7 +252,7 @@ fn fetch_item(input: &[u8], depth: usize) -> PResult<'_, FetchItem<'_>> {
                 _ => (r, None),
             };
             let (r, _) = sp(r)?;
-            let (r, data) = nstring(r)?;
+            let (r, data) = nstring8(r)?;
             return Ok((
                 r,
                 FetchItem::BodySection {
@@ -296,24 +295,19 @@ fn fetch_item(input: &[u8], depth: usize) -> PResult<'_, FetchItem<'_>> {
         let (r, _) = byte(r, b')')?;
         (r, FetchItem::ModSeq(n))
     } else if is(b"RFC822") {
-        let (r, s) = nstring(rest)?;
+        let (r, s) = nstring8(rest)?;
         (r, FetchItem::Rfc822(s))
     } else if is(b"RFC822.HEADER") {
-        let (r, s) = nstring(rest)?;
+        let (r, s) = nstring8(rest)?;
         (r, FetchItem::Rfc822Header(s))
     } else if is(b"RFC822.TEXT") {
-        let (r, s) = nstring(rest)?;
+        let (r, s) = nstring8(rest)?;
         (r, FetchItem::Rfc822Text(s))
     } else if is(b"BINARY") {
         let (r, section) = section_binary(rest)?;
         let (r, _) = sp(r)?;
         // (nstring / literal8)
-        let (r, data) = if r.first() == Some(&b'~') {
-            let (r, l) = literal_any(r, true)?;
-            (r, NString(Some(IString::Literal(l))))
-        } else {
-            nstring(r)?
-        };
+        let (r, data) = nstring8(r)?;
         (r, FetchItem::Binary { section, data })
     } else if is(b"BINARY.SIZE") {
         let (r, section) = section_binary(rest)?;
@@ -513,6 +507,9 @@ fn search_return_data(input: &[u8], depth: usize) -> PResult<'_, ESearchItem<'_>
         number(rest).map(|(r, n)| (r, ESearchItem::Count(n)))
     } else if is(b"MODSEQ") {
         mod_sequence_value(rest).map(|(r, n)| (r, ESearchItem::ModSeq(n)))
+    } else if is(b"UID") {
+        // Only valid right after the correlator; elsewhere it would not re-encode unambiguously.
+        fail(input, ParseErrorKind::Syntax)
     } else {
         let (r, value) = tagged_ext_val(rest, depth)?;
         Ok((
@@ -688,7 +685,7 @@ fn mbox_list_extended_item(
     let (rest, _) = sp(rest)?;
     let name = tag.as_bytes();
     if name.eq_ignore_ascii_case(b"CHILDINFO")
-        && let Ok((r, opts)) = paren_list(rest, string)
+        && let Ok((r, opts)) = paren_list(rest, string8)
         && !opts.is_empty()
     {
         return Ok((r, ListExtendedItem::ChildInfo(opts)));
@@ -744,15 +741,15 @@ fn namespace(input: &[u8]) -> PResult<'_, Vec<NamespaceDescription<'_>>> {
 /// [namespace-response-extensions] ")"`
 fn namespace_descr(input: &[u8]) -> PResult<'_, NamespaceDescription<'_>> {
     let (rest, _) = byte(input, b'(')?;
-    let (rest, prefix) = string(rest)?;
+    let (rest, prefix) = string8(rest)?;
     let (rest, _) = sp(rest)?;
     let (mut rest, delimiter) = delimiter(rest)?;
     let mut extensions = Vec::new();
     // namespace-response-extension = SP string SP "(" string *(SP string) ")"
     while let [b' ', r @ ..] = rest {
-        let (r, name) = string(r)?;
+        let (r, name) = string8(r)?;
         let (r, _) = sp(r)?;
-        let (r, values) = paren_list(r, string)?;
+        let (r, values) = paren_list(r, string8)?;
         extensions.push((name, values));
         rest = r;
     }
@@ -780,9 +777,9 @@ fn id_data(input: &[u8]) -> PResult<'_, Data<'_>> {
         return Ok((r, Data::Id(Some(params))));
     }
     loop {
-        let (r, key) = string(rest)?;
+        let (r, key) = string8(rest)?;
         let (r, _) = sp(r)?;
-        let (r, value) = nstring(r)?;
+        let (r, value) = nstring8(r)?;
         params.push((key, value));
         match r {
             [b' ', r @ ..] => rest = r,
