@@ -503,6 +503,7 @@ pub struct Net {
     pub client_events: Vec<ClientEvent>,
     pub proxy_events: Vec<(ClientChannelId, ProxyEvent)>,
     pub http_heads: Vec<(ClientChannelId, Vec<u8>)>,
+    out_successor: Option<ClientChannelId>,
 }
 
 pub fn cookies() -> ClientCookies {
@@ -543,6 +544,7 @@ impl Net {
             client_events: Vec::new(),
             proxy_events: Vec::new(),
             http_heads: Vec::new(),
+            out_successor: None,
         };
         net.run();
         net
@@ -790,12 +792,14 @@ impl Net {
             } if self.merged => {
                 let is_in = matches!(self.proxies.get(&id), Some(Proxy::In(_)));
                 if replaces.is_some() {
-                    let old = if is_in {
-                        self.table.replace_in(*virtual_connection, id)
+                    if is_in {
+                        self.table
+                            .replace_in(*virtual_connection, id)
+                            .expect("replacement of an unknown virtual connection");
                     } else {
-                        self.table.replace_out(*virtual_connection, id)
-                    };
-                    old.expect("replacement of an unknown virtual connection");
+                        // The OUT channel switches when the predecessor has finished.
+                        self.out_successor = Some(id);
+                    }
                     return;
                 }
                 let pairing = if is_in {
@@ -824,8 +828,24 @@ impl Net {
             ProxyEvent::ForwardToOutChannel(rts) => {
                 let vc = cookies().virtual_connection;
                 let out = *self.table.out_channel(&vc).expect("no OUT channel");
+                let mut events = Vec::new();
                 if let Some(Proxy::Out(p)) = self.proxies.get_mut(&out) {
                     p.handle_forwarded_rts(self.now, rts.clone());
+                    while let Some(ev) = p.poll_event() {
+                        events.push(ev);
+                    }
+                }
+                for ev in events {
+                    self.on_proxy_event(out, &ev);
+                    self.proxy_events.push((out, ev));
+                }
+            }
+            ProxyEvent::Closed {
+                reason: CloseReason::Recycled,
+            } if self.merged && matches!(self.proxies.get(&id), Some(Proxy::Out(_))) => {
+                let vc = cookies().virtual_connection;
+                if let Some(succ) = self.out_successor.take() {
+                    self.table.replace_out(vc, succ).unwrap();
                 }
             }
             ProxyEvent::Closed {

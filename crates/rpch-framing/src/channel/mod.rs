@@ -252,9 +252,11 @@ pub enum ProxyEvent {
     /// Merged inbound proxy: an RPC PDU from the client for the local server. Its bytes have
     /// left the receive window when this event is polled.
     RpcPduReceived(bytes::Bytes),
-    /// Merged inbound proxy: an RTS PDU that must go out on the OUT channel of this virtual
-    /// connection (a flow-control ack for the client's IN traffic, or a PDU the client addressed
-    /// to the outbound proxy): hand it to that [`OutboundProxy::handle_forwarded_rts`].
+    /// Merged mode: an RTS PDU for the *current* OUT channel of this virtual connection — from
+    /// the inbound proxy (a flow-control ack for the client's IN traffic, a PDU the client
+    /// addressed to the outbound proxy or the server) or from a successor OUT channel (the
+    /// recycling PDU that the predecessor must pass to the client). Hand it to that channel's
+    /// [`OutboundProxy::handle_forwarded_rts`] and drain that machine's events at once.
     ForwardToOutChannel(RtsPdu),
     /// The backend asked to recycle the OUT channel (OUT_R1/A1): not forwarded, because its
     /// flags are exactly RECYCLE_CHANNEL, which impacket rejects.

@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::pdu::{HEADER_LEN, PacketType, PduHeader};
-use crate::rts::{Cookie, ForwardDestination, RtsPdu};
+use crate::rts::{Cookie, ForwardDestination, RtsPdu, RtsPduKind};
 
 use super::flow::{ReceiveWindow, SendWindow};
 use super::link::{Frame, Reader, Writer};
@@ -240,6 +240,10 @@ impl OutboundProxy {
     /// Merged mode: queues one complete RPC PDU (a response, fault, bind_ack ...) for the
     /// client. It goes out as the client's receive window allows. Refused when the channel is
     /// not open, the bytes are not one PDU, or [`wants_pdu`](Self::wants_pdu) is false.
+    ///
+    /// During OUT channel recycling the predecessor keeps taking PDUs until it closes with
+    /// [`CloseReason::Recycled`] (they go out before its last PDU, OUT_R1/A10); from then on
+    /// send to the successor, which queues them until the client opens it.
     pub fn send_pdu(&mut self, now: Instant, pdu: Bytes) -> Result<(), SendError<Bytes>> {
         if self.backend != Backend::Local {
             return Err(SendError {
@@ -247,7 +251,10 @@ impl OutboundProxy {
                 value: pdu,
             });
         }
-        if self.is_closed() || self.finishing {
+        if !matches!(
+            self.state,
+            OutboundState::Opened | OutboundState::AwaitingSwitch
+        ) {
             return Err(SendError {
                 kind: SendErrorKind::NotOpen,
                 value: pdu,
@@ -355,9 +362,10 @@ impl OutboundProxy {
 
     /// Merged mode: whether [`send_pdu`](Self::send_pdu) would take another PDU.
     pub fn wants_pdu(&self) -> bool {
-        self.state == OutboundState::Opened
-            && !self.finishing
-            && self.queued_bytes < self.config.high_watermark
+        matches!(
+            self.state,
+            OutboundState::Opened | OutboundState::AwaitingSwitch
+        ) && self.queued_bytes < self.config.high_watermark
     }
 
     /// The virtual connection cookie, once known.
@@ -517,18 +525,21 @@ impl OutboundProxy {
                 channel: a3.successor,
                 replaces: Some(a3.predecessor),
             });
-        let Backend::Forward(target) = self.backend.clone() else {
-            // Merged mode has no server to coordinate the switch through.
-            return self.fail_client(ChannelError::UnexpectedRts {
-                flags: pdus::RECYCLE_CHANNEL,
-                commands: 5,
-                state: "merged Open_Start",
-            });
-        };
         if !self.start_response(now, a3.client_window) {
             return;
         }
         self.state = OutboundState::AwaitingSwitch;
+        let Backend::Forward(target) = self.backend.clone() else {
+            // Merged: we are the server. OUT_R1/A5 goes to the predecessor channel, which
+            // passes it to the client (as A6); the client's OUT_R1/A7 comes back through the IN
+            // channel to the predecessor, which then finishes.
+            self.events
+                .push_back(ProxyEvent::ForwardToOutChannel(RtsPdu::out_r1_a5(
+                    a3.version.min(PROTOCOL_VERSION),
+                    self.config.connection_timeout_ms(),
+                )));
+            return;
+        };
         self.events
             .push_back(ProxyEvent::BackendConnectRequested(target));
         // OUT_R1/A4 (§2.2.4.26): the successor proxy introduces the new channel to the server.
@@ -619,6 +630,18 @@ impl OutboundProxy {
             return;
         }
         if pdus::is_ping(&rts) {
+            return;
+        }
+        if !from_backend
+            && self.backend == Backend::Local
+            && self.state == OutboundState::Opened
+            && rts.is(RtsPduKind::OutR1A7)
+        {
+            // Merged: the client is ready for the successor channel. Flush, OUT_R1/A10, close;
+            // the owner then routes this virtual connection to the successor.
+            self.finishing = true;
+            self.pump(now);
+            self.finish_if_drained(now);
             return;
         }
         if from_backend && self.is_out_r1_a9(&rts) {
