@@ -1,1 +1,2599 @@
-//! Work in progress.
+//! Client commands: typed values, the parser (server side) and the encoder (client side).
+//!
+//! [`parse_command`] takes one complete message as the fragmentizer delivers it (the command
+//! line from the tag to the final CRLF, literals inline) and returns a [`Command`] borrowing
+//! from it. The command keyword is matched once, case-insensitively, on upper-cased bytes;
+//! each command then has its own parser, one function per ABNF rule of RFC 3501 / RFC 9051 §9
+//! and the extensions listed in the crate docs.
+//!
+//! ```
+//! use cas_imap_proto::command::{parse_command, CommandBody};
+//! use cas_imap_proto::encode::to_bytes;
+//!
+//! let cmd = parse_command(b"a1 UID FETCH 1:* (FLAGS BODY.PEEK[HEADER])\r\n").unwrap();
+//! assert_eq!(cmd.tag.as_str(), "a1");
+//! assert!(matches!(cmd.body, CommandBody::Fetch { uid: true, .. }));
+//! assert_eq!(to_bytes(&cmd), b"a1 UID FETCH 1:* (FLAGS BODY.PEEK[HEADER])\r\n");
+//!
+//! let err = parse_command(b"a2 FROBNICATE\r\n").unwrap_err();
+//! assert_eq!(err.tag.unwrap().as_str(), "a2"); // so the server can answer `a2 BAD`
+//! ```
+
+use std::borrow::Cow;
+use std::num::NonZeroU32;
+
+use crate::encode::{Encode, Encoder, paren_list};
+use crate::error::{CommandParseError, ParseError, ParseErrorKind, ValidationError};
+use crate::parse::{
+    self, PResult, ParseOptions, astring, atom, byte, capability, chars, charset, crlf, cut, date,
+    date_time, fail, failure, flag, flag_list, keyword, list_mailbox, literal_any, mailbox,
+    mailbox_attribute, mod_sequence_value, mod_sequence_valzer, nstring, number64, nz_number,
+    quoted, section, section_binary, sequence_set, sequence_set_arg, sp, string, tag, upper,
+};
+use crate::types::{
+    AString, Atom, Capability, Charset, Date, DateTime, Flag, IString, ListMailbox, Literal,
+    Mailbox, MailboxAttribute, ModSeq, NString, QuotaResource, Section, SequenceSet,
+    SequenceSetArg, StatusItem, Tag, encode_part,
+};
+
+/// A tagged client command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Command<'a> {
+    /// The tag the server echoes in its completion response.
+    pub tag: Tag<'a>,
+    /// The command and its arguments.
+    pub body: CommandBody<'a>,
+}
+
+impl<'a> Command<'a> {
+    /// A command with `tag` and `body`.
+    pub fn new(tag: Tag<'a>, body: CommandBody<'a>) -> Self {
+        Self { tag, body }
+    }
+
+    /// Detaches the command from the parsed message.
+    pub fn into_owned(self) -> Command<'static> {
+        Command {
+            tag: self.tag.into_owned(),
+            body: self.body.into_owned(),
+        }
+    }
+}
+
+/// The commands of RFC 3501 and RFC 9051 and the extensions in the crate docs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CommandBody<'a> {
+    /// `CAPABILITY`
+    Capability,
+    /// `NOOP`
+    Noop,
+    /// `LOGOUT`
+    Logout,
+    /// `STARTTLS`
+    StartTls,
+    /// `AUTHENTICATE mechanism [initial-response]` (RFC 4959 SASL-IR).
+    Authenticate {
+        /// SASL mechanism name (`auth-type = atom`).
+        mechanism: Atom<'a>,
+        /// SASL-IR initial response; `Some` of an empty value is sent as `=`.
+        initial_response: Option<Base64Data<'a>>,
+    },
+    /// `LOGIN userid password`
+    Login {
+        /// User name.
+        username: AString<'a>,
+        /// Password. `Debug` output of the command shows it; redact before logging.
+        password: AString<'a>,
+    },
+    /// `ENABLE capability...` (RFC 5161): at least one.
+    Enable {
+        /// Capabilities to enable.
+        capabilities: Vec<Capability<'a>>,
+    },
+    /// `SELECT mailbox [(params)]` (RFC 7162 CONDSTORE / QRESYNC parameters).
+    Select {
+        /// Mailbox to select.
+        mailbox: Mailbox<'a>,
+        /// Parameters; empty when none were given.
+        parameters: Vec<SelectParameter>,
+    },
+    /// `EXAMINE mailbox [(params)]`
+    Examine {
+        /// Mailbox to examine.
+        mailbox: Mailbox<'a>,
+        /// Parameters; empty when none were given.
+        parameters: Vec<SelectParameter>,
+    },
+    /// `CREATE mailbox [(USE (attrs))]` (RFC 6154 CREATE-SPECIAL-USE).
+    Create {
+        /// Mailbox to create.
+        mailbox: Mailbox<'a>,
+        /// Special-use attributes to assign; empty when none.
+        special_use: Vec<MailboxAttribute<'a>>,
+    },
+    /// `DELETE mailbox`
+    Delete {
+        /// Mailbox to delete.
+        mailbox: Mailbox<'a>,
+    },
+    /// `RENAME from to`
+    Rename {
+        /// Existing name.
+        from: Mailbox<'a>,
+        /// New name.
+        to: Mailbox<'a>,
+    },
+    /// `SUBSCRIBE mailbox`
+    Subscribe {
+        /// Mailbox.
+        mailbox: Mailbox<'a>,
+    },
+    /// `UNSUBSCRIBE mailbox`
+    Unsubscribe {
+        /// Mailbox.
+        mailbox: Mailbox<'a>,
+    },
+    /// `LIST [(selection)] reference pattern(s) [RETURN (options)]` (RFC 5258 LIST-EXTENDED,
+    /// RFC 6154 SPECIAL-USE, RFC 5819 LIST-STATUS).
+    List {
+        /// Selection options; empty for a basic LIST.
+        selection: Vec<ListSelectionOption>,
+        /// Reference name.
+        reference: Mailbox<'a>,
+        /// One or more patterns (several only with LIST-EXTENDED).
+        patterns: Vec<ListMailbox<'a>>,
+        /// Return options; empty when none were given.
+        return_options: Vec<ListReturnOption>,
+    },
+    /// `LSUB reference pattern` (RFC 3501; obsolete in RFC 9051).
+    Lsub {
+        /// Reference name.
+        reference: Mailbox<'a>,
+        /// Pattern.
+        pattern: ListMailbox<'a>,
+    },
+    /// `NAMESPACE` (RFC 2342)
+    Namespace,
+    /// `STATUS mailbox (items)`
+    Status {
+        /// Mailbox.
+        mailbox: Mailbox<'a>,
+        /// Requested items (at least one).
+        items: Vec<StatusItem>,
+    },
+    /// `APPEND mailbox message...` (RFC 3502 MULTIAPPEND when more than one message).
+    Append {
+        /// Target mailbox.
+        mailbox: Mailbox<'a>,
+        /// Messages (at least one).
+        messages: Vec<AppendMessage<'a>>,
+    },
+    /// `CHECK` (RFC 3501; obsolete in RFC 9051).
+    Check,
+    /// `CLOSE`
+    Close,
+    /// `UNSELECT` (RFC 3691)
+    Unselect,
+    /// `EXPUNGE`
+    Expunge,
+    /// `UID EXPUNGE uid-set` (RFC 4315 UIDPLUS)
+    UidExpunge {
+        /// UIDs to expunge.
+        sequence_set: SequenceSetArg,
+    },
+    /// `IDLE` (RFC 2177); the client ends it with `DONE` (see [`parse_idle_done`]).
+    Idle,
+    /// `[UID] SEARCH [RETURN (opts)] [CHARSET charset] keys...` (RFC 4731 ESEARCH, RFC 5182
+    /// SEARCHRES, RFC 7162 MODSEQ).
+    Search {
+        /// `UID SEARCH`
+        uid: bool,
+        /// `RETURN (...)`: `None` when absent (classic `* SEARCH` answer), `Some(empty)` for
+        /// `RETURN ()`.
+        return_options: Option<Vec<SearchReturnOption>>,
+        /// `CHARSET` of the string arguments.
+        charset: Option<Charset<'a>>,
+        /// The keys, all of which must match (at least one; empty is encoded as `ALL`).
+        criteria: Vec<SearchKey<'a>>,
+    },
+    /// `[UID] FETCH set items [(modifiers)]` (RFC 7162 CHANGEDSINCE / VANISHED).
+    Fetch {
+        /// `UID FETCH`
+        uid: bool,
+        /// Messages.
+        sequence_set: SequenceSetArg,
+        /// Requested data items.
+        attributes: FetchAttributes<'a>,
+        /// Modifiers; empty when none.
+        modifiers: Vec<FetchModifier>,
+    },
+    /// `[UID] STORE set [(UNCHANGEDSINCE n)] [+|-]FLAGS[.SILENT] flags`
+    Store {
+        /// `UID STORE`
+        uid: bool,
+        /// Messages.
+        sequence_set: SequenceSetArg,
+        /// RFC 7162 `UNCHANGEDSINCE` modifier (`mod-sequence-valzer`).
+        unchanged_since: Option<u64>,
+        /// Replace, add or remove.
+        kind: StoreKind,
+        /// `.SILENT`
+        silent: bool,
+        /// The flags (may be empty).
+        flags: Vec<Flag<'a>>,
+    },
+    /// `[UID] COPY set mailbox`
+    Copy {
+        /// `UID COPY`
+        uid: bool,
+        /// Messages.
+        sequence_set: SequenceSetArg,
+        /// Target mailbox.
+        mailbox: Mailbox<'a>,
+    },
+    /// `[UID] MOVE set mailbox` (RFC 6851)
+    Move {
+        /// `UID MOVE`
+        uid: bool,
+        /// Messages.
+        sequence_set: SequenceSetArg,
+        /// Target mailbox.
+        mailbox: Mailbox<'a>,
+    },
+    /// `ID (field value ...)` / `ID NIL` (RFC 2971)
+    Id {
+        /// Field/value pairs, `None` for `NIL`.
+        parameters: Option<Vec<(IString<'a>, NString<'a>)>>,
+    },
+    /// `COMPRESS algorithm` (RFC 4978; `DEFLATE` is the only algorithm defined).
+    Compress {
+        /// Algorithm name.
+        algorithm: Atom<'a>,
+    },
+    /// `GETQUOTA root` (RFC 9208)
+    GetQuota {
+        /// Quota root name.
+        root: AString<'a>,
+    },
+    /// `GETQUOTAROOT mailbox` (RFC 9208)
+    GetQuotaRoot {
+        /// Mailbox.
+        mailbox: Mailbox<'a>,
+    },
+    /// `SETQUOTA root (resource limit ...)` (RFC 9208)
+    SetQuota {
+        /// Quota root name.
+        root: AString<'a>,
+        /// Resource limits (may be empty: remove all limits).
+        limits: Vec<(QuotaResource<'a>, u64)>,
+    },
+}
+
+impl CommandBody<'_> {
+    /// The command keyword as the encoder writes it (with the `UID ` prefix where set).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Capability => "CAPABILITY",
+            Self::Noop => "NOOP",
+            Self::Logout => "LOGOUT",
+            Self::StartTls => "STARTTLS",
+            Self::Authenticate { .. } => "AUTHENTICATE",
+            Self::Login { .. } => "LOGIN",
+            Self::Enable { .. } => "ENABLE",
+            Self::Select { .. } => "SELECT",
+            Self::Examine { .. } => "EXAMINE",
+            Self::Create { .. } => "CREATE",
+            Self::Delete { .. } => "DELETE",
+            Self::Rename { .. } => "RENAME",
+            Self::Subscribe { .. } => "SUBSCRIBE",
+            Self::Unsubscribe { .. } => "UNSUBSCRIBE",
+            Self::List { .. } => "LIST",
+            Self::Lsub { .. } => "LSUB",
+            Self::Namespace => "NAMESPACE",
+            Self::Status { .. } => "STATUS",
+            Self::Append { .. } => "APPEND",
+            Self::Check => "CHECK",
+            Self::Close => "CLOSE",
+            Self::Unselect => "UNSELECT",
+            Self::Expunge => "EXPUNGE",
+            Self::UidExpunge { .. } => "UID EXPUNGE",
+            Self::Idle => "IDLE",
+            Self::Search { uid: false, .. } => "SEARCH",
+            Self::Search { uid: true, .. } => "UID SEARCH",
+            Self::Fetch { uid: false, .. } => "FETCH",
+            Self::Fetch { uid: true, .. } => "UID FETCH",
+            Self::Store { uid: false, .. } => "STORE",
+            Self::Store { uid: true, .. } => "UID STORE",
+            Self::Copy { uid: false, .. } => "COPY",
+            Self::Copy { uid: true, .. } => "UID COPY",
+            Self::Move { uid: false, .. } => "MOVE",
+            Self::Move { uid: true, .. } => "UID MOVE",
+            Self::Id { .. } => "ID",
+            Self::Compress { .. } => "COMPRESS",
+            Self::GetQuota { .. } => "GETQUOTA",
+            Self::GetQuotaRoot { .. } => "GETQUOTAROOT",
+            Self::SetQuota { .. } => "SETQUOTA",
+        }
+    }
+
+    /// Detaches the value from the parsed message.
+    pub fn into_owned(self) -> CommandBody<'static> {
+        use CommandBody as C;
+        match self {
+            C::Capability => C::Capability,
+            C::Noop => C::Noop,
+            C::Logout => C::Logout,
+            C::StartTls => C::StartTls,
+            C::Authenticate {
+                mechanism,
+                initial_response,
+            } => C::Authenticate {
+                mechanism: mechanism.into_owned(),
+                initial_response: initial_response.map(Base64Data::into_owned),
+            },
+            C::Login { username, password } => C::Login {
+                username: username.into_owned(),
+                password: password.into_owned(),
+            },
+            C::Enable { capabilities } => C::Enable {
+                capabilities: capabilities
+                    .into_iter()
+                    .map(Capability::into_owned)
+                    .collect(),
+            },
+            C::Select {
+                mailbox,
+                parameters,
+            } => C::Select {
+                mailbox: mailbox.into_owned(),
+                parameters,
+            },
+            C::Examine {
+                mailbox,
+                parameters,
+            } => C::Examine {
+                mailbox: mailbox.into_owned(),
+                parameters,
+            },
+            C::Create {
+                mailbox,
+                special_use,
+            } => C::Create {
+                mailbox: mailbox.into_owned(),
+                special_use: special_use
+                    .into_iter()
+                    .map(MailboxAttribute::into_owned)
+                    .collect(),
+            },
+            C::Delete { mailbox } => C::Delete {
+                mailbox: mailbox.into_owned(),
+            },
+            C::Rename { from, to } => C::Rename {
+                from: from.into_owned(),
+                to: to.into_owned(),
+            },
+            C::Subscribe { mailbox } => C::Subscribe {
+                mailbox: mailbox.into_owned(),
+            },
+            C::Unsubscribe { mailbox } => C::Unsubscribe {
+                mailbox: mailbox.into_owned(),
+            },
+            C::List {
+                selection,
+                reference,
+                patterns,
+                return_options,
+            } => C::List {
+                selection,
+                reference: reference.into_owned(),
+                patterns: patterns.into_iter().map(ListMailbox::into_owned).collect(),
+                return_options,
+            },
+            C::Lsub { reference, pattern } => C::Lsub {
+                reference: reference.into_owned(),
+                pattern: pattern.into_owned(),
+            },
+            C::Namespace => C::Namespace,
+            C::Status { mailbox, items } => C::Status {
+                mailbox: mailbox.into_owned(),
+                items,
+            },
+            C::Append { mailbox, messages } => C::Append {
+                mailbox: mailbox.into_owned(),
+                messages: messages
+                    .into_iter()
+                    .map(AppendMessage::into_owned)
+                    .collect(),
+            },
+            C::Check => C::Check,
+            C::Close => C::Close,
+            C::Unselect => C::Unselect,
+            C::Expunge => C::Expunge,
+            C::UidExpunge { sequence_set } => C::UidExpunge { sequence_set },
+            C::Idle => C::Idle,
+            C::Search {
+                uid,
+                return_options,
+                charset,
+                criteria,
+            } => C::Search {
+                uid,
+                return_options,
+                charset: charset.map(Charset::into_owned),
+                criteria: criteria.into_iter().map(SearchKey::into_owned).collect(),
+            },
+            C::Fetch {
+                uid,
+                sequence_set,
+                attributes,
+                modifiers,
+            } => C::Fetch {
+                uid,
+                sequence_set,
+                attributes: attributes.into_owned(),
+                modifiers,
+            },
+            C::Store {
+                uid,
+                sequence_set,
+                unchanged_since,
+                kind,
+                silent,
+                flags,
+            } => C::Store {
+                uid,
+                sequence_set,
+                unchanged_since,
+                kind,
+                silent,
+                flags: flags.into_iter().map(Flag::into_owned).collect(),
+            },
+            C::Copy {
+                uid,
+                sequence_set,
+                mailbox,
+            } => C::Copy {
+                uid,
+                sequence_set,
+                mailbox: mailbox.into_owned(),
+            },
+            C::Move {
+                uid,
+                sequence_set,
+                mailbox,
+            } => C::Move {
+                uid,
+                sequence_set,
+                mailbox: mailbox.into_owned(),
+            },
+            C::Id { parameters } => C::Id {
+                parameters: parameters.map(|v| {
+                    v.into_iter()
+                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                        .collect()
+                }),
+            },
+            C::Compress { algorithm } => C::Compress {
+                algorithm: algorithm.into_owned(),
+            },
+            C::GetQuota { root } => C::GetQuota {
+                root: root.into_owned(),
+            },
+            C::GetQuotaRoot { mailbox } => C::GetQuotaRoot {
+                mailbox: mailbox.into_owned(),
+            },
+            C::SetQuota { root, limits } => C::SetQuota {
+                root: root.into_owned(),
+                limits: limits
+                    .into_iter()
+                    .map(|(r, l)| (r.into_owned(), l))
+                    .collect(),
+            },
+        }
+    }
+}
+
+/// Base64 text as sent in SASL exchanges (validated alphabet, length and padding; may be
+/// empty). Kept encoded so the parser does not allocate; [`Base64Data::decode`] decodes.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Base64Data<'a>(Cow<'a, [u8]>);
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn b64_value(c: u8) -> Option<u32> {
+    Some(u32::from(match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => return None,
+    }))
+}
+
+impl<'a> Base64Data<'a> {
+    /// Validates base64 text (RFC 4648 alphabet, padded to a multiple of 4).
+    pub fn new(text: impl Into<Cow<'a, [u8]>>) -> Result<Self, ValidationError> {
+        let text = text.into();
+        match parse::base64(&text) {
+            Ok((b"", _)) => Ok(Self(text)),
+            _ => Err(ValidationError::new("base64")),
+        }
+    }
+
+    /// Encodes `data` as base64.
+    pub fn encode(data: &[u8]) -> Base64Data<'static> {
+        let mut out = Vec::with_capacity(data.len().div_ceil(3) * 4);
+        for chunk in data.chunks(3) {
+            let b = [
+                chunk[0],
+                chunk.get(1).copied().unwrap_or(0),
+                chunk.get(2).copied().unwrap_or(0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(B64[((n >> (18 - 6 * i)) & 63) as usize]);
+                } else {
+                    out.push(b'=');
+                }
+            }
+        }
+        Base64Data(Cow::Owned(out))
+    }
+
+    /// Decodes the text. Non-zero padding bits are refused so each value has one encoding.
+    pub fn decode(&self) -> Result<Vec<u8>, ParseError> {
+        let text = &self.0;
+        let mut out = Vec::with_capacity(text.len() / 4 * 3);
+        for (ci, chunk) in text.chunks(4).enumerate() {
+            let pad = chunk.iter().rev().take_while(|&&c| c == b'=').count();
+            let mut n = 0u32;
+            for (i, &c) in chunk.iter().enumerate() {
+                let v = if i >= 4 - pad {
+                    0
+                } else {
+                    b64_value(c)
+                        .ok_or(ParseError::new(ParseErrorKind::InvalidBase64, ci * 4 + i))?
+                };
+                n = (n << 6) | v;
+            }
+            let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+            let keep = 3 - pad;
+            let unused_bits = match pad {
+                1 => n & 0xff,
+                2 => n & 0xffff,
+                _ => 0,
+            };
+            if chunk.len() != 4 || pad > 2 || unused_bits != 0 {
+                return Err(ParseError::new(ParseErrorKind::InvalidBase64, ci * 4));
+            }
+            out.extend_from_slice(&bytes[..keep]);
+        }
+        Ok(out)
+    }
+
+    /// The base64 text.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Whether the text is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Detaches the value from the parsed message.
+    pub fn into_owned(self) -> Base64Data<'static> {
+        Base64Data(Cow::Owned(self.0.into_owned()))
+    }
+}
+
+impl std::fmt::Debug for Base64Data<'_> {
+    /// Shows only the length: SASL data carries credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Base64Data(<{} bytes>)", self.0.len())
+    }
+}
+
+/// A client line during an `AUTHENTICATE` exchange.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthenticateData<'a> {
+    /// The next SASL response, base64 (possibly empty).
+    Response(Base64Data<'a>),
+    /// `*`: the client cancels the exchange (the server answers `BAD`).
+    Cancel,
+}
+
+impl Encode for AuthenticateData<'_> {
+    fn encode(&self, out: &mut Encoder) {
+        match self {
+            Self::Response(d) => out.push_bytes(d.as_bytes()),
+            Self::Cancel => out.push_bytes(b"*"),
+        }
+        out.push_crlf();
+    }
+}
+
+/// A SELECT/EXAMINE parameter (RFC 7162).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SelectParameter {
+    /// `CONDSTORE`
+    CondStore,
+    /// `QRESYNC (uidvalidity modseq [known-uids] [seq-match-data])`
+    QResync(QResyncParameter),
+}
+
+/// The arguments of the `QRESYNC` select parameter.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct QResyncParameter {
+    /// The UIDVALIDITY the client has cached.
+    pub uid_validity: NonZeroU32,
+    /// The last known mod-sequence.
+    pub mod_seq: ModSeq,
+    /// UIDs the client knows (`known-uids`).
+    pub known_uids: Option<SequenceSet>,
+    /// `seq-match-data = "(" known-sequence-set SP known-uid-set ")"`.
+    pub seq_match: Option<(SequenceSet, SequenceSet)>,
+}
+
+/// A LIST selection option (RFC 5258, RFC 6154).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ListSelectionOption {
+    /// `SUBSCRIBED`
+    Subscribed,
+    /// `REMOTE`
+    Remote,
+    /// `RECURSIVEMATCH` (needs another base option, RFC 5258 §3.1)
+    RecursiveMatch,
+    /// `SPECIAL-USE` (RFC 6154)
+    SpecialUse,
+}
+
+impl ListSelectionOption {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Subscribed => "SUBSCRIBED",
+            Self::Remote => "REMOTE",
+            Self::RecursiveMatch => "RECURSIVEMATCH",
+            Self::SpecialUse => "SPECIAL-USE",
+        }
+    }
+}
+
+impl Encode for ListSelectionOption {
+    fn encode(&self, out: &mut Encoder) {
+        out.push_bytes(self.as_str().as_bytes());
+    }
+}
+
+/// A LIST return option (RFC 5258, RFC 6154, RFC 5819).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ListReturnOption {
+    /// `SUBSCRIBED`
+    Subscribed,
+    /// `CHILDREN`
+    Children,
+    /// `SPECIAL-USE`
+    SpecialUse,
+    /// `STATUS (items)` (RFC 5819 LIST-STATUS; at least one item)
+    Status(Vec<StatusItem>),
+}
+
+impl Encode for ListReturnOption {
+    fn encode(&self, out: &mut Encoder) {
+        match self {
+            Self::Subscribed => out.push_bytes(b"SUBSCRIBED"),
+            Self::Children => out.push_bytes(b"CHILDREN"),
+            Self::SpecialUse => out.push_bytes(b"SPECIAL-USE"),
+            Self::Status(items) => {
+                out.push_bytes(b"STATUS ");
+                encode_status_items(items, out);
+            }
+        }
+    }
+}
+
+fn encode_status_items(items: &[StatusItem], out: &mut Encoder) {
+    if items.is_empty() {
+        // status-att-list needs one item; MESSAGES is the cheapest meaningful one.
+        out.push_bytes(b"(MESSAGES)");
+    } else {
+        paren_list(items, out);
+    }
+}
+
+/// One message of an APPEND (`append-message = append-opts SP append-data`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendMessage<'a> {
+    /// Flags to set (`[SP flag-list]`; empty when absent).
+    pub flags: Vec<Flag<'a>>,
+    /// Internal date (`[SP date-time]`).
+    pub date_time: Option<DateTime>,
+    /// The message, a literal or (RFC 3516 BINARY) a `literal8`.
+    pub data: Literal<'a>,
+}
+
+impl AppendMessage<'_> {
+    /// Detaches the value from the parsed message.
+    pub fn into_owned(self) -> AppendMessage<'static> {
+        AppendMessage {
+            flags: self.flags.into_iter().map(Flag::into_owned).collect(),
+            date_time: self.date_time,
+            data: self.data.into_owned(),
+        }
+    }
+}
+
+/// An ESEARCH return option (RFC 4731, RFC 5182 `SAVE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SearchReturnOption {
+    /// `MIN`
+    Min,
+    /// `MAX`
+    Max,
+    /// `ALL`
+    All,
+    /// `COUNT`
+    Count,
+    /// `SAVE` (RFC 5182 SEARCHRES)
+    Save,
+}
+
+impl Encode for SearchReturnOption {
+    fn encode(&self, out: &mut Encoder) {
+        out.push_bytes(match self {
+            Self::Min => b"MIN",
+            Self::Max => b"MAX",
+            Self::All => b"ALL",
+            Self::Count => b"COUNT",
+            Self::Save => b"SAVE",
+        });
+    }
+}
+
+/// The metadata item type of a `MODSEQ` search entry (RFC 7162 `entry-type-req`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EntryType {
+    /// `priv`
+    Private,
+    /// `shared`
+    Shared,
+    /// `all`
+    All,
+}
+
+/// The optional entry of a `MODSEQ` search key: `"/flags/<flag>"` and its type.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ModSeqEntry<'a> {
+    /// The flag whose metadata item is meant.
+    pub flag: Flag<'a>,
+    /// Private, shared or all.
+    pub entry_type: EntryType,
+}
+
+/// A search key (RFC 3501 / RFC 9051 `search-key`, RFC 7162 `MODSEQ`, RFC 5032 `OLDER` /
+/// `YOUNGER`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SearchKey<'a> {
+    /// `ALL`
+    All,
+    /// `ANSWERED`
+    Answered,
+    /// `BCC string`
+    Bcc(AString<'a>),
+    /// `BEFORE date`
+    Before(Date),
+    /// `BODY string`
+    Body(AString<'a>),
+    /// `CC string`
+    Cc(AString<'a>),
+    /// `DELETED`
+    Deleted,
+    /// `DRAFT`
+    Draft,
+    /// `FLAGGED`
+    Flagged,
+    /// `FROM string`
+    From(AString<'a>),
+    /// `HEADER field-name string`
+    Header(AString<'a>, AString<'a>),
+    /// `KEYWORD flag-keyword`
+    Keyword(Atom<'a>),
+    /// `LARGER n`
+    Larger(u64),
+    /// `NEW` (RFC 3501)
+    New,
+    /// `NOT key`
+    Not(Box<SearchKey<'a>>),
+    /// `OLD` (RFC 3501)
+    Old,
+    /// `OLDER seconds` (RFC 5032 WITHIN)
+    Older(NonZeroU32),
+    /// `ON date`
+    On(Date),
+    /// `OR key key`
+    Or(Box<SearchKey<'a>>, Box<SearchKey<'a>>),
+    /// `RECENT` (RFC 3501)
+    Recent,
+    /// `SEEN`
+    Seen,
+    /// `SENTBEFORE date`
+    SentBefore(Date),
+    /// `SENTON date`
+    SentOn(Date),
+    /// `SENTSINCE date`
+    SentSince(Date),
+    /// `SINCE date`
+    Since(Date),
+    /// `SMALLER n`
+    Smaller(u64),
+    /// `SUBJECT string`
+    Subject(AString<'a>),
+    /// `TEXT string`
+    Text(AString<'a>),
+    /// `TO string`
+    To(AString<'a>),
+    /// `UID set`
+    Uid(SequenceSetArg),
+    /// `UNANSWERED`
+    Unanswered,
+    /// `UNDELETED`
+    Undeleted,
+    /// `UNDRAFT`
+    Undraft,
+    /// `UNFLAGGED`
+    Unflagged,
+    /// `UNKEYWORD flag-keyword`
+    Unkeyword(Atom<'a>),
+    /// `UNSEEN`
+    Unseen,
+    /// `YOUNGER seconds` (RFC 5032 WITHIN)
+    Younger(NonZeroU32),
+    /// `MODSEQ [entry] n` (RFC 7162)
+    ModSeq {
+        /// The metadata entry, if given.
+        entry: Option<ModSeqEntry<'a>>,
+        /// Minimum mod-sequence (`mod-sequence-valzer`).
+        mod_seq: u64,
+    },
+    /// A bare sequence set: message numbers.
+    SequenceSet(SequenceSetArg),
+    /// `"(" key *(SP key) ")"`: all must match (empty is encoded as `ALL`).
+    And(Vec<SearchKey<'a>>),
+}
+
+impl SearchKey<'_> {
+    /// Detaches the value from the parsed message.
+    pub fn into_owned(self) -> SearchKey<'static> {
+        use SearchKey as K;
+        match self {
+            K::All => K::All,
+            K::Answered => K::Answered,
+            K::Bcc(s) => K::Bcc(s.into_owned()),
+            K::Before(d) => K::Before(d),
+            K::Body(s) => K::Body(s.into_owned()),
+            K::Cc(s) => K::Cc(s.into_owned()),
+            K::Deleted => K::Deleted,
+            K::Draft => K::Draft,
+            K::Flagged => K::Flagged,
+            K::From(s) => K::From(s.into_owned()),
+            K::Header(h, s) => K::Header(h.into_owned(), s.into_owned()),
+            K::Keyword(a) => K::Keyword(a.into_owned()),
+            K::Larger(n) => K::Larger(n),
+            K::New => K::New,
+            K::Not(k) => K::Not(Box::new(k.into_owned())),
+            K::Old => K::Old,
+            K::Older(n) => K::Older(n),
+            K::On(d) => K::On(d),
+            K::Or(a, b) => K::Or(Box::new(a.into_owned()), Box::new(b.into_owned())),
+            K::Recent => K::Recent,
+            K::Seen => K::Seen,
+            K::SentBefore(d) => K::SentBefore(d),
+            K::SentOn(d) => K::SentOn(d),
+            K::SentSince(d) => K::SentSince(d),
+            K::Since(d) => K::Since(d),
+            K::Smaller(n) => K::Smaller(n),
+            K::Subject(s) => K::Subject(s.into_owned()),
+            K::Text(s) => K::Text(s.into_owned()),
+            K::To(s) => K::To(s.into_owned()),
+            K::Uid(s) => K::Uid(s),
+            K::Unanswered => K::Unanswered,
+            K::Undeleted => K::Undeleted,
+            K::Undraft => K::Undraft,
+            K::Unflagged => K::Unflagged,
+            K::Unkeyword(a) => K::Unkeyword(a.into_owned()),
+            K::Unseen => K::Unseen,
+            K::Younger(n) => K::Younger(n),
+            K::ModSeq { entry, mod_seq } => K::ModSeq {
+                entry: entry.map(|e| ModSeqEntry {
+                    flag: e.flag.into_owned(),
+                    entry_type: e.entry_type,
+                }),
+                mod_seq,
+            },
+            K::SequenceSet(s) => K::SequenceSet(s),
+            K::And(v) => K::And(v.into_iter().map(SearchKey::into_owned).collect()),
+        }
+    }
+}
+
+/// What a FETCH asks for: a macro or a list of data items.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchAttributes<'a> {
+    /// `ALL` = `(FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)`
+    All,
+    /// `FAST` = `(FLAGS INTERNALDATE RFC822.SIZE)`
+    Fast,
+    /// `FULL` = `(FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODY)`
+    Full,
+    /// Explicit items (one is written without parentheses; empty is encoded as `FAST`'s
+    /// first item, `FLAGS`... see [`FetchAttributes::expand`]).
+    List(Vec<FetchAttribute<'a>>),
+}
+
+impl<'a> FetchAttributes<'a> {
+    /// The items the macro stands for (RFC 3501 §6.4.5), or the list itself.
+    pub fn expand(&self) -> Cow<'_, [FetchAttribute<'a>]> {
+        use FetchAttribute as F;
+        match self {
+            Self::All => Cow::Owned(vec![F::Flags, F::InternalDate, F::Rfc822Size, F::Envelope]),
+            Self::Fast => Cow::Owned(vec![F::Flags, F::InternalDate, F::Rfc822Size]),
+            Self::Full => Cow::Owned(vec![
+                F::Flags,
+                F::InternalDate,
+                F::Rfc822Size,
+                F::Envelope,
+                F::Body,
+            ]),
+            Self::List(v) => Cow::Borrowed(v),
+        }
+    }
+
+    /// Detaches the value from the parsed message.
+    pub fn into_owned(self) -> FetchAttributes<'static> {
+        match self {
+            Self::All => FetchAttributes::All,
+            Self::Fast => FetchAttributes::Fast,
+            Self::Full => FetchAttributes::Full,
+            Self::List(v) => {
+                FetchAttributes::List(v.into_iter().map(FetchAttribute::into_owned).collect())
+            }
+        }
+    }
+}
+
+/// A byte range of a FETCH body section: `"<" number "." nz-number ">"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PartialRange {
+    /// First octet.
+    pub offset: u32,
+    /// Number of octets.
+    pub length: NonZeroU32,
+}
+
+impl Encode for PartialRange {
+    fn encode(&self, out: &mut Encoder) {
+        out.push_bytes(b"<");
+        out.push_number(u64::from(self.offset));
+        out.push_bytes(b".");
+        out.push_number(u64::from(self.length.get()));
+        out.push_bytes(b">");
+    }
+}
+
+/// A FETCH data item (`fetch-att`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FetchAttribute<'a> {
+    /// `ENVELOPE`
+    Envelope,
+    /// `FLAGS`
+    Flags,
+    /// `INTERNALDATE`
+    InternalDate,
+    /// `RFC822` (RFC 3501)
+    Rfc822,
+    /// `RFC822.HEADER` (RFC 3501)
+    Rfc822Header,
+    /// `RFC822.SIZE`
+    Rfc822Size,
+    /// `RFC822.TEXT` (RFC 3501)
+    Rfc822Text,
+    /// `BODY` (non-extensible BODYSTRUCTURE)
+    Body,
+    /// `BODYSTRUCTURE`
+    BodyStructure,
+    /// `UID`
+    Uid,
+    /// `MODSEQ` (RFC 7162)
+    ModSeq,
+    /// `EMAILID` (RFC 8474)
+    EmailId,
+    /// `THREADID` (RFC 8474)
+    ThreadId,
+    /// `BODY[section]<partial>` / `BODY.PEEK[section]<partial>`
+    BodySection {
+        /// `.PEEK`: do not set `\Seen`.
+        peek: bool,
+        /// The section.
+        section: Section<'a>,
+        /// Byte range.
+        partial: Option<PartialRange>,
+    },
+    /// `BINARY[part]<partial>` / `BINARY.PEEK[part]<partial>` (RFC 3516)
+    Binary {
+        /// `.PEEK`
+        peek: bool,
+        /// Part path (empty: whole message).
+        part: Vec<NonZeroU32>,
+        /// Byte range.
+        partial: Option<PartialRange>,
+    },
+    /// `BINARY.SIZE[part]` (RFC 3516)
+    BinarySize {
+        /// Part path.
+        part: Vec<NonZeroU32>,
+    },
+}
+
+impl FetchAttribute<'_> {
+    /// Detaches the value from the parsed message.
+    pub fn into_owned(self) -> FetchAttribute<'static> {
+        use FetchAttribute as F;
+        match self {
+            F::Envelope => F::Envelope,
+            F::Flags => F::Flags,
+            F::InternalDate => F::InternalDate,
+            F::Rfc822 => F::Rfc822,
+            F::Rfc822Header => F::Rfc822Header,
+            F::Rfc822Size => F::Rfc822Size,
+            F::Rfc822Text => F::Rfc822Text,
+            F::Body => F::Body,
+            F::BodyStructure => F::BodyStructure,
+            F::Uid => F::Uid,
+            F::ModSeq => F::ModSeq,
+            F::EmailId => F::EmailId,
+            F::ThreadId => F::ThreadId,
+            F::BodySection {
+                peek,
+                section,
+                partial,
+            } => F::BodySection {
+                peek,
+                section: section.into_owned(),
+                partial,
+            },
+            F::Binary {
+                peek,
+                part,
+                partial,
+            } => F::Binary {
+                peek,
+                part,
+                partial,
+            },
+            F::BinarySize { part } => F::BinarySize { part },
+        }
+    }
+}
+
+/// A FETCH modifier (RFC 7162).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FetchModifier {
+    /// `CHANGEDSINCE modseq`
+    ChangedSince(ModSeq),
+    /// `VANISHED` (UID FETCH with QRESYNC)
+    Vanished,
+}
+
+/// How STORE changes flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StoreKind {
+    /// `FLAGS`: replace.
+    Replace,
+    /// `+FLAGS`: add.
+    Add,
+    /// `-FLAGS`: remove.
+    Remove,
+}
+
+// ---------------------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------------------
+
+/// Parser context threaded through the command grammar.
+#[derive(Clone, Copy)]
+struct Ctx {
+    utf8: bool,
+    max_depth: usize,
+}
+
+/// Parses one complete command message (tag to final CRLF, literals inline) with default
+/// [`ParseOptions`].
+pub fn parse_command(message: &[u8]) -> Result<Command<'_>, CommandParseError> {
+    parse_command_with(message, &ParseOptions::default())
+}
+
+/// Parses one complete command message with `options`.
+///
+/// On error the [`CommandParseError`] carries the tag when it was readable, so the server can
+/// answer `tag BAD`; an unknown keyword gives [`ParseErrorKind::UnknownCommand`].
+pub fn parse_command_with<'a>(
+    message: &'a [u8],
+    options: &ParseOptions,
+) -> Result<Command<'a>, CommandParseError> {
+    let offset = |rest: &[u8]| message.len() - rest.len();
+    let (rest, tag) = match tag(message) {
+        Ok(v) => v,
+        Err(e) => {
+            let e = parse::to_parse_error(e, message);
+            return Err(CommandParseError::new(None, e.kind, e.offset));
+        }
+    };
+    let err_with_tag = |kind, at| CommandParseError::new(Some(tag.clone().into_owned()), kind, at);
+    let rest = match sp(rest) {
+        Ok((r, ())) => r,
+        Err(_) => {
+            let kind = if rest.is_empty() {
+                ParseErrorKind::Incomplete
+            } else {
+                ParseErrorKind::Syntax
+            };
+            return Err(err_with_tag(kind, offset(rest)));
+        }
+    };
+    let ctx = Ctx {
+        utf8: options.utf8_accept,
+        max_depth: options.max_depth,
+    };
+    let result = command_body(rest, ctx).and_then(|(r, body)| {
+        let (r, ()) = crlf(r)?;
+        Ok((r, body))
+    });
+    match result {
+        Ok((b"", body)) => Ok(Command { tag, body }),
+        Ok((r, _)) => Err(err_with_tag(ParseErrorKind::TrailingData, offset(r))),
+        Err(e) => {
+            let e = parse::to_parse_error(e, message);
+            Err(err_with_tag(e.kind, e.offset))
+        }
+    }
+}
+
+/// A run of keyword characters: letters, digits, `.`, `-` and `=`.
+fn word(input: &[u8]) -> (&[u8], &[u8]) {
+    let n = input
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'=')))
+        .unwrap_or(input.len());
+    (&input[n..], &input[..n])
+}
+
+fn unknown_command<T>(input: &[u8]) -> PResult<'_, T> {
+    failure(input, ParseErrorKind::UnknownCommand)
+}
+
+/// `command = tag SP (command-any / command-auth / command-nonauth / command-select) CRLF`
+/// (everything after `tag SP`, before CRLF). Dispatches on the upper-cased keyword.
+fn command_body(input: &[u8], ctx: Ctx) -> PResult<'_, CommandBody<'_>> {
+    let (rest, kw) = word(input);
+    if kw.is_empty() {
+        return fail(input);
+    }
+    let mut buf = [0u8; 24];
+    let Some(kw) = upper(kw, &mut buf) else {
+        return unknown_command(input);
+    };
+    let body = match kw {
+        b"CAPABILITY" => (rest, CommandBody::Capability),
+        b"NOOP" => (rest, CommandBody::Noop),
+        b"LOGOUT" => (rest, CommandBody::Logout),
+        b"STARTTLS" => (rest, CommandBody::StartTls),
+        b"NAMESPACE" => (rest, CommandBody::Namespace),
+        b"CHECK" => (rest, CommandBody::Check),
+        b"CLOSE" => (rest, CommandBody::Close),
+        b"UNSELECT" => (rest, CommandBody::Unselect),
+        b"EXPUNGE" => (rest, CommandBody::Expunge),
+        b"IDLE" => (rest, CommandBody::Idle),
+        b"LOGIN" => cut(login(rest))?,
+        b"AUTHENTICATE" => cut(authenticate(rest))?,
+        b"ENABLE" => cut(enable(rest))?,
+        b"SELECT" => cut(select(rest, ctx, false))?,
+        b"EXAMINE" => cut(select(rest, ctx, true))?,
+        b"CREATE" => cut(create(rest, ctx))?,
+        b"DELETE" => {
+            cut(one_mailbox(rest, ctx)).map(|(r, mailbox)| (r, CommandBody::Delete { mailbox }))?
+        }
+        b"SUBSCRIBE" => cut(one_mailbox(rest, ctx))
+            .map(|(r, mailbox)| (r, CommandBody::Subscribe { mailbox }))?,
+        b"UNSUBSCRIBE" => cut(one_mailbox(rest, ctx))
+            .map(|(r, mailbox)| (r, CommandBody::Unsubscribe { mailbox }))?,
+        b"GETQUOTAROOT" => cut(one_mailbox(rest, ctx))
+            .map(|(r, mailbox)| (r, CommandBody::GetQuotaRoot { mailbox }))?,
+        b"RENAME" => cut(rename(rest, ctx))?,
+        b"LIST" => cut(list(rest, ctx))?,
+        b"LSUB" => cut(lsub(rest, ctx))?,
+        b"STATUS" => cut(status(rest, ctx))?,
+        b"APPEND" => cut(append(rest, ctx))?,
+        b"SEARCH" => cut(search(rest, ctx, false))?,
+        b"FETCH" => cut(fetch(rest, false))?,
+        b"STORE" => cut(store(rest, false))?,
+        b"COPY" => cut(copy_or_move(rest, ctx, false, false))?,
+        b"MOVE" => cut(copy_or_move(rest, ctx, false, true))?,
+        b"UID" => uid(rest, ctx)?,
+        b"ID" => cut(id(rest))?,
+        b"COMPRESS" => cut(compress(rest))?,
+        b"GETQUOTA" => cut(getquota(rest))?,
+        b"SETQUOTA" => cut(setquota(rest))?,
+        _ => return unknown_command(input),
+    };
+    Ok(body)
+}
+
+/// `uid = "UID" SP (copy / move / fetch / search / store / uid-expunge)`
+fn uid(input: &[u8], ctx: Ctx) -> PResult<'_, CommandBody<'_>> {
+    let (rest, ()) = cut(sp(input))?;
+    let (after, kw) = word(rest);
+    let mut buf = [0u8; 24];
+    let Some(kw) = upper(kw, &mut buf) else {
+        return unknown_command(rest);
+    };
+    cut(match kw {
+        b"FETCH" => fetch(after, true),
+        b"SEARCH" => search(after, ctx, true),
+        b"STORE" => store(after, true),
+        b"COPY" => copy_or_move(after, ctx, true, false),
+        b"MOVE" => copy_or_move(after, ctx, true, true),
+        b"EXPUNGE" => uid_expunge(after),
+        _ => return unknown_command(rest),
+    })
+}
+
+/// `SP mailbox`
+fn one_mailbox(input: &[u8], ctx: Ctx) -> PResult<'_, Mailbox<'_>> {
+    let (rest, ()) = sp(input)?;
+    mailbox(rest, ctx.utf8)
+}
+
+/// `login = "LOGIN" SP userid SP password`, `userid = astring`, `password = astring`
+fn login(input: &[u8]) -> PResult<'_, CommandBody<'_>> {
+    let (rest, ()) = sp(input)?;
+    let (rest, username) = astring(rest)?;
+    let (rest, ()) = sp(rest)?;
+    let (rest, password) = astring(rest)?;
+    Ok((rest, CommandBody::Login { username, password }))
+}
+
+/// `authenticate = "AUTHENTICATE" SP auth-type [SP initial-resp]`,
+/// `initial-resp = (base64 / "=")` (RFC 4959)
+fn authenticate(input: &[u8]) -> PResult<'_, CommandBody<'_>> {
+    let (rest, ()) = sp(input)?;
+    let (rest, mechanism) = atom(rest)?;
+    let (rest, initial_response) = if let Ok((r, ())) = sp(rest) {
+        if let Ok((r, ())) = byte(r, b'=')
+            && !r
+                .first()
+                .is_some_and(|&b| chars::is(b, chars::BASE64) || b == b'=')
+        {
+            (r, Some(Base64Data(Cow::Borrowed(&[][..]))))
+        } else {
+            let (r, b) = parse::base64(r)?;
+            if b.is_empty() {
+                return fail(r);
+            }
+            (r, Some(Base64Data(Cow::Borrowed(b))))
+        }
+    } else {
+        (rest, None)
+    };
+    Ok((
+        rest,
+        CommandBody::Authenticate {
+            mechanism,
+            initial_response,
+        },
+    ))
+}
+
+/// `enable = "ENABLE" 1*(SP capability)` (RFC 5161)
+fn enable(input: &[u8]) -> PResult<'_, CommandBody<'_>> {
+    let mut capabilities = Vec::new();
+    let mut rest = input;
+    while let Ok((r, ())) = sp(rest) {
+        let (r, c) = capability(r)?;
+        capabilities.push(c);
+        rest = r;
+    }
+    if capabilities.is_empty() {
+        return fail(rest);
+    }
+    Ok((rest, CommandBody::Enable { capabilities }))
+}
+
+/// `select = "SELECT" SP mailbox [select-params]`, `examine = "EXAMINE" SP mailbox
+/// [select-params]`, `select-params = SP "(" select-param *(SP select-param) ")"` (RFC 4466)
+fn select(input: &[u8], ctx: Ctx, examine: bool) -> PResult<'_, CommandBody<'_>> {
+    let (rest, mailbox) = one_mailbox(input, ctx)?;
+    let (rest, parameters) = match sp(rest) {
+        Ok((r, ())) => parse::paren_list(r, select_param)?,
+        Err(_) => (rest, Vec::new()),
+    };
+    Ok((
+        rest,
+        if examine {
+            CommandBody::Examine {
+                mailbox,
+                parameters,
+            }
+        } else {
+            CommandBody::Select {
+                mailbox,
+                parameters,
+            }
+        },
+    ))
+}
+
+/// `select-param = condstore-param / qresync-param` (RFC 7162),
+/// `condstore-param = "CONDSTORE"`,
+/// `qresync-param = "QRESYNC" SP "(" uidvalidity SP mod-sequence-value [SP known-uids]
+/// [SP seq-match-data] ")"`
+fn select_param(input: &[u8]) -> PResult<'_, SelectParameter> {
+    if let Ok((rest, ())) = keyword(input, b"CONDSTORE") {
+        return Ok((rest, SelectParameter::CondStore));
+    }
+    let (rest, ()) = keyword(input, b"QRESYNC")?;
+    let (rest, ()) = sp(rest)?;
+    let (rest, ()) = byte(rest, b'(')?;
+    let (rest, uid_validity) = nz_number(rest)?;
+    let (rest, ()) = sp(rest)?;
+    let (mut rest, mod_seq) = mod_sequence_value(rest)?;
+    let mut known_uids = None;
+    let mut seq_match = None;
+    if let Ok((r, ())) = sp(rest)
+        && r.first() != Some(&b'(')
+    {
+        let (r, s) = sequence_set(r)?;
+        known_uids = Some(s);
+        rest = r;
+    }
+    if let Ok((r, ())) = sp(rest) {
+        let (r, m) = seq_match_data(r)?;
+        seq_match = Some(m);
+        rest = r;
+    }
+    let (rest, ()) = byte(rest, b')')?;
+    Ok((
+        rest,
+        SelectParameter::QResync(QResyncParameter {
+            uid_validity,
+            mod_seq,
+            known_uids,
+            seq_match,
+        }),
+    ))
+}
+
+/// `seq-match-data = "(" known-sequence-set SP known-uid-set ")"` (RFC 7162)
+fn seq_match_data(input: &[u8]) -> PResult<'_, (SequenceSet, SequenceSet)> {
+    let (rest, ()) = byte(input, b'(')?;
+    let (rest, a) = sequence_set(rest)?;
+    let (rest, ()) = sp(rest)?;
+    let (rest, b) = sequence_set(rest)?;
+    let (rest, ()) = byte(rest, b')')?;
+    Ok((rest, (a, b)))
+}
+
+/// `create = "CREATE" SP mailbox [create-params]`,
+/// `create-params = SP "(" create-param *(SP create-param) ")"` (RFC 4466),
+/// `create-param =/ "USE" SP "(" [use-attr *(SP use-attr)] ")"` (RFC 6154)
+fn create(input: &[u8], ctx: Ctx) -> PResult<'_, CommandBody<'_>> {
+    let (rest, mailbox) = one_mailbox(input, ctx)?;
+    let (rest, special_use) = match sp(rest) {
+        Ok((r, ())) => {
+            let (r, ()) = byte(r, b'(')?;
+            let (r, ()) = keyword(r, b"USE ")?;
+            let (r, attrs) = parse::paren_list(r, mailbox_attribute)?;
+            let (r, ()) = byte(r, b')')?;
+            (r, attrs)
+        }
+        Err(_) => (rest, Vec::new()),
+    };
+    Ok((
+        rest,
+        CommandBody::Create {
+            mailbox,
+            special_use,
+        },
+    ))
+}
+
+/// `rename = "RENAME" SP mailbox SP mailbox`
+fn rename(input: &[u8], ctx: Ctx) -> PResult<'_, CommandBody<'_>> {
+    let (rest, from) = one_mailbox(input, ctx)?;
+    let (rest, to) = one_mailbox(rest, ctx)?;
+    Ok((rest, CommandBody::Rename { from, to }))
+}
+
+/// `list = "LIST" [SP list-select-opts] SP mailbox SP mbox-or-pat [SP list-return-opts]`
+/// (RFC 5258), `mbox-or-pat = list-mailbox / patterns`,
+/// `patterns = "(" list-mailbox *(SP list-mailbox) ")"`
+fn list(input: &[u8], ctx: Ctx) -> PResult<'_, CommandBody<'_>> {
+    let (mut rest, ()) = sp(input)?;
+    let mut selection = Vec::new();
+    if rest.first() == Some(&b'(') {
+        let (r, s) = list_select_opts(rest)?;
+        let (r, ()) = sp(r)?;
+        selection = s;
+        rest = r;
+    }
+    let (rest, reference) = mailbox(rest, ctx.utf8)?;
+    let (rest, ()) = sp(rest)?;
+    let (mut rest, patterns) = if rest.first() == Some(&b'(') {
+        parse::paren_list1(rest, |i| list_mailbox(i, ctx.utf8))?
+    } else {
+        let (r, p) = list_mailbox(rest, ctx.utf8)?;
+        (r, vec![p])
+    };
+    let mut return_options = Vec::new();
+    if let Ok((r, ())) = sp(rest) {
+        let (r, o) = list_return_opts(r)?;
+        return_options = o;
+        rest = r;
+    }
+    Ok((
+        rest,
+        CommandBody::List {
+            selection,
+            reference,
+            patterns,
+            return_options,
+        },
+    ))
+}
+
+/// `list-select-opts = "(" [(*(list-select-opt SP) list-select-base-opt
+/// *(SP list-select-opt)) / (list-select-independent-opt *(SP list-select-independent-opt))]
+/// ")"` (RFC 5258): `RECURSIVEMATCH` needs a base option (`SUBSCRIBED`, `SPECIAL-USE`).
+fn list_select_opts(input: &[u8]) -> PResult<'_, Vec<ListSelectionOption>> {
+    let (rest, opts) = parse::paren_list(input, |i| {
+        let (r, w) = word(i);
+        let mut buf = [0u8; 24];
+        let opt = match upper(w, &mut buf) {
+            Some(b"SUBSCRIBED") => ListSelectionOption::Subscribed,
+            Some(b"REMOTE") => ListSelectionOption::Remote,
+            Some(b"RECURSIVEMATCH") => ListSelectionOption::RecursiveMatch,
+            Some(b"SPECIAL-USE") => ListSelectionOption::SpecialUse,
+            _ => return fail(i),
+        };
+        Ok((r, opt))
+    })?;
+    let recursive = opts.contains(&ListSelectionOption::RecursiveMatch);
+    let base = opts.iter().any(|o| {
+        matches!(
+            o,
+            ListSelectionOption::Subscribed | ListSelectionOption::SpecialUse
+        )
+    });
+    if recursive && !base {
+        return fail(input);
+    }
+    Ok((rest, opts))
+}
+
+/// `list-return-opts = "RETURN" SP "(" [return-option *(SP return-option)] ")"` (RFC 5258),
+/// `return-option =/ "STATUS" SP "(" status-att *(SP status-att) ")"` (RFC 5819)
+fn list_return_opts(input: &[u8]) -> PResult<'_, Vec<ListReturnOption>> {
+    let (rest, ()) = keyword(input, b"RETURN ")?;
+    parse::paren_list(rest, |i| {
+        let (r, w) = word(i);
+        let mut buf = [0u8; 24];
+        match upper(w, &mut buf) {
+            Some(b"SUBSCRIBED") => Ok((r, ListReturnOption::Subscribed)),
+            Some(b"CHILDREN") => Ok((r, ListReturnOption::Children)),
+            Some(b"SPECIAL-USE") => Ok((r, ListReturnOption::SpecialUse)),
+            Some(b"STATUS") => {
+                let (r, ()) = sp(r)?;
+                let (r, items) = status_att_list(r)?;
+                Ok((r, ListReturnOption::Status(items)))
+            }
+            _ => fail(i),
+        }
+    })
+}
+
+/// `lsub = "LSUB" SP mailbox SP list-mailbox`
+fn lsub(input: &[u8], ctx: Ctx) -> PResult<'_, CommandBody<'_>> {
+    let (rest, reference) = one_mailbox(input, ctx)?;
+    let (rest, ()) = sp(rest)?;
+    let (rest, pattern) = list_mailbox(rest, ctx.utf8)?;
+    Ok((rest, CommandBody::Lsub { reference, pattern }))
+}
+
+/// `status-att = "MESSAGES" / "UIDNEXT" / "UIDVALIDITY" / "UNSEEN" / "DELETED" / "SIZE" /
+/// "RECENT" / "HIGHESTMODSEQ" / "APPENDLIMIT" / "DELETED-STORAGE"`
+fn status_att(input: &[u8]) -> PResult<'_, StatusItem> {
+    let (rest, w) = word(input);
+    match StatusItem::from_keyword(w) {
+        Some(i) => Ok((rest, i)),
+        None => fail(input),
+    }
+}
+
+/// `"(" status-att *(SP status-att) ")"`
+fn status_att_list(input: &[u8]) -> PResult<'_, Vec<StatusItem>> {
+    parse::paren_list1(input, status_att)
+}
+
+/// `status = "STATUS" SP mailbox SP "(" status-att *(SP status-att) ")"`
+fn status(input: &[u8], ctx: Ctx) -> PResult<'_, CommandBody<'_>> {
+    let (rest, mailbox) = one_mailbox(input, ctx)?;
+    let (rest, ()) = sp(rest)?;
+    let (rest, items) = status_att_list(rest)?;
+    Ok((rest, CommandBody::Status { mailbox, items }))
+}
+
+/// `append = "APPEND" SP mailbox 1*append-message` (RFC 3502),
+/// `append-message = append-opts SP append-data`,
+/// `append-opts = [SP flag-list] [SP date-time]`,
+/// `append-data = literal / literal8` (RFC 3516 / RFC 9051)
+fn append(input: &[u8], ctx: Ctx) -> PResult<'_, CommandBody<'_>> {
+    let (mut rest, mailbox) = one_mailbox(input, ctx)?;
+    let mut messages = Vec::with_capacity(1);
+    while let Ok((r, ())) = sp(rest) {
+        let (r, m) = append_message(r)?;
+        messages.push(m);
+        rest = r;
+    }
+    if messages.is_empty() {
+        return fail(rest);
+    }
+    Ok((rest, CommandBody::Append { mailbox, messages }))
+}
+
+/// `append-message` after its leading SP: `[flag-list SP] [date-time SP] append-data`.
+fn append_message(input: &[u8]) -> PResult<'_, AppendMessage<'_>> {
+    let mut rest = input;
+    let mut flags = Vec::new();
+    if rest.first() == Some(&b'(') {
+        let (r, f) = flag_list(rest)?;
+        let (r, ()) = sp(r)?;
+        flags = f;
+        rest = r;
+    }
+    let mut date = None;
+    if rest.first() == Some(&b'"') {
+        let (r, d) = date_time(rest)?;
+        let (r, ()) = sp(r)?;
+        date = Some(d);
+        rest = r;
+    }
+    let (rest, data) = literal_any(rest, true)?;
+    Ok((
+        rest,
+        AppendMessage {
+            flags,
+            date_time: date,
+            data,
+        },
+    ))
+}
+
+/// `uid-expunge = "UID" SP "EXPUNGE" SP sequence-set` (RFC 4315 / RFC 9051)
+fn uid_expunge(input: &[u8]) -> PResult<'_, CommandBody<'_>> {
+    let (rest, ()) = sp(input)?;
+    let (rest, sequence_set) = sequence_set_arg(rest)?;
+    Ok((rest, CommandBody::UidExpunge { sequence_set }))
+}
+
+/// `search = "SEARCH" [search-return-opts] SP search-program` (RFC 9051),
+/// `search-program = ["CHARSET" SP charset SP] search-key *(SP search-key)`
+fn search(input: &[u8], ctx: Ctx, uid: bool) -> PResult<'_, CommandBody<'_>> {
+    let (mut rest, ()) = sp(input)?;
+    let mut return_options = None;
+    if let Ok((r, ())) = keyword(rest, b"RETURN ") {
+        let (r, opts) = parse::paren_list(r, search_return_opt)?;
+        let (r, ()) = sp(r)?;
+        return_options = Some(opts);
+        rest = r;
+    }
+    let mut charset_value = None;
+    if let Ok((r, ())) = keyword(rest, b"CHARSET ") {
+        let (r, c) = charset(r)?;
+        let (r, ()) = sp(r)?;
+        charset_value = Some(c);
+        rest = r;
+    }
+    let (mut rest, first) = search_key(rest, ctx.max_depth)?;
+    let mut criteria = vec![first];
+    while let Ok((r, ())) = sp(rest) {
+        let (r, k) = search_key(r, ctx.max_depth)?;
+        criteria.push(k);
+        rest = r;
+    }
+    Ok((
+        rest,
+        CommandBody::Search {
+            uid,
+            return_options,
+            charset: charset_value,
+            criteria,
+        },
+    ))
+}
+
+/// `search-return-opt = "MIN" / "MAX" / "ALL" / "COUNT" / "SAVE"` (RFC 4731, RFC 5182)
+fn search_return_opt(input: &[u8]) -> PResult<'_, SearchReturnOption> {
+    let (rest, w) = word(input);
+    let mut buf = [0u8; 24];
+    let o = match upper(w, &mut buf) {
+        Some(b"MIN") => SearchReturnOption::Min,
+        Some(b"MAX") => SearchReturnOption::Max,
+        Some(b"ALL") => SearchReturnOption::All,
+        Some(b"COUNT") => SearchReturnOption::Count,
+        Some(b"SAVE") => SearchReturnOption::Save,
+        _ => return fail(input),
+    };
+    Ok((rest, o))
+}
+
+fn sp_astring(input: &[u8]) -> PResult<'_, AString<'_>> {
+    let (rest, ()) = sp(input)?;
+    astring(rest)
+}
+
+fn sp_date(input: &[u8]) -> PResult<'_, Date> {
+    let (rest, ()) = sp(input)?;
+    date(rest)
+}
+
+/// `search-key = "ALL" / "ANSWERED" / "BCC" SP astring / "BEFORE" SP date / "BODY" SP astring
+/// / "CC" SP astring / "DELETED" / "FLAGGED" / "FROM" SP astring / "KEYWORD" SP flag-keyword
+/// / "NEW" / "OLD" / "ON" SP date / "RECENT" / "SEEN" / "SINCE" SP date / "SUBJECT" SP
+/// astring / "TEXT" SP astring / "TO" SP astring / "UNANSWERED" / "UNDELETED" / "UNFLAGGED" /
+/// "UNKEYWORD" SP flag-keyword / "UNSEEN" / "DRAFT" / "HEADER" SP header-fld-name SP astring
+/// / "LARGER" SP number64 / "NOT" SP search-key / "OR" SP search-key SP search-key /
+/// "SENTBEFORE" SP date / "SENTON" SP date / "SENTSINCE" SP date / "SMALLER" SP number64 /
+/// "UID" SP sequence-set / "UNDRAFT" / sequence-set / "(" search-key *(SP search-key) ")"`
+/// plus `search-modsequence` (RFC 7162) and `"OLDER" / "YOUNGER" SP nz-number` (RFC 5032).
+///
+/// `depth` bounds the recursion through `NOT`, `OR` and parentheses.
+fn search_key(input: &[u8], depth: usize) -> PResult<'_, SearchKey<'_>> {
+    match input.first() {
+        Some(b'0'..=b'9' | b'*' | b'$') => {
+            let (rest, s) = sequence_set_arg(input)?;
+            return Ok((rest, SearchKey::SequenceSet(s)));
+        }
+        Some(b'(') => {
+            let Some(inner) = depth.checked_sub(1) else {
+                return failure(input, ParseErrorKind::TooDeep);
+            };
+            let (rest, keys) = parse::paren_list1(input, |i| search_key(i, inner))?;
+            return Ok((rest, SearchKey::And(keys)));
+        }
+        _ => {}
+    }
+    let (rest, w) = word(input);
+    let mut buf = [0u8; 24];
+    let Some(w) = upper(w, &mut buf) else {
+        return fail(input);
+    };
+    use SearchKey as K;
+    let key = match w {
+        b"ALL" => (rest, K::All),
+        b"ANSWERED" => (rest, K::Answered),
+        b"DELETED" => (rest, K::Deleted),
+        b"DRAFT" => (rest, K::Draft),
+        b"FLAGGED" => (rest, K::Flagged),
+        b"NEW" => (rest, K::New),
+        b"OLD" => (rest, K::Old),
+        b"RECENT" => (rest, K::Recent),
+        b"SEEN" => (rest, K::Seen),
+        b"UNANSWERED" => (rest, K::Unanswered),
+        b"UNDELETED" => (rest, K::Undeleted),
+        b"UNDRAFT" => (rest, K::Undraft),
+        b"UNFLAGGED" => (rest, K::Unflagged),
+        b"UNSEEN" => (rest, K::Unseen),
+        b"BCC" => sp_astring(rest).map(|(r, s)| (r, K::Bcc(s)))?,
+        b"BODY" => sp_astring(rest).map(|(r, s)| (r, K::Body(s)))?,
+        b"CC" => sp_astring(rest).map(|(r, s)| (r, K::Cc(s)))?,
+        b"FROM" => sp_astring(rest).map(|(r, s)| (r, K::From(s)))?,
+        b"SUBJECT" => sp_astring(rest).map(|(r, s)| (r, K::Subject(s)))?,
+        b"TEXT" => sp_astring(rest).map(|(r, s)| (r, K::Text(s)))?,
+        b"TO" => sp_astring(rest).map(|(r, s)| (r, K::To(s)))?,
+        b"HEADER" => {
+            let (r, name) = sp_astring(rest)?;
+            let (r, value) = sp_astring(r)?;
+            (r, K::Header(name, value))
+        }
+        b"BEFORE" => sp_date(rest).map(|(r, d)| (r, K::Before(d)))?,
+        b"ON" => sp_date(rest).map(|(r, d)| (r, K::On(d)))?,
+        b"SINCE" => sp_date(rest).map(|(r, d)| (r, K::Since(d)))?,
+        b"SENTBEFORE" => sp_date(rest).map(|(r, d)| (r, K::SentBefore(d)))?,
+        b"SENTON" => sp_date(rest).map(|(r, d)| (r, K::SentOn(d)))?,
+        b"SENTSINCE" => sp_date(rest).map(|(r, d)| (r, K::SentSince(d)))?,
+        b"KEYWORD" | b"UNKEYWORD" => {
+            let (r, ()) = sp(rest)?;
+            let (r, a) = atom(r)?;
+            (
+                r,
+                if w == b"KEYWORD" {
+                    K::Keyword(a)
+                } else {
+                    K::Unkeyword(a)
+                },
+            )
+        }
+        b"LARGER" | b"SMALLER" => {
+            let (r, ()) = sp(rest)?;
+            let (r, n) = number64(r)?;
+            (
+                r,
+                if w == b"LARGER" {
+                    K::Larger(n)
+                } else {
+                    K::Smaller(n)
+                },
+            )
+        }
+        b"OLDER" | b"YOUNGER" => {
+            let (r, ()) = sp(rest)?;
+            let (r, n) = nz_number(r)?;
+            (
+                r,
+                if w == b"OLDER" {
+                    K::Older(n)
+                } else {
+                    K::Younger(n)
+                },
+            )
+        }
+        b"UID" => {
+            let (r, ()) = sp(rest)?;
+            let (r, s) = sequence_set_arg(r)?;
+            (r, K::Uid(s))
+        }
+        b"NOT" => {
+            let Some(inner) = depth.checked_sub(1) else {
+                return failure(input, ParseErrorKind::TooDeep);
+            };
+            let (r, ()) = sp(rest)?;
+            let (r, k) = search_key(r, inner)?;
+            (r, K::Not(Box::new(k)))
+        }
+        b"OR" => {
+            let Some(inner) = depth.checked_sub(1) else {
+                return failure(input, ParseErrorKind::TooDeep);
+            };
+            let (r, ()) = sp(rest)?;
+            let (r, a) = search_key(r, inner)?;
+            let (r, ()) = sp(r)?;
+            let (r, b) = search_key(r, inner)?;
+            (r, K::Or(Box::new(a), Box::new(b)))
+        }
+        b"MODSEQ" => search_modsequence(rest)?,
+        _ => return fail(input),
+    };
+    Ok(key)
+}
+
+/// `search-modsequence = "MODSEQ" [search-modseq-ext] SP mod-sequence-valzer`,
+/// `search-modseq-ext = SP entry-name SP entry-type-req`,
+/// `entry-name = entry-flag-name`, `entry-flag-name = DQUOTE "/flags/" attr-flag DQUOTE`,
+/// `entry-type-req = entry-type-resp / "all"`, `entry-type-resp = "priv" / "shared"`
+/// (RFC 7162; the input starts after `MODSEQ`).
+fn search_modsequence(input: &[u8]) -> PResult<'_, SearchKey<'_>> {
+    let (rest, ()) = sp(input)?;
+    let (rest, entry) = if rest.first() == Some(&b'"') {
+        let (r, name) = quoted(rest)?;
+        let Some(flag_text) = name
+            .as_bytes()
+            .get(..7)
+            .filter(|p| p.eq_ignore_ascii_case(b"/flags/"))
+            .map(|_| &name.as_bytes()[7..])
+        else {
+            return fail(rest);
+        };
+        let parsed = match flag(flag_text) {
+            Ok((b"", f)) => f.into_owned(),
+            _ => return fail(rest),
+        };
+        let (r, ()) = sp(r)?;
+        let (r, w) = word(r);
+        let entry_type = if w.eq_ignore_ascii_case(b"priv") {
+            EntryType::Private
+        } else if w.eq_ignore_ascii_case(b"shared") {
+            EntryType::Shared
+        } else if w.eq_ignore_ascii_case(b"all") {
+            EntryType::All
+        } else {
+            return fail(r);
+        };
+        let (r, ()) = sp(r)?;
+        (
+            r,
+            Some(ModSeqEntry {
+                flag: parsed,
+                entry_type,
+            }),
+        )
+    } else {
+        (rest, None)
+    };
+    let (rest, mod_seq) = mod_sequence_valzer(rest)?;
+    Ok((rest, SearchKey::ModSeq { entry, mod_seq }))
+}
+
+/// `fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att /
+/// "(" fetch-att *(SP fetch-att) ")") [fetch-modifiers]` (RFC 3501, RFC 4466, RFC 7162)
+fn fetch(input: &[u8], uid: bool) -> PResult<'_, CommandBody<'_>> {
+    let (rest, ()) = sp(input)?;
+    let (rest, sequence_set) = sequence_set_arg(rest)?;
+    let (rest, ()) = sp(rest)?;
+    let (rest, attributes) = if rest.first() == Some(&b'(') {
+        let (r, v) = parse::paren_list1(rest, fetch_att)?;
+        (r, FetchAttributes::List(v))
+    } else {
+        let (r, w) = word(rest);
+        if w.eq_ignore_ascii_case(b"ALL") {
+            (r, FetchAttributes::All)
+        } else if w.eq_ignore_ascii_case(b"FAST") {
+            (r, FetchAttributes::Fast)
+        } else if w.eq_ignore_ascii_case(b"FULL") {
+            (r, FetchAttributes::Full)
+        } else {
+            let (r, a) = fetch_att(rest)?;
+            (r, FetchAttributes::List(vec![a]))
+        }
+    };
+    let (rest, modifiers) = match sp(rest) {
+        Ok((r, ())) => parse::paren_list1(r, fetch_modifier)?,
+        Err(_) => (rest, Vec::new()),
+    };
+    Ok((
+        rest,
+        CommandBody::Fetch {
+            uid,
+            sequence_set,
+            attributes,
+            modifiers,
+        },
+    ))
+}
+
+/// `fetch-modifier = chgsince-fetch-mod / "VANISHED"`,
+/// `chgsince-fetch-mod = "CHANGEDSINCE" SP mod-sequence-value` (RFC 7162)
+fn fetch_modifier(input: &[u8]) -> PResult<'_, FetchModifier> {
+    if let Ok((rest, ())) = keyword(input, b"CHANGEDSINCE ") {
+        let (rest, m) = mod_sequence_value(rest)?;
+        return Ok((rest, FetchModifier::ChangedSince(m)));
+    }
+    let (rest, ()) = keyword(input, b"VANISHED")?;
+    Ok((rest, FetchModifier::Vanished))
+}
+
+/// `"<" number "." nz-number ">"` as a command's partial range.
+fn partial_range(input: &[u8]) -> PResult<'_, Option<PartialRange>> {
+    if input.first() != Some(&b'<') {
+        return Ok((input, None));
+    }
+    let (rest, p) = parse::partial(input)?;
+    match p.length {
+        Some(length) => Ok((
+            rest,
+            Some(PartialRange {
+                offset: p.offset,
+                length,
+            }),
+        )),
+        None => fail(input),
+    }
+}
+
+/// `fetch-att = "ENVELOPE" / "FLAGS" / "INTERNALDATE" / "RFC822" [".HEADER" / ".SIZE" /
+/// ".TEXT"] / "BODY" ["STRUCTURE"] / "UID" / "BODY" section [partial] / "BODY.PEEK" section
+/// [partial] / "BINARY" [".PEEK"] section-binary [partial] / "BINARY.SIZE" section-binary`
+/// plus `"MODSEQ"` (RFC 7162) and `"EMAILID" / "THREADID"` (RFC 8474).
+fn fetch_att(input: &[u8]) -> PResult<'_, FetchAttribute<'_>> {
+    let (rest, w) = word(input);
+    let mut buf = [0u8; 24];
+    let Some(w) = upper(w, &mut buf) else {
+        return fail(input);
+    };
+    use FetchAttribute as F;
+    let att = match w {
+        b"ENVELOPE" => (rest, F::Envelope),
+        b"FLAGS" => (rest, F::Flags),
+        b"INTERNALDATE" => (rest, F::InternalDate),
+        b"RFC822" => (rest, F::Rfc822),
+        b"RFC822.HEADER" => (rest, F::Rfc822Header),
+        b"RFC822.SIZE" => (rest, F::Rfc822Size),
+        b"RFC822.TEXT" => (rest, F::Rfc822Text),
+        b"BODYSTRUCTURE" => (rest, F::BodyStructure),
+        b"UID" => (rest, F::Uid),
+        b"MODSEQ" => (rest, F::ModSeq),
+        b"EMAILID" => (rest, F::EmailId),
+        b"THREADID" => (rest, F::ThreadId),
+        b"BODY" | b"BODY.PEEK" => {
+            let peek = w.len() > 4;
+            if rest.first() != Some(&b'[') {
+                if peek {
+                    return fail(rest);
+                }
+                return Ok((rest, F::Body));
+            }
+            let (r, section) = section(rest)?;
+            let (r, partial) = partial_range(r)?;
+            (
+                r,
+                F::BodySection {
+                    peek,
+                    section,
+                    partial,
+                },
+            )
+        }
+        b"BINARY" | b"BINARY.PEEK" => {
+            let (r, part) = section_binary(rest)?;
+            let (r, partial) = partial_range(r)?;
+            (
+                r,
+                F::Binary {
+                    peek: w.len() > 6,
+                    part,
+                    partial,
+                },
+            )
+        }
+        b"BINARY.SIZE" => {
+            let (r, part) = section_binary(rest)?;
+            (r, F::BinarySize { part })
+        }
+        _ => return fail(input),
+    };
+    Ok(att)
+}
+
+/// `store = "STORE" SP sequence-set [store-modifiers] SP store-att-flags`,
+/// `store-modifiers = SP "(" "UNCHANGEDSINCE" SP mod-sequence-valzer ")"` (RFC 7162),
+/// `store-att-flags = (["+" / "-"] "FLAGS" [".SILENT"]) SP (flag-list / (flag *(SP flag)))`
+fn store(input: &[u8], uid: bool) -> PResult<'_, CommandBody<'_>> {
+    let (rest, ()) = sp(input)?;
+    let (rest, sequence_set) = sequence_set_arg(rest)?;
+    let (mut rest, ()) = sp(rest)?;
+    let mut unchanged_since = None;
+    if rest.first() == Some(&b'(') {
+        let (r, ()) = byte(rest, b'(')?;
+        let (r, ()) = keyword(r, b"UNCHANGEDSINCE ")?;
+        let (r, n) = mod_sequence_valzer(r)?;
+        let (r, ()) = byte(r, b')')?;
+        let (r, ()) = sp(r)?;
+        unchanged_since = Some(n);
+        rest = r;
+    }
+    let (rest, kind) = match rest.first() {
+        Some(b'+') => (&rest[1..], StoreKind::Add),
+        Some(b'-') => (&rest[1..], StoreKind::Remove),
+        _ => (rest, StoreKind::Replace),
+    };
+    let (rest, ()) = keyword(rest, b"FLAGS")?;
+    let (rest, silent) = match keyword(rest, b".SILENT") {
+        Ok((r, ())) => (r, true),
+        Err(_) => (rest, false),
+    };
+    let (rest, ()) = sp(rest)?;
+    let (rest, flags) = if rest.first() == Some(&b'(') {
+        flag_list(rest)?
+    } else {
+        let (mut r, f) = flag(rest)?;
+        let mut v = vec![f];
+        while let Ok((r2, ())) = sp(r) {
+            let (r2, f) = flag(r2)?;
+            v.push(f);
+            r = r2;
+        }
+        (r, v)
+    };
+    Ok((
+        rest,
+        CommandBody::Store {
+            uid,
+            sequence_set,
+            unchanged_since,
+            kind,
+            silent,
+            flags,
+        },
+    ))
+}
+
+/// `copy = "COPY" SP sequence-set SP mailbox`, `move = "MOVE" SP sequence-set SP mailbox`
+/// (RFC 6851)
+fn copy_or_move(input: &[u8], ctx: Ctx, uid: bool, is_move: bool) -> PResult<'_, CommandBody<'_>> {
+    let (rest, ()) = sp(input)?;
+    let (rest, sequence_set) = sequence_set_arg(rest)?;
+    let (rest, mailbox) = one_mailbox(rest, ctx)?;
+    Ok((
+        rest,
+        if is_move {
+            CommandBody::Move {
+                uid,
+                sequence_set,
+                mailbox,
+            }
+        } else {
+            CommandBody::Copy {
+                uid,
+                sequence_set,
+                mailbox,
+            }
+        },
+    ))
+}
+
+/// `id = "ID" SP id-params-list`,
+/// `id-params-list = "(" [string SP nstring *(SP string SP nstring)] ")" / nil` (RFC 2971)
+fn id(input: &[u8]) -> PResult<'_, CommandBody<'_>> {
+    let (rest, ()) = sp(input)?;
+    if let Ok((r, ())) = parse::nil(rest) {
+        return Ok((r, CommandBody::Id { parameters: None }));
+    }
+    let (rest, pairs) = parse::paren_list(rest, |i| {
+        let (r, k) = string(i)?;
+        let (r, ()) = sp(r)?;
+        let (r, v) = nstring(r)?;
+        Ok((r, (k, v)))
+    })?;
+    Ok((
+        rest,
+        CommandBody::Id {
+            parameters: Some(pairs),
+        },
+    ))
+}
+
+/// `compress = "COMPRESS" SP algorithm`, `algorithm = "DEFLATE"` (RFC 4978; other atoms are
+/// passed on so the server can answer `NO` as the RFC asks).
+fn compress(input: &[u8]) -> PResult<'_, CommandBody<'_>> {
+    let (rest, ()) = sp(input)?;
+    let (rest, algorithm) = atom(rest)?;
+    Ok((rest, CommandBody::Compress { algorithm }))
+}
+
+/// `getquota = "GETQUOTA" SP quota-root-name`, `quota-root-name = astring` (RFC 9208)
+fn getquota(input: &[u8]) -> PResult<'_, CommandBody<'_>> {
+    let (rest, root) = sp_astring(input)?;
+    Ok((rest, CommandBody::GetQuota { root }))
+}
+
+/// `setquota = "SETQUOTA" SP quota-root-name SP setquota-list`,
+/// `setquota-list = "(" [setquota-resource *(SP setquota-resource)] ")"`,
+/// `setquota-resource = resource-name SP resource-limit`, `resource-limit = number64`
+/// (RFC 9208)
+fn setquota(input: &[u8]) -> PResult<'_, CommandBody<'_>> {
+    let (rest, root) = sp_astring(input)?;
+    let (rest, ()) = sp(rest)?;
+    let (rest, limits) = parse::paren_list(rest, |i| {
+        let (r, name) = atom(i)?;
+        let (r, ()) = sp(r)?;
+        let (r, limit) = number64(r)?;
+        Ok((r, (QuotaResource::from_atom(name), limit)))
+    })?;
+    Ok((rest, CommandBody::SetQuota { root, limits }))
+}
+
+/// Parses a client line during `AUTHENTICATE`: `base64 CRLF` or `"*" CRLF` (cancel).
+pub fn parse_authenticate_data(line: &[u8]) -> Result<AuthenticateData<'_>, ParseError> {
+    parse::complete(line, |input| {
+        if let Ok((rest, ())) = byte(input, b'*') {
+            let (rest, ()) = crlf(rest)?;
+            return Ok((rest, AuthenticateData::Cancel));
+        }
+        let (rest, b) = parse::base64(input)?;
+        let (rest, ()) = crlf(rest)?;
+        Ok((
+            rest,
+            AuthenticateData::Response(Base64Data(Cow::Borrowed(b))),
+        ))
+    })
+}
+
+/// Parses the line that ends IDLE: `idle-done = "DONE" CRLF` (case-insensitive).
+pub fn parse_idle_done(line: &[u8]) -> Result<(), ParseError> {
+    parse::complete(line, |input| {
+        let (rest, ()) = keyword(input, b"DONE")?;
+        crlf(rest)
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Encoding
+// ---------------------------------------------------------------------------------------
+
+impl Encode for Command<'_> {
+    fn encode(&self, out: &mut Encoder) {
+        self.tag.encode(out);
+        out.push_sp();
+        self.body.encode(out);
+        out.push_crlf();
+    }
+}
+
+fn sp_then<T: Encode + ?Sized>(value: &T, out: &mut Encoder) {
+    out.push_sp();
+    value.encode(out);
+}
+
+impl Encode for CommandBody<'_> {
+    /// Writes the command without tag and CRLF.
+    fn encode(&self, out: &mut Encoder) {
+        out.push_bytes(self.name().as_bytes());
+        match self {
+            Self::Capability
+            | Self::Noop
+            | Self::Logout
+            | Self::StartTls
+            | Self::Namespace
+            | Self::Check
+            | Self::Close
+            | Self::Unselect
+            | Self::Expunge
+            | Self::Idle => {}
+            Self::Authenticate {
+                mechanism,
+                initial_response,
+            } => {
+                sp_then(mechanism, out);
+                if let Some(ir) = initial_response {
+                    out.push_sp();
+                    if ir.is_empty() {
+                        out.push_bytes(b"=");
+                    } else {
+                        out.push_bytes(ir.as_bytes());
+                    }
+                }
+            }
+            Self::Login { username, password } => {
+                sp_then(username, out);
+                sp_then(password, out);
+            }
+            Self::Enable { capabilities } => {
+                if capabilities.is_empty() {
+                    // ENABLE needs one capability; IMAP4rev2 is harmless to request.
+                    out.push_bytes(b" IMAP4rev2");
+                }
+                for c in capabilities {
+                    sp_then(c, out);
+                }
+            }
+            Self::Select {
+                mailbox,
+                parameters,
+            }
+            | Self::Examine {
+                mailbox,
+                parameters,
+            } => {
+                sp_then(mailbox, out);
+                if !parameters.is_empty() {
+                    out.push_sp();
+                    paren_list(parameters, out);
+                }
+            }
+            Self::Create {
+                mailbox,
+                special_use,
+            } => {
+                sp_then(mailbox, out);
+                if !special_use.is_empty() {
+                    out.push_bytes(b" (USE ");
+                    paren_list(special_use, out);
+                    out.push_bytes(b")");
+                }
+            }
+            Self::Delete { mailbox }
+            | Self::Subscribe { mailbox }
+            | Self::Unsubscribe { mailbox }
+            | Self::GetQuotaRoot { mailbox } => sp_then(mailbox, out),
+            Self::Rename { from, to } => {
+                sp_then(from, out);
+                sp_then(to, out);
+            }
+            Self::List {
+                selection,
+                reference,
+                patterns,
+                return_options,
+            } => {
+                if !selection.is_empty() {
+                    out.push_sp();
+                    paren_list(selection, out);
+                }
+                sp_then(reference, out);
+                out.push_sp();
+                match patterns.as_slice() {
+                    [] => out.push_bytes(b"\"\""),
+                    [one] => one.encode(out),
+                    many => paren_list(many, out),
+                }
+                if !return_options.is_empty() {
+                    out.push_bytes(b" RETURN ");
+                    paren_list(return_options, out);
+                }
+            }
+            Self::Lsub { reference, pattern } => {
+                sp_then(reference, out);
+                sp_then(pattern, out);
+            }
+            Self::Status { mailbox, items } => {
+                sp_then(mailbox, out);
+                out.push_sp();
+                encode_status_items(items, out);
+            }
+            Self::Append { mailbox, messages } => {
+                sp_then(mailbox, out);
+                if messages.is_empty() {
+                    // append needs one message; an empty one is the only neutral choice.
+                    out.push_sp();
+                    out.literal(b"", crate::types::LiteralMode::Sync, false);
+                }
+                for m in messages {
+                    out.push_sp();
+                    if !m.flags.is_empty() {
+                        paren_list(&m.flags, out);
+                        out.push_sp();
+                    }
+                    if let Some(d) = &m.date_time {
+                        d.encode(out);
+                        out.push_sp();
+                    }
+                    m.data.encode(out);
+                }
+            }
+            Self::UidExpunge { sequence_set } => sp_then(sequence_set, out),
+            Self::Search {
+                uid: _,
+                return_options,
+                charset,
+                criteria,
+            } => {
+                if let Some(opts) = return_options {
+                    out.push_bytes(b" RETURN ");
+                    paren_list(opts, out);
+                }
+                if let Some(c) = charset {
+                    out.push_bytes(b" CHARSET ");
+                    c.encode(out);
+                }
+                if criteria.is_empty() {
+                    out.push_bytes(b" ALL");
+                }
+                for k in criteria {
+                    sp_then(k, out);
+                }
+            }
+            Self::Fetch {
+                uid: _,
+                sequence_set,
+                attributes,
+                modifiers,
+            } => {
+                sp_then(sequence_set, out);
+                sp_then(attributes, out);
+                if !modifiers.is_empty() {
+                    out.push_sp();
+                    paren_list(modifiers, out);
+                }
+            }
+            Self::Store {
+                uid: _,
+                sequence_set,
+                unchanged_since,
+                kind,
+                silent,
+                flags,
+            } => {
+                sp_then(sequence_set, out);
+                if let Some(n) = unchanged_since {
+                    out.push_bytes(b" (UNCHANGEDSINCE ");
+                    out.push_number(*n);
+                    out.push_bytes(b")");
+                }
+                out.push_bytes(match kind {
+                    StoreKind::Replace => b" FLAGS",
+                    StoreKind::Add => b" +FLAGS",
+                    StoreKind::Remove => b" -FLAGS",
+                });
+                if *silent {
+                    out.push_bytes(b".SILENT");
+                }
+                out.push_sp();
+                paren_list(flags, out);
+            }
+            Self::Copy {
+                uid: _,
+                sequence_set,
+                mailbox,
+            }
+            | Self::Move {
+                uid: _,
+                sequence_set,
+                mailbox,
+            } => {
+                sp_then(sequence_set, out);
+                sp_then(mailbox, out);
+            }
+            Self::Id { parameters } => match parameters {
+                None => out.push_bytes(b" NIL"),
+                Some(pairs) => {
+                    out.push_bytes(b" (");
+                    for (i, (k, v)) in pairs.iter().enumerate() {
+                        if i > 0 {
+                            out.push_sp();
+                        }
+                        k.encode(out);
+                        sp_then(v, out);
+                    }
+                    out.push_bytes(b")");
+                }
+            },
+            Self::Compress { algorithm } => sp_then(algorithm, out),
+            Self::GetQuota { root } => sp_then(root, out),
+            Self::SetQuota { root, limits } => {
+                sp_then(root, out);
+                out.push_bytes(b" (");
+                for (i, (r, l)) in limits.iter().enumerate() {
+                    if i > 0 {
+                        out.push_sp();
+                    }
+                    r.encode(out);
+                    out.push_sp();
+                    out.push_number(*l);
+                }
+                out.push_bytes(b")");
+            }
+        }
+    }
+}
+
+impl Encode for SelectParameter {
+    fn encode(&self, out: &mut Encoder) {
+        match self {
+            Self::CondStore => out.push_bytes(b"CONDSTORE"),
+            Self::QResync(q) => {
+                out.push_bytes(b"QRESYNC (");
+                out.push_number(u64::from(q.uid_validity.get()));
+                sp_then(&q.mod_seq, out);
+                if let Some(k) = &q.known_uids {
+                    sp_then(k, out);
+                }
+                if let Some((a, b)) = &q.seq_match {
+                    out.push_bytes(b" (");
+                    a.encode(out);
+                    sp_then(b, out);
+                    out.push_bytes(b")");
+                }
+                out.push_bytes(b")");
+            }
+        }
+    }
+}
+
+impl Encode for SearchKey<'_> {
+    fn encode(&self, out: &mut Encoder) {
+        use SearchKey as K;
+        let simple: &[u8] = match self {
+            K::All => b"ALL",
+            K::Answered => b"ANSWERED",
+            K::Deleted => b"DELETED",
+            K::Draft => b"DRAFT",
+            K::Flagged => b"FLAGGED",
+            K::New => b"NEW",
+            K::Old => b"OLD",
+            K::Recent => b"RECENT",
+            K::Seen => b"SEEN",
+            K::Unanswered => b"UNANSWERED",
+            K::Undeleted => b"UNDELETED",
+            K::Undraft => b"UNDRAFT",
+            K::Unflagged => b"UNFLAGGED",
+            K::Unseen => b"UNSEEN",
+            _ => b"",
+        };
+        if !simple.is_empty() {
+            out.push_bytes(simple);
+            return;
+        }
+        match self {
+            K::Bcc(s) => kw_then(b"BCC", s, out),
+            K::Body(s) => kw_then(b"BODY", s, out),
+            K::Cc(s) => kw_then(b"CC", s, out),
+            K::From(s) => kw_then(b"FROM", s, out),
+            K::Subject(s) => kw_then(b"SUBJECT", s, out),
+            K::Text(s) => kw_then(b"TEXT", s, out),
+            K::To(s) => kw_then(b"TO", s, out),
+            K::Header(h, v) => {
+                kw_then(b"HEADER", h, out);
+                sp_then(v, out);
+            }
+            K::Before(d) => kw_then(b"BEFORE", d, out),
+            K::On(d) => kw_then(b"ON", d, out),
+            K::Since(d) => kw_then(b"SINCE", d, out),
+            K::SentBefore(d) => kw_then(b"SENTBEFORE", d, out),
+            K::SentOn(d) => kw_then(b"SENTON", d, out),
+            K::SentSince(d) => kw_then(b"SENTSINCE", d, out),
+            K::Keyword(a) => kw_then(b"KEYWORD", a, out),
+            K::Unkeyword(a) => kw_then(b"UNKEYWORD", a, out),
+            K::Larger(n) | K::Smaller(n) => {
+                out.push_bytes(if matches!(self, K::Larger(_)) {
+                    b"LARGER "
+                } else {
+                    b"SMALLER "
+                });
+                out.push_number(*n);
+            }
+            K::Older(n) | K::Younger(n) => {
+                out.push_bytes(if matches!(self, K::Older(_)) {
+                    b"OLDER "
+                } else {
+                    b"YOUNGER "
+                });
+                out.push_number(u64::from(n.get()));
+            }
+            K::Uid(s) => kw_then(b"UID", s, out),
+            K::Not(k) => kw_then(b"NOT", k.as_ref(), out),
+            K::Or(a, b) => {
+                kw_then(b"OR", a.as_ref(), out);
+                sp_then(b.as_ref(), out);
+            }
+            K::ModSeq { entry, mod_seq } => {
+                out.push_bytes(b"MODSEQ ");
+                if let Some(e) = entry {
+                    let mut name = b"/flags/".to_vec();
+                    let mut flag_enc = Encoder::new();
+                    e.flag.encode(&mut flag_enc);
+                    name.extend_from_slice(flag_enc.as_bytes());
+                    out.push_quoted(&name);
+                    out.push_bytes(match e.entry_type {
+                        EntryType::Private => b" priv ",
+                        EntryType::Shared => b" shared ",
+                        EntryType::All => b" all ",
+                    });
+                }
+                out.push_number(*mod_seq);
+            }
+            K::SequenceSet(s) => s.encode(out),
+            K::And(keys) => {
+                if keys.is_empty() {
+                    out.push_bytes(b"ALL");
+                } else {
+                    paren_list(keys, out);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn kw_then<T: Encode + ?Sized>(kw: &[u8], value: &T, out: &mut Encoder) {
+    out.push_bytes(kw);
+    sp_then(value, out);
+}
+
+impl Encode for FetchAttributes<'_> {
+    fn encode(&self, out: &mut Encoder) {
+        match self {
+            Self::All => out.push_bytes(b"ALL"),
+            Self::Fast => out.push_bytes(b"FAST"),
+            Self::Full => out.push_bytes(b"FULL"),
+            Self::List(v) => match v.as_slice() {
+                // fetch-att-list needs an item; FLAGS is the cheapest.
+                [] => out.push_bytes(b"FLAGS"),
+                [one] => one.encode(out),
+                many => paren_list(many, out),
+            },
+        }
+    }
+}
+
+impl Encode for FetchAttribute<'_> {
+    fn encode(&self, out: &mut Encoder) {
+        use FetchAttribute as F;
+        match self {
+            F::Envelope => out.push_bytes(b"ENVELOPE"),
+            F::Flags => out.push_bytes(b"FLAGS"),
+            F::InternalDate => out.push_bytes(b"INTERNALDATE"),
+            F::Rfc822 => out.push_bytes(b"RFC822"),
+            F::Rfc822Header => out.push_bytes(b"RFC822.HEADER"),
+            F::Rfc822Size => out.push_bytes(b"RFC822.SIZE"),
+            F::Rfc822Text => out.push_bytes(b"RFC822.TEXT"),
+            F::Body => out.push_bytes(b"BODY"),
+            F::BodyStructure => out.push_bytes(b"BODYSTRUCTURE"),
+            F::Uid => out.push_bytes(b"UID"),
+            F::ModSeq => out.push_bytes(b"MODSEQ"),
+            F::EmailId => out.push_bytes(b"EMAILID"),
+            F::ThreadId => out.push_bytes(b"THREADID"),
+            F::BodySection {
+                peek,
+                section,
+                partial,
+            } => {
+                out.push_bytes(if *peek { b"BODY.PEEK" } else { b"BODY" });
+                section.encode(out);
+                if let Some(p) = partial {
+                    p.encode(out);
+                }
+            }
+            F::Binary {
+                peek,
+                part,
+                partial,
+            } => {
+                out.push_bytes(if *peek { b"BINARY.PEEK[" } else { b"BINARY[" });
+                encode_part(part, out);
+                out.push_bytes(b"]");
+                if let Some(p) = partial {
+                    p.encode(out);
+                }
+            }
+            F::BinarySize { part } => {
+                out.push_bytes(b"BINARY.SIZE[");
+                encode_part(part, out);
+                out.push_bytes(b"]");
+            }
+        }
+    }
+}
+
+impl Encode for FetchModifier {
+    fn encode(&self, out: &mut Encoder) {
+        match self {
+            Self::ChangedSince(m) => kw_then(b"CHANGEDSINCE", m, out),
+            Self::Vanished => out.push_bytes(b"VANISHED"),
+        }
+    }
+}
+
+/// Round-trip invariant shared by the proptests and the `imap_command_roundtrip` fuzz target:
+/// if `data` parses as a command, its encoding parses back to the same command and encodes to
+/// the same bytes again. Panics when the invariant is broken.
+#[doc(hidden)]
+pub fn command_roundtrip(data: &[u8]) {
+    for options in [
+        ParseOptions::default(),
+        ParseOptions::default().with_utf8_accept(true),
+    ] {
+        if let Ok(cmd) = parse_command_with(data, &options) {
+            let encoded = crate::encode::to_bytes(&cmd);
+            match parse_command_with(&encoded, &options) {
+                Ok(again) => {
+                    assert_eq!(
+                        again,
+                        cmd,
+                        "re-parse of {:?}",
+                        String::from_utf8_lossy(&encoded)
+                    );
+                    assert_eq!(
+                        crate::encode::to_bytes(&again),
+                        encoded,
+                        "encoding not stable"
+                    );
+                }
+                Err(e) => panic!(
+                    "re-parse of {:?} failed: {e}",
+                    String::from_utf8_lossy(&encoded)
+                ),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -6,7 +6,6 @@
 //! [`ParseErrorKind::Incomplete`], never a request for more bytes. They classify bytes with
 //! a lookup table, compare keywords case-insensitively on bytes, and borrow from the input.
 
-use std::borrow::Cow;
 use std::num::NonZeroU32;
 
 use nom::IResult;
@@ -501,7 +500,8 @@ pub(crate) fn nstring(input: &[u8]) -> PResult<'_, NString<'_>> {
 }
 
 /// `mailbox = "INBOX" / astring` — "INBOX" is case-insensitive. 8-bit names are refused
-/// unless `utf8` (UTF8=ACCEPT) is set.
+/// unless `utf8` (UTF8=ACCEPT) is set; without it, names containing `&` must be canonical
+/// modified UTF-7 (RFC 3501 §5.1.3).
 pub(crate) fn mailbox(input: &[u8], utf8: bool) -> PResult<'_, Mailbox<'_>> {
     let (rest, name) = astring(input)?;
     let bytes = name.as_bytes();
@@ -510,6 +510,11 @@ pub(crate) fn mailbox(input: &[u8], utf8: bool) -> PResult<'_, Mailbox<'_>> {
     }
     if !bytes.is_ascii() && (!utf8 || std::str::from_utf8(bytes).is_err()) {
         return failure(input, ParseErrorKind::InvalidUtf8);
+    }
+    // Without UTF8=ACCEPT names are modified UTF-7; refusing non-canonical forms here keeps
+    // one wire form per name, so two spellings cannot reach the same mailbox.
+    if !utf8 && memchr::memchr(b'&', bytes).is_some() && crate::mutf7::decode(bytes).is_err() {
+        return failure(input, ParseErrorKind::InvalidMailboxName);
     }
     match MailboxName::new(name) {
         Ok(n) => Ok((rest, Mailbox::Other(n))),
@@ -869,16 +874,6 @@ pub(crate) fn capability(input: &[u8]) -> PResult<'_, Capability<'_>> {
     Ok((rest, Capability::from_atom(a)))
 }
 
-/// `text = 1*(TEXT-CHAR / UTF8-2 / UTF8-3 / UTF8-4)` (RFC 9051): everything up to CR, LF
-/// or NUL. 8-bit bytes are passed through unchecked because servers still send Latin-1.
-pub(crate) fn text(input: &[u8]) -> PResult<'_, &[u8]> {
-    let n = memchr::memchr3(b'\r', b'\n', 0, input).unwrap_or(input.len());
-    if n == 0 {
-        return fail(input);
-    }
-    Ok((&input[n..], &input[..n]))
-}
-
 /// `base64 = *(4base64-char) [base64-terminal]`: the run of base64 characters and `=`
 /// padding, validated for length and padding position.
 pub(crate) fn base64(input: &[u8]) -> PResult<'_, &[u8]> {
@@ -889,7 +884,7 @@ pub(crate) fn base64(input: &[u8]) -> PResult<'_, &[u8]> {
         .take_while(|&&b| b == b'=')
         .count();
     let total = n + pad;
-    if total % 4 != 0 {
+    if !total.is_multiple_of(4) {
         return failure(input, ParseErrorKind::InvalidBase64);
     }
     Ok((&input[total..], &input[..total]))
@@ -901,18 +896,13 @@ pub(crate) fn complete<'a, T>(
     parser: impl FnOnce(&'a [u8]) -> PResult<'a, T>,
 ) -> Result<T, ParseError> {
     match parser(message) {
-        Ok((rest, v)) if rest.is_empty() => Ok(v),
+        Ok((b"", v)) => Ok(v),
         Ok((rest, _)) => Err(ParseError::new(
             ParseErrorKind::TrailingData,
             message.len() - rest.len(),
         )),
         Err(e) => Err(to_parse_error(e, message)),
     }
-}
-
-/// `Cow` borrowed from a parse, as a convenience for callers building values.
-pub(crate) fn borrowed(b: &[u8]) -> Cow<'_, [u8]> {
-    Cow::Borrowed(b)
 }
 
 #[cfg(test)]
