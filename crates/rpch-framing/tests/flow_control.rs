@@ -116,8 +116,10 @@ proptest! {
                     rx.on_received(l).expect("overrun");
                     queued.push_back(l);
                 },
-                2 => if let Some(l) = queued.pop_front() {
-                    if let Some(a) = rx.on_consumed(l) { acks.push_back(a); }
+                2 => if let Some(l) = queued.pop_front()
+                    && let Some(a) = rx.on_consumed(l)
+                {
+                    acks.push_back(a);
                 },
                 _ => if let Some(a) = acks.pop_front() { tx.on_ack(a).expect("valid ack refused"); },
             }
