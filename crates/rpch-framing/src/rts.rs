@@ -1702,7 +1702,7 @@ mod tests {
             (RtsCommand::ClientKeepalive(59_999), false),
             (RtsCommand::ClientKeepalive(60_000), true),
             (RtsCommand::ClientKeepalive(u32::MAX), true),
-            (RtsCommand::Padding(0xFFFF), true),
+            (RtsCommand::Padding(0xFF00), true),
             (RtsCommand::Version(7), true),
         ];
         for (cmd, ok) in cases {

@@ -101,7 +101,8 @@ pub struct SecTrailer {
 }
 
 /// An auth verifier: the `sec_trailer` and the security provider's token (`auth_value`),
-/// a zero-copy slice of the PDU.
+/// a zero-copy slice of the PDU. The credentials are never empty on the wire (an
+/// `auth_length` of 0 means no verifier), so encoding an empty one is an error.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthVerifier {
     /// The `sec_trailer`.
@@ -838,6 +839,13 @@ fn encode_non_rts(pdu: &Pdu, header: &PduHeader, out: &mut BytesMut) -> Result<(
     };
     let mut auth_length = 0u16;
     if let Some(a) = auth {
+        if a.credentials.is_empty() {
+            // auth_length 0 means "no verifier" (C706 §12.6.1), so an empty one cannot be sent.
+            return Err(PduError::InvalidValue {
+                what: "auth verifier with empty credentials",
+                value: 0,
+            });
+        }
         auth_length =
             u16::try_from(a.credentials.len()).map_err(|_| PduError::TooLargeToEncode {
                 what: "auth verifier",
