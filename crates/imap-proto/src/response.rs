@@ -295,7 +295,7 @@ impl<'a> Base64<'a> {
 
 /// `base64 = *(4base64-char) [base64-terminal]`, non-empty.
 pub(crate) fn is_base64(data: &[u8]) -> bool {
-    if data.is_empty() || data.len() % 4 != 0 {
+    if data.is_empty() || !data.len().is_multiple_of(4) {
         return false;
     }
     let body = data

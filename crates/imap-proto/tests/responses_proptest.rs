@@ -319,7 +319,7 @@ fn base64_encode(data: &[u8]) -> Vec<u8> {
 
 fn looks_like_base64(text: &[u8]) -> bool {
     !text.is_empty()
-        && text.len() % 4 == 0
+        && text.len().is_multiple_of(4)
         && text
             .iter()
             .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
