@@ -1072,3 +1072,91 @@ impl Encode for Address<'_> {
         out.push_bytes(b")");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::to_bytes;
+
+    fn round_trip(wire: &str) -> BodyStructure<'_> {
+        let (rest, b) = body(8)(wire.as_bytes()).unwrap();
+        assert!(rest.is_empty(), "left over {rest:?}");
+        assert_eq!(String::from_utf8(to_bytes(&b)).unwrap(), wire);
+        b
+    }
+
+    #[test]
+    fn extension_chain_stops_anywhere() {
+        let base = "(\"IMAGE\" \"PNG\" NIL NIL NIL \"BASE64\" 10";
+        for (tail, depth) in [
+            ("", 0),
+            (" \"md5\"", 1),
+            (" NIL NIL", 2),
+            (" NIL (\"inline\" NIL) \"en\"", 3),
+            (" NIL NIL (\"en\" \"de\") \"loc\"", 4),
+            (" NIL NIL NIL NIL 1 (2 (NIL \"x\"))", 5),
+        ] {
+            let wire = format!("{base}{tail})");
+            let b = round_trip(&wire);
+            let BodyStructure::Single { extension, .. } = b else {
+                panic!()
+            };
+            let reached = match extension {
+                None => 0,
+                Some(SinglePartExtension { tail: None, .. }) => 1,
+                Some(SinglePartExtension {
+                    tail: Some(DispositionExtension { tail: None, .. }),
+                    ..
+                }) => 2,
+                Some(SinglePartExtension {
+                    tail:
+                        Some(DispositionExtension {
+                            tail: Some(LanguageExtension { tail: None, .. }),
+                            ..
+                        }),
+                    ..
+                }) => 3,
+                Some(SinglePartExtension {
+                    tail:
+                        Some(DispositionExtension {
+                            tail:
+                                Some(LanguageExtension {
+                                    tail: Some(LocationExtension { extensions, .. }),
+                                    ..
+                                }),
+                            ..
+                        }),
+                    ..
+                }) => 4 + usize::from(!extensions.is_empty()),
+            };
+            assert_eq!(reached, depth, "{tail}");
+        }
+    }
+
+    #[test]
+    fn nil_lists_are_empty() {
+        let b = round_trip("(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 0 0)");
+        let BodyStructure::Single { body, .. } = b else {
+            panic!()
+        };
+        assert!(body.fields.params.is_empty());
+        let (_, env) = envelope(2)(b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)").unwrap();
+        assert_eq!(env, Envelope::default());
+        assert_eq!(to_bytes(&env), b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
+    }
+
+    #[test]
+    fn multipart_is_strict_and_bounded() {
+        round_trip(
+            "((\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 1 1)(\"TEXT\" \"HTML\" NIL NIL NIL \"7BIT\" 1 1) \"ALTERNATIVE\")",
+        );
+        // Depth 2 allows one multipart level around a leaf, not two.
+        let nested = b"(((\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 1 1) \"A\") \"B\")";
+        assert!(body(3)(nested).is_ok());
+        assert!(matches!(
+            body(2)(nested),
+            Err(nom::Err::Failure(e)) if e.kind == crate::error::ParseErrorKind::TooDeep
+        ));
+        assert!(BodyStructure::multi(vec![], IString::from_bytes(&b"MIXED"[..]), None).is_err());
+    }
+}

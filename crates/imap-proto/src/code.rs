@@ -778,3 +778,68 @@ impl Encode for ResponseCode<'_> {
         out.push_bytes(simple);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::to_bytes;
+
+    fn parse(code: &str) -> ResponseCode<'_> {
+        let (rest, code) = resp_text_code(code.as_bytes()).unwrap();
+        assert_eq!(rest, b"]", "left over");
+        code
+    }
+
+    #[test]
+    fn every_known_name_round_trips() {
+        for (name, _) in KNOWN {
+            let wire = match *name {
+                b"BADCHARSET" | b"CAPABILITY" => format!("{}]", String::from_utf8_lossy(name)),
+                b"PERMANENTFLAGS" => "PERMANENTFLAGS ()]".to_owned(),
+                b"UIDNEXT" | b"UIDVALIDITY" | b"UNSEEN" | b"HIGHESTMODSEQ" => {
+                    format!("{} 5]", String::from_utf8_lossy(name))
+                }
+                b"APPENDUID" => "APPENDUID 1 2]".to_owned(),
+                b"COPYUID" => "COPYUID 1 2:3 4:5]".to_owned(),
+                b"MODIFIED" => "MODIFIED 1,3]".to_owned(),
+                b"METADATA" => "METADATA TOOMANY]".to_owned(),
+                b"MAILBOXID" => "MAILBOXID (abc)]".to_owned(),
+                b"REFERRAL" => "REFERRAL imap://x/]".to_owned(),
+                _ => format!("{}]", String::from_utf8_lossy(name)),
+            };
+            let code = parse(&wire);
+            assert!(!matches!(code, ResponseCode::Other(_)), "{wire}");
+            assert_eq!(to_bytes(&code), wire.trim_end_matches(']').as_bytes());
+        }
+    }
+
+    #[test]
+    fn other_codes_cannot_shadow_known_ones() {
+        assert!(OtherCode::new(&b"ALERT"[..], None).is_err());
+        assert!(OtherCode::new(&b"alert"[..], None).is_err());
+        assert!(OtherCode::new(&b"X]"[..], None).is_err());
+        assert!(OtherCode::new(&b""[..], None).is_err());
+        let text = CodeText::new(&b"some text"[..]).unwrap();
+        let code = ResponseCode::Other(OtherCode::new(&b"X-FOO"[..], Some(text)).unwrap());
+        assert_eq!(to_bytes(&code), b"X-FOO some text");
+        assert!(CodeText::new(&b"a]b"[..]).is_err());
+        assert!(CodeText::new(&b""[..]).is_err());
+        assert!(ObjectId::new(&b"a b"[..]).is_err());
+        assert!(ObjectId::new(vec![b'a'; 256]).is_err());
+    }
+
+    #[test]
+    fn malformed_arguments_are_errors() {
+        for bad in [
+            &b"UIDNEXT 0]"[..],
+            b"UIDNEXT]",
+            b"PERMANENTFLAGS (\\Seen]",
+            b"COPYUID 1 2]",
+            b"METADATA FOO]",
+            b"HIGHESTMODSEQ 0]",
+        ] {
+            let ok = matches!(resp_text_code(bad), Ok((b"]", _)));
+            assert!(!ok, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+}
