@@ -4,7 +4,29 @@
 //! - [`parse_response`] reads one complete message (a line with every literal inline, as the
 //!   fragmentizer hands it out, ending in CRLF) into a [`Response`] that borrows from it.
 //! - `impl Encode for Response` writes it back; the encoder is total: every value the types
-//!   can hold encodes to bytes that [`parse_response`] reads back to the same value.
+//!   can hold encodes to bytes that [`parse_response`] reads back to the same value (the few
+//!   exceptions are named on the variants: an `Other` item spelled like a known one).
+//!   A server encodes with [`crate::encode::LiteralPolicy::Sync`], because responses never
+//!   carry non-synchronizing literals:
+//!
+//! ```
+//! use cas_imap_proto::code::ResponseCode;
+//! use cas_imap_proto::encode::{Encode, Encoder, LiteralPolicy};
+//! use cas_imap_proto::response::{Response, Status, StatusResponse, Text, parse_response};
+//! use cas_imap_proto::types::Tag;
+//!
+//! let done = StatusResponse::tagged(
+//!     Tag::new("a1").unwrap(),
+//!     Status::Ok,
+//!     Some(ResponseCode::ReadWrite),
+//!     Text::new(&b"SELECT completed"[..]).unwrap(),
+//! );
+//! let mut out = Encoder::with_policy(LiteralPolicy::Sync);
+//! Response::Status(done.clone()).encode(&mut out);
+//! let wire = out.into_bytes();
+//! assert_eq!(wire, b"a1 OK [READ-WRITE] SELECT completed\r\n");
+//! assert_eq!(parse_response(&wire).unwrap(), Response::Status(done));
+//! ```
 //!
 //! What the parser accepts beyond the strict grammar, because real servers send it (each is
 //! also what the encoder would never produce, so round trips stay exact):
@@ -117,6 +139,33 @@ pub enum StatusResponse<'a> {
 }
 
 impl<'a> StatusResponse<'a> {
+    /// `tag OK/NO/BAD [code] text`.
+    pub fn tagged(
+        tag: Tag<'a>,
+        status: Status,
+        code: Option<ResponseCode<'a>>,
+        text: Text<'a>,
+    ) -> Self {
+        Self::Tagged {
+            tag,
+            status,
+            text: ResponseText { code, text },
+        }
+    }
+
+    /// `* OK/NO/BAD [code] text`.
+    pub fn untagged(status: Status, code: Option<ResponseCode<'a>>, text: Text<'a>) -> Self {
+        Self::Untagged {
+            status,
+            text: ResponseText { code, text },
+        }
+    }
+
+    /// `* BYE [code] text`.
+    pub fn bye(code: Option<ResponseCode<'a>>, text: Text<'a>) -> Self {
+        Self::Bye(ResponseText { code, text })
+    }
+
     /// The code and text of any kind of status response.
     pub fn text(&self) -> &ResponseText<'a> {
         match self {
