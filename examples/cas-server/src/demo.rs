@@ -4,6 +4,8 @@
 //! <data-dir>/cas-server.toml      the config, commented
 //! <data-dir>/users                passwd-file: alice, bob (argon2id + NT hash)
 //! <data-dir>/credentials.txt      their generated passwords, `user:password` (mode 0600)
+//! <data-dir>/policy.toml          client access policy: Exchange defaults, alice in OU
+//!                                 corp/sales, bob in corp/engineering
 //! <data-dir>/maildir/<user>/      Maildir with sample messages in cur/
 //! <data-dir>/tls/cert.pem         self-signed certificate for localhost and 127.0.0.1
 //! <data-dir>/tls/key.pem          its key (mode 0600)
@@ -59,6 +61,8 @@ pub struct Created {
     pub users: bool,
     /// Certificate and key.
     pub certificate: bool,
+    /// The client access policy.
+    pub policy: bool,
 }
 
 /// Makes whatever part of the demo data directory is missing.
@@ -110,6 +114,12 @@ pub fn ensure_demo_data(data_dir: &Path) -> Result<Created, DemoError> {
         created.certificate = true;
     }
 
+    let policy = data_dir.join("policy.toml");
+    if !policy.exists() {
+        write_new(&policy, demo_policy().as_bytes(), false).map_err(io_err)?;
+        created.policy = true;
+    }
+
     // The config last: once it exists, later runs use the directory as it is.
     let config = data_dir.join(CONFIG_FILE_NAME);
     if !config.exists() {
@@ -117,6 +127,27 @@ pub fn ensure_demo_data(data_dir: &Path) -> Result<Created, DemoError> {
         created.config = true;
     }
     Ok(created)
+}
+
+/// The demo users' organizational units.
+pub const DEMO_OUS: [(&str, &str); 2] = [("alice", "corp/sales"), ("bob", "corp/engineering")];
+
+/// The demo policy: Exchange's defaults, with the demo users in their OUs.
+pub fn demo_policy() -> String {
+    let mut config = cas_policy::PolicyConfig::default();
+    for (user, ou) in DEMO_OUS {
+        let ou = ou.parse().expect("demo OU names are valid");
+        config
+            .add_mailbox(user, Some(ou))
+            .expect("demo user names are valid and distinct");
+    }
+    format!(
+        "# cas-server client access policy (Exchange vocabulary), generated on first run.\n\
+         # Change it with `cas-server set-casmailbox alice --pop-enabled false`,\n\
+         # `cas-server set-popsettings --login-type PlainTextLogin`, ... or by hand; the server\n\
+         # reloads it within ~2 s of a change, or at once on SIGHUP.\n\n{}",
+        config.to_toml_string()
+    )
 }
 
 /// Reads `user:password` lines from `<data_dir>/credentials.txt`, if it exists.
@@ -307,6 +338,10 @@ const DEMO_CONFIG: &str = r#"# cas-server configuration (TOML), generated on fir
 # data_dir = "."
 users_file = "users"         # passwd-file: name:$argon2id$...[:nt=<32 hex>]
 maildir_root = "maildir"     # one Maildir per user: maildir/<user>/{cur,new,tmp}
+policy_file = "policy.toml"  # client access policy (Set-CASMailbox, Set-PopSettings, ...)
+log_dir = "logs"             # protocol logs (PopSettings.ProtocolLogEnabled): logs/pop3/
+# log_max_file_size = 10485760   # bytes per protocol log file before rotation
+# log_max_files = 10             # rotated files kept per protocol
 
 [tls]
 cert = "tls/cert.pem"        # self-signed for localhost and 127.0.0.1
@@ -315,10 +350,13 @@ key = "tls/key.pem"
 [pop3]
 listen = "127.0.0.1:1110"        # POP3 with STLS; remove to disable
 tls_listen = "127.0.0.1:1995"    # POP3S, implicit TLS (RFC 8314); remove to disable
+# The Exchange settings (Banner, LoginType, MaxCommandSize, timeouts, connection limits,
+# MIME format...) live in policy.toml: `cas-server get-popsettings` / `set-popsettings`.
+# The keys below, when set, override policy.toml (kept for older data directories).
 # greeting = "cas-rs POP3 server ready"
-# Exchange LoginType: false = SecureLogin (no clear-text login before TLS).
+# true forces clear-text logins before TLS on, whatever LoginType says.
 allow_clear_text_without_tls = false
-# max_command_size = 255             # octets, 40..=1024 (Exchange MaxCommandSize)
+# max_command_size = 512             # octets, 40..=1024 (Exchange MaxCommandSize)
 # pre_auth_timeout_secs = 60         # or "unlimited"
 # authenticated_timeout_secs = 1800  # or "unlimited"
 # max_bad_commands = 10              # or "unlimited"
@@ -380,7 +418,21 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("data");
         let created = ensure_demo_data(&dir).unwrap();
-        assert!(created.config && created.users && created.certificate);
+        assert!(created.config && created.users && created.certificate && created.policy);
+        let policy = cas_policy::PolicyConfig::from_toml_str(
+            &fs::read_to_string(dir.join("policy.toml")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            policy
+                .mailbox("alice")
+                .unwrap()
+                .organizational_unit
+                .as_ref()
+                .unwrap()
+                .as_str(),
+            "corp/sales"
+        );
         let creds = read_credentials(&dir);
         assert_eq!(creds.len(), 2);
         assert_eq!(creds[0].0, "alice");

@@ -81,6 +81,13 @@ pub trait Application<S: SansIoSession>: Send {
     /// Handles one event from `session`; may answer at once, or start background work.
     fn handle_event(&mut self, now: Instant, session: &mut S, event: S::Event) -> Directive;
 
+    /// Called just before bytes from the client are handed to the session, that is before
+    /// the next command is handled: the place to end a session whose right to continue was
+    /// taken away meanwhile (a policy reload). The default does nothing.
+    fn before_input(&mut self, now: Instant, session: &mut S) {
+        let _ = (now, session);
+    }
+
     /// Called after every drain: start work the session is ready for (for example the
     /// next chunk of a message once the session wants more message data).
     fn poll_work(&mut self, now: Instant, session: &mut S);
@@ -382,7 +389,10 @@ where
                         read_closed = true;
                         session.handle_eof(now);
                     }
-                    Io::Read(n) => session.handle_input(now, &inbuf[..n]),
+                    Io::Read(n) => {
+                        app.before_input(now, &mut session);
+                        session.handle_input(now, &inbuf[..n]);
+                    }
                     Io::Wrote(n) => out.advance(n),
                     Io::Flushed => out.unflushed = false,
                     Io::Failed(e) => {

@@ -3,6 +3,7 @@
 //! It wires the sans-IO protocol crates to sockets, TLS, a credential store and a Maildir
 //! store, and nothing more: no protocol parsing or reply formatting lives here.
 //!
+//! - [`access`]: policy enforcement shared by every protocol (admission, login checks, logs).
 //! - [`admin`]: the admin subcommands (`get-casmailbox`, `set-popsettings`, ...).
 //! - [`config`]: TOML config file and command-line overrides.
 //! - [`demo`]: the demo data directory made on first run.
@@ -22,6 +23,7 @@ use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
 
+pub mod access;
 pub mod admin;
 pub mod config;
 pub mod demo;

@@ -1,37 +1,66 @@
 //! POP3: `pop3_proto::ServerSession` plugged into the [driver](crate::driver), and the
-//! application that answers its requests from a [`CredentialStore`] and a [`MailStore`].
+//! application that answers its requests from a [`CredentialStore`] and a [`MailStore`],
+//! under the client access policy ([`crate::access`]).
 //!
 //! The session does all of the protocol (greeting, parsing, CAPA, STAT/LIST/UIDL/DELE/RSET,
 //! STLS, the SASL exchange framing, refusing clear-text logins before TLS, timers, limits,
 //! dot-stuffing). This module only decides:
 //!
-//! - whether credentials are good (argon2 verification on the blocking pool), and then opens
-//!   and locks the maildrop, answering `LoginAccepted` with its listing, or `LoginRejected`
-//!   with `[AUTH]`, `[IN-USE]` or `[SYS/TEMP]`;
+//! - the session configuration from the policy in force when the connection starts
+//!   ([`session_config`]): Banner, MaxCommandSize (the command-line limit),
+//!   Pre/AuthenticatedConnectionTimeout (the timers), LoginType (whether clear-text logins
+//!   are offered before TLS), EnableGSSAPIAndNTLMAuth (whether `AUTH NTLM` is offered);
+//! - whether a login may proceed: the login throttle before the credentials are checked
+//!   (`-ERR [LOGIN-DELAY]`), then argon2 verification on the blocking pool, then
+//!   `authorize_login` (PopEnabled, client access rules, LoginType for the mechanism and TLS
+//!   state) and MaxConnectionsPerUser, answering `-ERR [AUTH]`/`[IN-USE]` with the library's
+//!   client-safe text;
 //! - SASL PLAIN, LOGIN and NTLM through cas-auth's step machines (NTLM gets a fresh server
 //!   challenge from the OS generator, the clock as FILETIME, and on TLS connections the
 //!   certificate's `tls-server-end-point` channel bindings);
-//! - message bytes for RETR/TOP, read in 64 KiB chunks only while the session wants more;
-//! - the deletions on QUIT, committed atomically by the store.
+//! - the maildrop view: MessageRetrievalSortOrder (Descending numbers the newest message 1)
+//!   and the sizes LIST/STAT report (see below);
+//! - message bytes for RETR/TOP, read in 64 KiB chunks only while the session wants more, or
+//!   re-rendered in MessageRetrievalMimeFormat ([`crate::mime`]);
+//! - the deletions on QUIT, committed atomically by the store;
+//! - before each command of a logged-in session (when client bytes arrive), whether a policy
+//!   reload took the user's access away: then the session is closed with
+//!   `-ERR [SYS/TEMP] <reason>` (pop3-proto's application-side close; it has no way to end a
+//!   session with `[AUTH]`) and nothing is committed.
+//!
+//! **Sizes and conversion.** With `MessageRetrievalMimeFormat = BestBodyFormat` messages are
+//! sent as stored and every size is exact. With another format, `EnableExactRFC822Size`
+//! decides, as in Exchange: `false` (the default) reports the stored size in STAT/LIST and
+//! RETR's `+OK` line (an estimate: the converted message may be larger or smaller; clients
+//! use it only for progress), `true` converts every message at login to report the exact
+//! size of what RETR will send (conversion is deterministic), at the cost of reading the
+//! whole maildrop at login.
 //!
 //! Anything else (EOF, timeout, shutdown) just drops the maildrop: its lock is released and
-//! nothing changes. Passwords and SASL payloads are never logged.
+//! nothing changes. Passwords and SASL payloads are never logged, in the server log or the
+//! protocol log.
 
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
+use bytes::Bytes;
 use cas_auth::CredentialStore;
 use cas_auth::channel_binding::ChannelBindings;
 use cas_auth::ntlm::{FileTime, NtlmConfig};
 use cas_auth::sasl::{Mechanism, NtlmServer, ServerMechanism, Step};
+use cas_policy::{AuthMechanism, Decision, Denial, LoginType, Policy, Protocol, SortOrder};
 use pop3_proto::{
     CommandId, Event, Expire, MaildropEntry, Reply, Request, ResponseCode, SaslMechanism,
-    ServerConfig, ServerSession, Uid,
+    ServerConfig, ServerSession, State, Uid,
 };
 use tokio::task::JoinHandle;
 
+use crate::access::{AccessControl, LoginFacts, Reauthorization, Slot};
 use crate::config::{Limit, Pop3Settings};
 use crate::driver::{Application, Directive, SansIoSession};
+use crate::mime::{self, BodyFormat};
+use crate::protolog::{LogEvent, REDACTED, SessionLog};
 use crate::store::{MailStore, Maildrop, MessageReader, StoreError};
 
 /// Bytes read from a message file per step.
@@ -72,29 +101,54 @@ impl SansIoSession for ServerSession {
     }
 }
 
-/// Builds the session configuration from the resolved settings.
-///
-/// Unset values keep `pop3_proto`'s documented defaults; the result is validated by
-/// `ServerConfig::validate`. With `ntlm`, `SASL NTLM` is offered after PLAIN and LOGIN, also
-/// before TLS (it is not a clear-text mechanism: the password never crosses the wire).
+/// Builds the session configuration from the `[pop3]` settings alone (Exchange's default
+/// policy). See [`session_config`].
 pub fn server_config(
     settings: &Pop3Settings,
     stls_available: bool,
     ntlm: bool,
 ) -> Result<ServerConfig, pop3_proto::ConfigError> {
+    let policy =
+        Policy::new(cas_policy::PolicyConfig::default()).expect("the default policy is valid");
+    session_config(settings, stls_available, ntlm, &policy)
+}
+
+/// Builds the session configuration from the policy's PopSettings, with explicit `[pop3]`
+/// values of `cas-server.toml` (and `--allow-plaintext-auth`) taking precedence, so data
+/// directories made before policies existed behave as before.
+///
+/// - Banner → greeting (a banner pop3-proto cannot send, longer than 200 characters, falls
+///   back to the default greeting with a warning);
+/// - MaxCommandSize → `limits.max_command_line`;
+/// - PreAuthenticatedConnectionTimeout / AuthenticatedConnectionTimeout → the timers;
+/// - LoginType `PlainTextLogin` → clear-text USER/PASS and SASL PLAIN/LOGIN offered before
+///   TLS (`PlainTextAuthentication` and `SecureLogin` keep them for TLS; which non-clear-text
+///   mechanism may run before TLS is then decided per login by `authorize_login`);
+/// - EnableGSSAPIAndNTLMAuth → `SASL NTLM` offered (when NTLM is configured at all).
+///
+/// The result is validated by `ServerConfig::validate`.
+pub fn session_config(
+    settings: &Pop3Settings,
+    stls_available: bool,
+    ntlm: bool,
+    policy: &Policy,
+) -> Result<ServerConfig, pop3_proto::ConfigError> {
+    let pop = policy.pop_settings();
     let mut config = ServerConfig::default();
-    if ntlm {
+    if ntlm && pop.enable_gssapi_and_ntlm_auth {
         config.sasl_mechanisms.push(SaslMechanism::new(
             Mechanism::Ntlm.name(),
             Mechanism::Ntlm.clear_text(),
         ));
     }
-    if let Some(greeting) = &settings.greeting {
+    let default_greeting = config.greeting.clone();
+    if let Some(greeting) = settings.greeting.as_ref().or(pop.banner.as_ref()) {
         config.greeting = greeting.clone();
     }
     config.implementation = Some("cas-rs".to_owned());
     config.stls_available = stls_available;
-    config.allow_clear_text_without_tls = settings.allow_clear_text_without_tls;
+    config.allow_clear_text_without_tls =
+        settings.allow_clear_text_without_tls || pop.login_type == LoginType::PlainTextLogin;
     config.apop_enabled = settings.apop_enabled;
     config.login_delay = settings.login_delay;
     config.expire = settings.expire.map(|days| match days {
@@ -102,9 +156,11 @@ pub fn server_config(
         Some(d) => Expire::Days(d),
     });
     let limits = &mut config.limits;
-    if let Some(n) = settings.max_command_size {
-        limits.max_command_line = n;
-    }
+    limits.max_command_line = settings
+        .max_command_size
+        .unwrap_or(pop.max_command_size as usize);
+    limits.pre_auth_timeout = Some(pop.pre_authenticated_connection_timeout.as_duration());
+    limits.authenticated_timeout = Some(pop.authenticated_connection_timeout.as_duration());
     apply(&mut limits.pre_auth_timeout, settings.pre_auth_timeout);
     apply(
         &mut limits.authenticated_timeout,
@@ -112,6 +168,14 @@ pub fn server_config(
     );
     apply(&mut limits.max_bad_commands, settings.max_bad_commands);
     apply(&mut limits.max_auth_failures, settings.max_auth_failures);
+    if config.validate() == Err(pop3_proto::ConfigError::InvalidText("greeting"))
+        && settings.greeting.is_none()
+    {
+        tracing::warn!(
+            "PopSettings.Banner is longer than 200 characters; using the default greeting"
+        );
+        config.greeting = default_greeting;
+    }
     config.validate()?;
     Ok(config)
 }
@@ -126,21 +190,76 @@ fn apply<T>(field: &mut Option<T>, setting: Limit<T>) {
 
 /// What every POP3 connection of one server shares.
 pub struct Pop3Context {
-    /// Session configuration.
-    pub config: Arc<ServerConfig>,
+    /// `[pop3]` settings of `cas-server.toml` (explicit values override the policy).
+    pub settings: Pop3Settings,
+    /// A certificate is configured: STLS is offered.
+    pub stls_available: bool,
     /// Account database.
     pub credentials: Arc<dyn CredentialStore>,
     /// Mailboxes.
     pub store: Arc<dyn MailStore>,
-    /// NTLM acceptor settings; `None`: `AUTH NTLM` is refused (and should not be offered).
+    /// NTLM acceptor settings; `None`: `AUTH NTLM` is refused (and not offered).
     pub ntlm: Option<Arc<NtlmConfig>>,
     /// The certificate's `tls-server-end-point` bindings, given to NTLM on TLS connections.
     pub channel_bindings: Option<ChannelBindings>,
+    /// The client access policy and its enforcement state.
+    pub access: Arc<AccessControl>,
+    /// The session configuration of the policy generation it was built for.
+    config_cache: Mutex<Option<(u64, Arc<ServerConfig>)>>,
 }
 
 impl std::fmt::Debug for Pop3Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pop3Context").finish_non_exhaustive()
+    }
+}
+
+impl Pop3Context {
+    /// A context; the session configuration is checked against the policy in force.
+    pub fn new(
+        settings: Pop3Settings,
+        stls_available: bool,
+        credentials: Arc<dyn CredentialStore>,
+        store: Arc<dyn MailStore>,
+        ntlm: Option<Arc<NtlmConfig>>,
+        channel_bindings: Option<ChannelBindings>,
+        access: Arc<AccessControl>,
+    ) -> Result<Self, pop3_proto::ConfigError> {
+        let ctx = Self {
+            settings,
+            stls_available,
+            credentials,
+            store,
+            ntlm,
+            channel_bindings,
+            access,
+            config_cache: Mutex::new(None),
+        };
+        ctx.session_config()?;
+        Ok(ctx)
+    }
+
+    /// The session configuration for a new connection under the policy in force (built
+    /// once per policy generation).
+    pub fn session_config(&self) -> Result<Arc<ServerConfig>, pop3_proto::ConfigError> {
+        let version = self.access.policy();
+        let mut cache = match self.config_cache.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some((generation, config)) = cache.as_ref()
+            && *generation == version.generation
+        {
+            return Ok(config.clone());
+        }
+        let config = Arc::new(session_config(
+            &self.settings,
+            self.stls_available,
+            self.ntlm.is_some(),
+            &version.policy,
+        )?);
+        *cache = Some((version.generation, config.clone()));
+        Ok(config)
     }
 }
 
@@ -173,12 +292,27 @@ enum LoginOutcome {
     Accepted {
         user: String,
         maildrop: Arc<dyn Maildrop>,
+        view: MaildropView,
+        facts: LoginFacts,
+        generation: u64,
     },
     BadCredentials,
+    /// The policy (rules, PopEnabled, LoginType, throttle) refused the login.
+    Denied(Denial),
     InUse {
         user: String,
     },
     TemporaryFailure(String),
+}
+
+/// How the maildrop is shown to this session.
+struct MaildropView {
+    /// POP3 message number − 1 → maildrop index (MessageRetrievalSortOrder).
+    order: Vec<usize>,
+    /// What LIST/STAT report, in message-number order.
+    listing: Vec<MaildropEntry>,
+    /// The MessageRetrievalMimeFormat in force for the user.
+    format: BodyFormat,
 }
 
 /// The result of one piece of background work (opaque outside this module).
@@ -206,7 +340,12 @@ enum Job {
         id: CommandId,
         /// Handed back for the next chunk.
         reader: Option<MessageReader>,
-        result: Result<(bytes::Bytes, bool), StoreError>,
+        result: Result<(Bytes, bool), StoreError>,
+    },
+    /// A whole message was read and re-rendered in the user's MIME format.
+    Converted {
+        id: CommandId,
+        result: Result<Bytes, StoreError>,
     },
     /// QUIT's deletions were committed (or not).
     Committed {
@@ -220,38 +359,108 @@ enum Job {
 /// A RETR/TOP being streamed.
 struct Retrieval {
     id: CommandId,
+    /// Maildrop index.
     index: usize,
     /// `None` before the first read, or while a read is in flight.
     reader: Option<MessageReader>,
+    /// The converted message and how much of it was handed over.
+    converted: Option<(Bytes, usize)>,
     started: bool,
+}
+
+/// The client's and the server's ends of a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoints {
+    /// The client.
+    pub remote: SocketAddr,
+    /// The server's listening address.
+    pub local: SocketAddr,
 }
 
 /// The POP3 application for one connection.
 pub struct Pop3App {
     ctx: Arc<Pop3Context>,
     peer: String,
+    client_addr: IpAddr,
+    /// This connection's tracker slot (`None` for connections not admitted through a
+    /// listener, as in tests with in-memory pipes).
+    slot: Option<Slot>,
     user: Option<String>,
     maildrop: Option<Arc<dyn Maildrop>>,
+    view: Option<MaildropView>,
+    reauth: Option<Reauthorization>,
     sasl: Option<Sasl>,
+    /// The mechanism of the SASL exchange under way.
+    sasl_mechanism: Option<AuthMechanism>,
     retrieval: Option<Retrieval>,
     pending: Option<JoinHandle<Done>>,
     /// Messages in the commit under way (for the log).
     deleting: usize,
+    log: Option<SessionLog>,
+}
+
+fn response_code(denial: &Denial) -> ResponseCode {
+    match denial.pop3_code() {
+        "IN-USE" => ResponseCode::InUse,
+        "LOGIN-DELAY" => ResponseCode::LoginDelay,
+        "SYS/TEMP" => ResponseCode::SysTemp,
+        "SYS/PERM" => ResponseCode::SysPerm,
+        _ => ResponseCode::Auth,
+    }
+}
+
+fn denied_reply(denial: &Denial) -> Reply {
+    Reply::LoginRejected {
+        code: Some(response_code(denial)),
+        text: denial.message.clone(),
+    }
 }
 
 impl Pop3App {
-    /// A fresh application for a connection from `peer` (used in logs only).
-    pub fn new(ctx: Arc<Pop3Context>, peer: impl Into<String>) -> Self {
+    /// A fresh application for a connection between `endpoints`, holding `slot` (released
+    /// when the application is dropped).
+    pub fn new(ctx: Arc<Pop3Context>, endpoints: Endpoints, slot: Option<Slot>) -> Self {
+        let log = ctx.access.protocol_log(Protocol::Pop3).map(|log| {
+            SessionLog::new(
+                log,
+                endpoints.local.to_string(),
+                endpoints.remote.to_string(),
+            )
+        });
         Self {
             ctx,
-            peer: peer.into(),
+            peer: endpoints.remote.to_string(),
+            client_addr: endpoints.remote.ip(),
+            slot,
             user: None,
             maildrop: None,
+            view: None,
+            reauth: None,
             sasl: None,
+            sasl_mechanism: None,
             retrieval: None,
             pending: None,
             deleting: 0,
+            log,
         }
+    }
+
+    /// Writes a protocol log line when ProtocolLogEnabled was on at connect.
+    pub fn log(&mut self, event: LogEvent, data: &str, context: &str) {
+        if let Some(log) = self.log.as_mut() {
+            log.record(event, data, context);
+        }
+    }
+
+    /// Sends `reply`, with its summary in the protocol log.
+    fn reply(&mut self, session: &mut ServerSession, id: CommandId, reply: Reply) {
+        if self.log.is_some() {
+            let (data, context) = reply_summary(&reply);
+            if !data.is_empty() {
+                self.log(LogEvent::Sent, &data, &context);
+            }
+        }
+        let _ = session.send(id, reply);
     }
 
     fn spawn(&mut self, work: impl FnOnce() -> Job + Send + 'static) {
@@ -259,14 +468,75 @@ impl Pop3App {
         self.pending = Some(tokio::task::spawn_blocking(move || Done(work())));
     }
 
+    fn log_request(&mut self, request: &Request) {
+        if self.log.is_none() {
+            return;
+        }
+        match request {
+            Request::Login { user, .. } => {
+                self.log(LogEvent::Received, &format!("USER {user}"), "");
+                self.log(LogEvent::Received, &format!("PASS {REDACTED}"), "");
+            }
+            Request::Apop { user, .. } => {
+                self.log(LogEvent::Received, &format!("APOP {user} {REDACTED}"), "");
+            }
+            Request::Authenticate {
+                mechanism,
+                initial_response,
+            } => {
+                let data = match initial_response {
+                    Some(_) => format!("AUTH {mechanism} {REDACTED}"),
+                    None => format!("AUTH {mechanism}"),
+                };
+                self.log(LogEvent::Received, &data, "");
+            }
+            Request::SaslResponse { .. } => {
+                self.log(LogEvent::Received, REDACTED, "SASL response");
+            }
+            Request::Retrieve {
+                message, top_lines, ..
+            } => {
+                let data = match top_lines {
+                    Some(n) => format!("TOP {message} {n}"),
+                    None => format!("RETR {message}"),
+                };
+                self.log(LogEvent::Received, &data, "");
+            }
+            Request::Commit { deleted } => {
+                let context = format!("{} message(s) marked for deletion", deleted.len());
+                self.log(LogEvent::Received, "QUIT", &context);
+            }
+            _ => self.log(LogEvent::Received, "(command)", ""),
+        }
+    }
+
     fn on_request(&mut self, session: &mut ServerSession, id: CommandId, request: Request) {
+        self.log_request(&request);
         match request {
             Request::Login { user, password } => {
+                if let Decision::Deny(d) = self.ctx.access.check_throttle(&user, self.client_addr) {
+                    tracing::info!(peer = %self.peer, user = %user, reason = %d, "POP3 login throttled");
+                    self.reply(session, id, denied_reply(&d));
+                    return;
+                }
                 let ctx = self.ctx.clone();
+                let (client_addr, tls) = (self.client_addr, session.is_tls_active());
                 self.spawn(move || {
                     let outcome = match ctx.credentials.verify_password(&user, password.expose()) {
-                        Ok(true) => open_maildrop(&ctx, &user),
-                        Ok(false) => LoginOutcome::BadCredentials,
+                        Ok(true) => {
+                            ctx.access.login_succeeded(&user, client_addr);
+                            authorize_and_open(
+                                &ctx,
+                                &user,
+                                AuthMechanism::UserPass,
+                                tls,
+                                client_addr,
+                            )
+                        }
+                        Ok(false) => {
+                            ctx.access.login_failed(&user, client_addr);
+                            LoginOutcome::BadCredentials
+                        }
                         Err(e) => LoginOutcome::TemporaryFailure(e.to_string()),
                     };
                     Job::Login { id, user, outcome }
@@ -276,7 +546,8 @@ impl Pop3App {
                 // Not offered (config validation refuses apop_enabled): the passwd-file
                 // store has no clear-text passwords to compute the digest from.
                 tracing::info!(peer = %self.peer, user = %user, "APOP refused: not supported");
-                let _ = session.send(
+                self.reply(
+                    session,
                     id,
                     Reply::LoginRejected {
                         code: Some(ResponseCode::Auth),
@@ -288,6 +559,26 @@ impl Pop3App {
                 mechanism,
                 initial_response,
             } => {
+                if let Decision::Deny(d) = self.ctx.access.check_throttle("", self.client_addr) {
+                    tracing::info!(peer = %self.peer, reason = %d, "POP3 AUTH throttled");
+                    self.reply(session, id, denied_reply(&d));
+                    return;
+                }
+                let kind = AuthMechanism::from_sasl_name(&mechanism);
+                // LoginType against the mechanism and TLS, before any credential is looked at.
+                if let Some(kind) = kind {
+                    let version = self.ctx.access.policy();
+                    let tls = session.is_tls_active()
+                        || (self.ctx.access.plaintext_override()
+                            && kind.sends_cleartext_password());
+                    if let Decision::Deny(d) =
+                        version.policy.mechanism_allowed(Protocol::Pop3, kind, tls)
+                    {
+                        tracing::info!(peer = %self.peer, mechanism = %mechanism, reason = %d, "POP3 AUTH refused by policy");
+                        self.reply(session, id, denied_reply(&d));
+                        return;
+                    }
+                }
                 let machine = match Mechanism::from_name(&mechanism) {
                     Some(Mechanism::Plain) => Sasl(Box::new(cas_auth::sasl::PlainServer::new())),
                     Some(Mechanism::Login) => Sasl(Box::new(cas_auth::sasl::LoginServer::new())),
@@ -295,13 +586,14 @@ impl Pop3App {
                         match self.ntlm_machine(session.is_tls_active()) {
                             Some(m) => Sasl(Box::new(m)),
                             None => {
-                                let _ = session.send(id, temp_failure());
+                                self.reply(session, id, temp_failure());
                                 return;
                             }
                         }
                     }
                     _ => {
-                        let _ = session.send(
+                        self.reply(
+                            session,
                             id,
                             Reply::LoginRejected {
                                 code: None,
@@ -311,12 +603,14 @@ impl Pop3App {
                         return;
                     }
                 };
-                self.sasl_step(id, machine, initial_response);
+                self.sasl_mechanism = kind;
+                self.sasl_step(session, id, machine, initial_response);
             }
             Request::SaslResponse { data } => match self.sasl.take() {
-                Some(machine) => self.sasl_step(id, machine, Some(data)),
+                Some(machine) => self.sasl_step(session, id, machine, Some(data)),
                 None => {
-                    let _ = session.send(
+                    self.reply(
+                        session,
                         id,
                         Reply::LoginRejected {
                             code: None,
@@ -326,22 +620,35 @@ impl Pop3App {
                 }
             },
             Request::Retrieve { message, .. } => {
+                let number = message.saturating_sub(1) as usize;
+                let index = self
+                    .view
+                    .as_ref()
+                    .and_then(|v| v.order.get(number).copied())
+                    .unwrap_or(number);
                 self.retrieval = Some(Retrieval {
                     id,
-                    index: message.saturating_sub(1) as usize,
+                    index,
                     reader: None,
+                    converted: None,
                     started: false,
                 });
             }
             Request::Commit { deleted } => {
                 let Some(maildrop) = self.maildrop.clone() else {
-                    let _ = session.send(id, Reply::CommitSucceeded);
+                    self.reply(session, id, Reply::CommitSucceeded);
                     return;
                 };
                 self.deleting = deleted.len();
                 let indices: Vec<usize> = deleted
                     .iter()
-                    .map(|&n| n.saturating_sub(1) as usize)
+                    .map(|&n| {
+                        let number = n.saturating_sub(1) as usize;
+                        self.view
+                            .as_ref()
+                            .and_then(|v| v.order.get(number).copied())
+                            .unwrap_or(number)
+                    })
                     .collect();
                 self.spawn(move || Job::Committed {
                     id,
@@ -373,8 +680,16 @@ impl Pop3App {
     }
 
     /// Runs one SASL step on the blocking pool (a step may verify a password).
-    fn sasl_step(&mut self, id: CommandId, mut machine: Sasl, input: Option<Vec<u8>>) {
+    fn sasl_step(
+        &mut self,
+        session: &ServerSession,
+        id: CommandId,
+        mut machine: Sasl,
+        input: Option<Vec<u8>>,
+    ) {
         let ctx = self.ctx.clone();
+        let (client_addr, tls) = (self.client_addr, session.is_tls_active());
+        let mechanism = self.sasl_mechanism.unwrap_or(AuthMechanism::SaslPlain);
         self.spawn(move || {
             let step = machine.step(ctx.credentials.as_ref(), input.as_deref());
             // The mechanisms refuse acting as someone else (no authorization policy is
@@ -382,7 +697,21 @@ impl Pop3App {
             let outcome = match &step {
                 Step::Success {
                     authorization_id, ..
-                } => Some(open_maildrop(&ctx, authorization_id)),
+                } => {
+                    ctx.access.login_succeeded(authorization_id, client_addr);
+                    Some(authorize_and_open(
+                        &ctx,
+                        authorization_id,
+                        mechanism,
+                        tls,
+                        client_addr,
+                    ))
+                }
+                Step::Failure(f) if !f.is_temporary() => {
+                    let user = machine.authentication_id().unwrap_or("");
+                    ctx.access.login_failed(user, client_addr);
+                    None
+                }
                 _ => None,
             };
             Job::Sasl {
@@ -402,27 +731,36 @@ impl Pop3App {
         outcome: LoginOutcome,
     ) {
         let reply = match outcome {
-            LoginOutcome::Accepted { user, maildrop } => {
-                let listing: Result<Vec<MaildropEntry>, _> = maildrop
-                    .messages()
-                    .iter()
-                    .map(|m| Uid::new(m.uid.clone()).map(|uid| MaildropEntry { size: m.size, uid }))
-                    .collect();
-                match listing {
-                    Ok(listing) => {
+            LoginOutcome::Accepted {
+                user,
+                maildrop,
+                view,
+                facts,
+                generation,
+            } => {
+                let bound = match &self.slot {
+                    Some(slot) => slot.bind_user(&user),
+                    None => Ok(()),
+                };
+                match bound {
+                    Err(d) => {
+                        tracing::info!(peer = %self.peer, user = %user, reason = %d, "POP3 login refused: MaxConnectionsPerUser");
+                        denied_reply(&d)
+                    }
+                    Ok(()) => {
                         tracing::info!(
                             peer = %self.peer,
                             user = %user,
-                            messages = listing.len(),
+                            messages = view.listing.len(),
+                            format = ?view.format,
                             "POP3 login succeeded"
                         );
+                        let listing = view.listing.clone();
                         self.user = Some(user);
                         self.maildrop = Some(maildrop);
+                        self.view = Some(view);
+                        self.reauth = Some(Reauthorization::new(facts, generation));
                         Reply::LoginAccepted { maildrop: listing }
-                    }
-                    Err(_) => {
-                        tracing::error!(user = %user, "maildrop produced an invalid UID");
-                        temp_failure()
                     }
                 }
             }
@@ -432,6 +770,10 @@ impl Pop3App {
                     code: Some(ResponseCode::Auth),
                     text: "authentication failed".into(),
                 }
+            }
+            LoginOutcome::Denied(d) => {
+                tracing::info!(peer = %self.peer, user = %user, reason = %d, "POP3 login refused by policy");
+                denied_reply(&d)
             }
             LoginOutcome::InUse { user } => {
                 tracing::info!(peer = %self.peer, user = %user, "POP3 login refused: maildrop in use");
@@ -445,7 +787,47 @@ impl Pop3App {
                 temp_failure()
             }
         };
-        let _ = session.send(id, reply);
+        self.reply(session, id, reply);
+    }
+
+    /// The next piece of a converted message, handed over without a background job.
+    fn send_converted(&mut self, session: &mut ServerSession) {
+        let Some(retrieval) = self.retrieval.as_mut() else {
+            return;
+        };
+        let Some((bytes, pos)) = retrieval.converted.as_mut() else {
+            return;
+        };
+        let end = (*pos + MESSAGE_CHUNK).min(bytes.len());
+        let chunk = bytes.slice(*pos..end);
+        *pos = end;
+        let last = end == bytes.len();
+        let id = retrieval.id;
+        retrieval.started = true;
+        if last {
+            self.retrieval = None;
+        }
+        let _ = session.send(id, Reply::MessageData { chunk, last });
+    }
+}
+
+/// The summary of a reply for the protocol log (`data`, `context`); secrets never appear.
+fn reply_summary(reply: &Reply) -> (String, String) {
+    match reply {
+        Reply::LoginAccepted { maildrop } => (
+            "+OK".into(),
+            format!("logged in, {} message(s)", maildrop.len()),
+        ),
+        Reply::LoginRejected { code, text } => {
+            let code = code.as_ref().map_or("AUTH", ResponseCode::as_str);
+            (format!("-ERR [{code}] {text}"), String::new())
+        }
+        Reply::SaslChallenge { .. } => (format!("+ {REDACTED}"), "SASL challenge".into()),
+        Reply::MessageData { .. } => (String::new(), String::new()),
+        Reply::MessageUnavailable { text } => (format!("-ERR {text}"), String::new()),
+        Reply::CommitSucceeded => ("+OK".into(), "deletions committed, signing off".into()),
+        Reply::CommitFailed { text } => (format!("-ERR [SYS/TEMP] {text}"), String::new()),
+        _ => ("(reply)".into(), String::new()),
     }
 }
 
@@ -456,16 +838,107 @@ fn temp_failure() -> Reply {
     }
 }
 
-/// After a good password: the account's canonical name, then its locked maildrop.
-fn open_maildrop(ctx: &Pop3Context, user: &str) -> LoginOutcome {
+/// After a good password: the account's canonical name, the policy's verdict, then its
+/// locked maildrop and the view the user's effective settings ask for.
+fn authorize_and_open(
+    ctx: &Pop3Context,
+    user: &str,
+    mechanism: AuthMechanism,
+    tls: bool,
+    client_addr: IpAddr,
+) -> LoginOutcome {
     let user = match ctx.credentials.canonical_user(user) {
         Ok(canonical) => canonical.unwrap_or_else(|| user.to_owned()),
         Err(e) => return LoginOutcome::TemporaryFailure(e.to_string()),
     };
-    match ctx.store.open_maildrop(&user) {
-        Ok(maildrop) => LoginOutcome::Accepted { user, maildrop },
-        Err(StoreError::InUse) => LoginOutcome::InUse { user },
-        Err(e) => LoginOutcome::TemporaryFailure(e.to_string()),
+    let version = ctx.access.policy();
+    let facts = LoginFacts {
+        user: user.clone(),
+        protocol: Protocol::Pop3,
+        mechanism,
+        tls,
+        client_addr,
+    };
+    if let Decision::Deny(d) = ctx.access.authorize(&version.policy, &facts) {
+        return LoginOutcome::Denied(d);
+    }
+    let effective = version.policy.effective_settings(&user, Protocol::Pop3);
+    let maildrop = match ctx.store.open_maildrop(&user) {
+        Ok(maildrop) => maildrop,
+        Err(StoreError::InUse) => return LoginOutcome::InUse { user },
+        Err(e) => return LoginOutcome::TemporaryFailure(e.to_string()),
+    };
+    let format = body_format(effective.message_retrieval_mime_format);
+    let descending = effective.message_retrieval_sort_order == Some(SortOrder::Descending);
+    let exact = effective.enable_exact_rfc822_size && format.converts();
+    match maildrop_view(maildrop.as_ref(), format, descending, exact) {
+        Ok(view) => LoginOutcome::Accepted {
+            user,
+            maildrop,
+            view,
+            facts,
+            generation: version.generation,
+        },
+        Err(e) => LoginOutcome::TemporaryFailure(e),
+    }
+}
+
+/// cas-policy's MIME format as the converter's.
+pub fn body_format(format: cas_policy::MimeFormat) -> BodyFormat {
+    use cas_policy::MimeFormat as M;
+    match format {
+        M::TextOnly => BodyFormat::TextOnly,
+        M::HtmlOnly => BodyFormat::HtmlOnly,
+        M::HtmlAndTextAlternative => BodyFormat::HtmlAndTextAlternative,
+        M::TextEnrichedOnly => BodyFormat::TextEnrichedOnly,
+        M::TextEnrichedAndTextAlternative => BodyFormat::TextEnrichedAndTextAlternative,
+        M::Tnef => BodyFormat::Tnef,
+        _ => BodyFormat::BestBodyFormat,
+    }
+}
+
+/// Message numbering and sizes for one session.
+fn maildrop_view(
+    maildrop: &dyn Maildrop,
+    format: BodyFormat,
+    descending: bool,
+    exact: bool,
+) -> Result<MaildropView, String> {
+    let messages = maildrop.messages();
+    let mut order: Vec<usize> = (0..messages.len()).collect();
+    if descending {
+        order.reverse();
+    }
+    let mut listing = Vec::with_capacity(order.len());
+    for &i in &order {
+        let m = &messages[i];
+        let mut size = m.size;
+        if exact && m.size <= mime::MAX_CONVERTED_SIZE {
+            let stored = read_whole(maildrop, i).map_err(|e| e.to_string())?;
+            if let Some(converted) = mime::convert(&stored, format) {
+                size = pop3_proto::stuffing::crlf_size(&converted);
+            }
+        }
+        let uid = Uid::new(m.uid.clone()).map_err(|_| "maildrop produced an invalid UID")?;
+        listing.push(MaildropEntry { size, uid });
+    }
+    Ok(MaildropView {
+        order,
+        listing,
+        format,
+    })
+}
+
+/// A whole message (callers bound its size).
+fn read_whole(maildrop: &dyn Maildrop, index: usize) -> Result<Vec<u8>, StoreError> {
+    let mut reader = maildrop.open_message(index)?;
+    let mut out = Vec::with_capacity(usize::try_from(reader.remaining()).unwrap_or(0));
+    loop {
+        let (chunk, last) = reader.read_chunk(MESSAGE_CHUNK)?;
+        out.extend_from_slice(&chunk);
+        if last {
+            return Ok(out);
+        }
     }
 }
 
@@ -480,14 +953,21 @@ impl Application<ServerSession> for Pop3App {
     ) -> Directive {
         match event {
             Event::CommandReceived { id, command } => self.on_request(session, id, command),
-            Event::TlsRequested => return Directive::StartTls,
+            Event::TlsRequested => {
+                self.log(LogEvent::Received, "STLS", "");
+                self.log(LogEvent::Sent, "+OK", "TLS negotiation");
+                return Directive::StartTls;
+            }
             Event::AuthenticationCancelled { .. } => {
+                self.log(LogEvent::Received, "*", "SASL exchange cancelled");
                 if let Some(mut machine) = self.sasl.take() {
                     machine.abort();
                 }
             }
             Event::Closed { reason } => {
                 tracing::debug!(peer = %self.peer, user = ?self.user, ?reason, "POP3 session closed");
+                let context = format!("{reason:?}");
+                self.log(LogEvent::Disconnected, "", &context);
                 // Without a commit nothing changes; dropping the maildrop releases the lock.
                 self.maildrop = None;
                 self.retrieval = None;
@@ -496,6 +976,25 @@ impl Application<ServerSession> for Pop3App {
             _ => {}
         }
         Directive::Continue
+    }
+
+    fn before_input(&mut self, now: Instant, session: &mut ServerSession) {
+        if session.state() != State::Transaction {
+            return;
+        }
+        let Some(reauth) = self.reauth.as_mut() else {
+            return;
+        };
+        if let Err(d) = reauth.still_allowed(&self.ctx.access) {
+            tracing::info!(peer = %self.peer, user = ?self.user, reason = %d, "POP3 session closed: access revoked by a policy change");
+            self.log(
+                LogEvent::Info,
+                "",
+                &format!("access revoked by a policy change: {}", d.message),
+            );
+            // Nothing is committed: the session ends without UPDATE.
+            session.close(now, &d.message);
+        }
     }
 
     fn poll_work(&mut self, _now: Instant, session: &mut ServerSession) {
@@ -510,10 +1009,40 @@ impl Application<ServerSession> for Pop3App {
         if !session.wants_message_data() {
             return;
         }
+        if retrieval.converted.is_some() {
+            self.send_converted(session);
+            return;
+        }
         let id = retrieval.id;
-        let reader = retrieval.reader.take();
         let index = retrieval.index;
         let maildrop = self.maildrop.clone();
+        let format = self
+            .view
+            .as_ref()
+            .map_or(BodyFormat::BestBodyFormat, |v| v.format);
+        if !retrieval.started && retrieval.reader.is_none() && format.converts() {
+            let size = maildrop
+                .as_ref()
+                .and_then(|m| m.messages().get(index).map(|i| i.size))
+                .unwrap_or(u64::MAX);
+            if size <= mime::MAX_CONVERTED_SIZE {
+                self.spawn(move || {
+                    let result =
+                        match maildrop {
+                            Some(m) => read_whole(m.as_ref(), index).map(|stored| {
+                                match mime::convert(&stored, format) {
+                                    Some(converted) => Bytes::from(converted),
+                                    None => Bytes::from(stored),
+                                }
+                            }),
+                            None => Err(StoreError::NoSuchMessage),
+                        };
+                    Job::Converted { id, result }
+                });
+                return;
+            }
+        }
+        let reader = retrieval.reader.take();
         self.spawn(move || {
             let mut reader = match (reader, maildrop) {
                 (Some(r), _) => r,
@@ -568,7 +1097,7 @@ impl Application<ServerSession> for Pop3App {
             } => match (step, outcome) {
                 (Step::Challenge(data), _) => {
                     self.sasl = Some(machine);
-                    let _ = session.send(id, Reply::SaslChallenge { data });
+                    self.reply(session, id, Reply::SaslChallenge { data });
                 }
                 (
                     Step::Success {
@@ -603,17 +1132,22 @@ impl Application<ServerSession> for Pop3App {
                 };
                 match result {
                     Ok((chunk, last)) => {
+                        let first = !retrieval.started;
                         retrieval.started = true;
                         retrieval.reader = reader;
                         if last {
                             self.retrieval = None;
+                        }
+                        if first {
+                            self.log(LogEvent::Sent, "+OK", "message follows");
                         }
                         let _ = session.send(id, Reply::MessageData { chunk, last });
                     }
                     Err(e) if !retrieval.started => {
                         self.retrieval = None;
                         tracing::warn!(peer = %self.peer, error = %e, "message unavailable");
-                        let _ = session.send(
+                        self.reply(
+                            session,
                             id,
                             Reply::MessageUnavailable {
                                 text: "message is no longer available".into(),
@@ -626,6 +1160,32 @@ impl Application<ServerSession> for Pop3App {
                         self.retrieval = None;
                         tracing::error!(peer = %self.peer, error = %e, "message read failed mid-transfer");
                         session.close(now, "message read failed");
+                    }
+                }
+            }
+            Job::Converted { id, result } => {
+                let Some(retrieval) = self.retrieval.as_mut().filter(|r| r.id == id) else {
+                    return;
+                };
+                match result {
+                    Ok(bytes) => {
+                        let format = self.view.as_ref().map(|v| v.format);
+                        let context =
+                            format!("message follows, {} octets as {format:?}", bytes.len());
+                        retrieval.converted = Some((bytes, 0));
+                        self.log(LogEvent::Sent, "+OK", &context);
+                        self.send_converted(session);
+                    }
+                    Err(e) => {
+                        self.retrieval = None;
+                        tracing::warn!(peer = %self.peer, error = %e, "message unavailable");
+                        self.reply(
+                            session,
+                            id,
+                            Reply::MessageUnavailable {
+                                text: "message is no longer available".into(),
+                            },
+                        );
                     }
                 }
             }
@@ -649,7 +1209,7 @@ impl Application<ServerSession> for Pop3App {
                     }
                 };
                 self.maildrop = None;
-                let _ = session.send(id, reply);
+                self.reply(session, id, reply);
             }
             Job::Panicked => {
                 tracing::error!(peer = %self.peer, "background task panicked");

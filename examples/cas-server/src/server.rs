@@ -6,17 +6,21 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pop3_proto::{ServerSession, SessionOptions};
-use tokio::io::{AsyncRead, AsyncWrite};
+use cas_policy::{Denial, Protocol};
+use pop3_proto::{ServerSession, SessionOptions, StatusLine};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::access::{AccessControl, Slot};
 use crate::config::Settings;
 use crate::driver::{self, Ending, MaybeTls, TLS_HANDSHAKE_TIMEOUT};
+use crate::live::{LiveCredentials, LivePolicy};
 use crate::maildir::MaildirStore;
-use crate::pop3::{Pop3App, Pop3Context, server_config};
+use crate::pop3::{Endpoints, Pop3App, Pop3Context};
+use crate::protolog::{LogEvent, SessionLog};
 
 /// How long shutdown waits for sessions to say goodbye before the process exits anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -38,6 +42,9 @@ pub enum StartError {
     /// The POP3 settings were refused by the protocol crate.
     #[error("invalid POP3 settings: {0}")]
     Pop3Config(String),
+    /// The client access policy file does not load.
+    #[error("invalid policy: {0}")]
+    Policy(String),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -54,6 +61,7 @@ pub struct Server {
     pop3s: Option<TcpListener>,
     acceptor: Option<TlsAcceptor>,
     ctx: Arc<Pop3Context>,
+    credentials: Option<Arc<LiveCredentials>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -65,7 +73,8 @@ impl std::fmt::Debug for Server {
     }
 }
 
-/// Loads the credential store from the passwd-file.
+/// Loads the credential store from the passwd-file (a fixed snapshot; the server itself uses
+/// [`LiveCredentials`], which follows changes).
 pub fn load_credentials(path: &Path) -> Result<cas_auth::FileCredentialStore, StartError> {
     let err = |message: String| StartError::Users {
         path: path.display().to_string(),
@@ -76,34 +85,49 @@ pub fn load_credentials(path: &Path) -> Result<cas_auth::FileCredentialStore, St
 }
 
 impl Server {
-    /// Loads users and TLS material and binds the listeners.
+    /// Loads users, the policy and TLS material and binds the listeners.
     pub async fn bind(settings: &Settings) -> Result<Server, StartError> {
-        let credentials = load_credentials(&settings.users_file)?;
+        let credentials = Arc::new(LiveCredentials::load(&settings.users_file).map_err(
+            |message| StartError::Users {
+                path: settings.users_file.display().to_string(),
+                message,
+            },
+        )?);
+        let policy = Arc::new(LivePolicy::load(&settings.policy_file).map_err(StartError::Policy)?);
+        let access = Arc::new(AccessControl::new(
+            policy,
+            settings.log_dir.clone(),
+            settings.log_rotation,
+            settings.pop3.allow_clear_text_without_tls,
+        ));
         let acceptor = match &settings.tls {
             Some(paths) => Some(crate::tls::load_acceptor(&paths.cert, &paths.key)?),
             None => None,
         };
         let ntlm = settings.ntlm.enabled;
-        let config = server_config(&settings.pop3, acceptor.is_some(), ntlm)
-            .map_err(|e| StartError::Pop3Config(e.to_string()))?;
         let channel_bindings = match &settings.tls {
             Some(paths) if ntlm => Some(crate::tls::channel_bindings(&paths.cert)?),
             _ => None,
         };
-        let ctx = Arc::new(Pop3Context {
-            config: Arc::new(config),
-            credentials: Arc::new(credentials),
-            store: Arc::new(MaildirStore::new(&settings.maildir_root)),
-            ntlm: ntlm.then(|| Arc::new(settings.ntlm.acceptor_config())),
+        let ctx = Pop3Context::new(
+            settings.pop3.clone(),
+            acceptor.is_some(),
+            credentials.clone(),
+            Arc::new(MaildirStore::new(&settings.maildir_root)),
+            ntlm.then(|| Arc::new(settings.ntlm.acceptor_config())),
             channel_bindings,
-        });
-        Self::bind_with(
-            ctx,
+            access,
+        )
+        .map_err(|e| StartError::Pop3Config(e.to_string()))?;
+        let mut server = Self::bind_with(
+            Arc::new(ctx),
             acceptor,
             settings.pop3.listen,
             settings.pop3.tls_listen,
         )
-        .await
+        .await?;
+        server.credentials = Some(credentials);
+        Ok(server)
     }
 
     /// Binds listeners for an already assembled context (tests use this with their own
@@ -132,6 +156,7 @@ impl Server {
             pop3s,
             acceptor,
             ctx,
+            credentials: None,
         })
     }
 
@@ -159,8 +184,14 @@ impl Server {
         format!("{{{}}}\n", fields.join(", "))
     }
 
+    /// The shared POP3 context (its policy can be swapped while running).
+    pub fn context(&self) -> &Arc<Pop3Context> {
+        &self.ctx
+    }
+
     /// Accepts connections until `shutdown` is cancelled; then asks every session to close
-    /// and waits up to [`SHUTDOWN_GRACE`] for them.
+    /// and waits up to [`SHUTDOWN_GRACE`] for them. Meanwhile the policy and the users file
+    /// are reloaded on SIGHUP and on change.
     pub async fn run(self, shutdown: CancellationToken) {
         let tracker = TaskTracker::new();
         let Server {
@@ -168,7 +199,13 @@ impl Server {
             pop3s,
             acceptor,
             ctx,
+            credentials,
         } = self;
+        let watcher = tokio::spawn(crate::live::watch(
+            ctx.access.live_policy().clone(),
+            credentials,
+            shutdown.clone(),
+        ));
         loop {
             let (tcp, peer, implicit) = tokio::select! {
                 r = accept(pop3.as_ref()) => match r {
@@ -190,6 +227,7 @@ impl Server {
             });
         }
         drop((pop3, pop3s));
+        watcher.abort();
         tracker.close();
         tracing::info!(
             connections = tracker.len(),
@@ -230,6 +268,12 @@ async fn serve_tcp(
 ) {
     let listener = if implicit_tls { "pop3s" } else { "pop3" };
     tracing::info!(%peer, listener, "connection opened");
+    let endpoints = Endpoints {
+        remote: peer,
+        local: tcp.local_addr().unwrap_or(peer),
+    };
+    // Admission before the TLS handshake, so the limits also bound handshake work.
+    let admitted = ctx.access.admit(Protocol::Pop3, peer.ip(), implicit_tls);
     let stream = if implicit_tls {
         let Some(acc) = acceptor.as_ref() else {
             return;
@@ -248,7 +292,14 @@ async fn serve_tcp(
     } else {
         MaybeTls::Plain(tcp)
     };
-    let ending = serve_pop3(ctx, stream, peer.to_string(), acceptor, shutdown).await;
+    let slot = match admitted {
+        Ok(slot) => slot,
+        Err(denial) => {
+            refuse(&ctx, stream, endpoints, &denial).await;
+            return;
+        }
+    };
+    let ending = serve_pop3(ctx, stream, endpoints, Some(slot), acceptor, shutdown).await;
     match ending {
         Ending::Closed => tracing::info!(%peer, listener, "connection closed"),
         Ending::Broken(why) => {
@@ -257,13 +308,56 @@ async fn serve_tcp(
     }
 }
 
+/// Answers a connection the policy refused with `-ERR [code] text` (the library's code and
+/// client-safe text, encoded by pop3-proto) instead of the greeting, then closes it.
+async fn refuse<T: AsyncRead + AsyncWrite + Unpin>(
+    ctx: &Pop3Context,
+    mut stream: MaybeTls<T>,
+    endpoints: Endpoints,
+    denial: &Denial,
+) {
+    tracing::info!(peer = %endpoints.remote, reason = %denial, "POP3 connection refused by policy");
+    let code = match denial.pop3_code() {
+        "IN-USE" => pop3_proto::ResponseCode::InUse,
+        "SYS/PERM" => pop3_proto::ResponseCode::SysPerm,
+        "AUTH" => pop3_proto::ResponseCode::Auth,
+        "LOGIN-DELAY" => pop3_proto::ResponseCode::LoginDelay,
+        _ => pop3_proto::ResponseCode::SysTemp,
+    };
+    let mut line = Vec::new();
+    StatusLine::err_with(code, denial.message.clone()).encode(&mut line);
+    if let Some(log) = ctx.access.protocol_log(Protocol::Pop3) {
+        let mut log = SessionLog::new(
+            log,
+            endpoints.local.to_string(),
+            endpoints.remote.to_string(),
+        );
+        log.record(LogEvent::Connected, "", "POP3");
+        let text = String::from_utf8_lossy(&line);
+        log.record(
+            LogEvent::Sent,
+            text.trim_end(),
+            "connection refused by policy",
+        );
+        log.record(LogEvent::Disconnected, "", "refused");
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        stream.write_all(&line).await?;
+        stream.shutdown().await
+    })
+    .await;
+}
+
 /// Serves one POP3 connection on any stream (tests pass in-memory pipes).
 ///
-/// `stream` is already TLS for implicit TLS; `stls` is the acceptor for an STLS upgrade.
+/// `stream` is already TLS for implicit TLS; `stls` is the acceptor for an STLS upgrade;
+/// `slot` is the connection's place in the POP3 connection tracker (released when the
+/// session ends).
 pub async fn serve_pop3<T>(
     ctx: Arc<Pop3Context>,
     stream: MaybeTls<T>,
-    peer: String,
+    endpoints: Endpoints,
+    slot: Option<Slot>,
     stls: Option<TlsAcceptor>,
     shutdown: CancellationToken,
 ) -> Ending
@@ -274,7 +368,19 @@ where
         tls_active: stream.is_tls(),
         apop_timestamp: None,
     };
-    let session = ServerSession::new(ctx.config.clone(), driver::now(), options);
-    let app = Pop3App::new(ctx, peer);
+    let config = match ctx.session_config() {
+        Ok(c) => c,
+        Err(e) => {
+            // The policy's ranges are pop3-proto's and an unsendable banner falls back to
+            // the default greeting, so this is not expected; should a reloaded policy still
+            // produce invalid settings, the connection gets working defaults.
+            tracing::error!(error = %e, "POP3 settings of the policy in force are invalid; using defaults");
+            Arc::new(pop3_proto::ServerConfig::default())
+        }
+    };
+    let session = ServerSession::new(config, driver::now(), options);
+    let mut app = Pop3App::new(ctx, endpoints, slot);
+    let context = if stream.is_tls() { "POP3S" } else { "POP3" };
+    app.log(LogEvent::Connected, "", context);
     driver::drive(session, app, stream, stls, shutdown).await
 }

@@ -7,10 +7,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cas_server::access::AccessControl;
 use cas_server::config::Pop3Settings;
 use cas_server::driver::{Ending, MaybeTls};
+use cas_server::live::LivePolicy;
 use cas_server::maildir::{MaildirStore, create_maildir};
-use cas_server::pop3::{Pop3Context, server_config};
+use cas_server::pop3::{Endpoints, Pop3Context};
+use cas_server::protolog::Rotation;
 use cas_server::server::serve_pop3;
 use cas_server::{Server, demo};
 use rustls_pki_types::pem::PemObject;
@@ -38,8 +41,14 @@ impl Fixture {
     }
 
     fn with_settings(settings: Pop3Settings) -> Fixture {
+        Self::with_policy(settings, "")
+    }
+
+    /// A fixture whose `policy.toml` holds `policy` (TOML in Exchange's vocabulary).
+    fn with_policy(settings: Pop3Settings, policy: &str) -> Fixture {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
+        fs::write(dir.join("policy.toml"), policy).unwrap();
         let params = cas_auth::PasswordHashParams::dangerous_low_cost();
         let mut users = String::new();
         for (user, password) in [("alice", ALICE_PASSWORD), ("bob", BOB_PASSWORD)] {
@@ -64,13 +73,25 @@ impl Fixture {
         fs::write(dir.join("key.pem"), &key_pem).unwrap();
         let acceptor =
             cas_server::tls::load_acceptor(&dir.join("cert.pem"), &dir.join("key.pem")).unwrap();
-        let ctx = Arc::new(Pop3Context {
-            config: Arc::new(server_config(&settings, true, false).unwrap()),
-            credentials: Arc::new(credentials),
-            store: Arc::new(MaildirStore::new(dir.join("maildir"))),
-            ntlm: None,
-            channel_bindings: None,
-        });
+        let policy = Arc::new(LivePolicy::load(&dir.join("policy.toml")).unwrap());
+        let access = Arc::new(AccessControl::new(
+            policy,
+            dir.join("logs"),
+            Rotation::default(),
+            settings.allow_clear_text_without_tls,
+        ));
+        let ctx = Arc::new(
+            Pop3Context::new(
+                settings,
+                true,
+                Arc::new(credentials),
+                Arc::new(MaildirStore::new(dir.join("maildir"))),
+                None,
+                None,
+                access,
+            )
+            .unwrap(),
+        );
         Fixture {
             _tmp: tmp,
             dir,
@@ -570,7 +591,11 @@ fn pipe_session(
     let task = tokio::spawn(serve_pop3(
         fx.ctx.clone(),
         MaybeTls::Plain(server),
-        "pipe".into(),
+        Endpoints {
+            remote: "127.0.0.1:40000".parse().unwrap(),
+            local: "127.0.0.1:110".parse().unwrap(),
+        },
+        None,
         None,
         shutdown.clone(),
     ));

@@ -168,6 +168,59 @@ impl Server {
         fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
     }
 
+    /// Runs an admin command of the binary on this server's data directory.
+    pub fn admin(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cas-server"));
+        command
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(args)
+            .stdin(Stdio::null());
+        run(&mut command)
+    }
+
+    /// Runs an admin command that must succeed; returns its stdout.
+    pub fn admin_ok(&self, args: &[&str]) -> String {
+        let out = self.admin(args);
+        assert!(
+            out.status.success(),
+            "cas-server {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// How many times the server log says the policy was reloaded.
+    pub fn policy_reloads(&self) -> usize {
+        self.log().matches("policy reloaded").count()
+    }
+
+    /// Sends SIGHUP and waits until the server logged one more policy reload.
+    pub fn reload(&self) {
+        let before = self.policy_reloads();
+        let pid = self.child.as_ref().unwrap().id();
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.wait_for_reload(before);
+    }
+
+    /// Waits (up to 20 s) until the log shows more than `before` policy reloads.
+    pub fn wait_for_reload(&self, before: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.policy_reloads() <= before {
+            assert!(
+                Instant::now() < deadline,
+                "no policy reload logged:\n{}",
+                self.log()
+            );
+            sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Asks the server to shut down with SIGTERM and returns its exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().unwrap();

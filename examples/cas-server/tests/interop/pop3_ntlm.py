@@ -3,7 +3,8 @@
 usage: pop3_ntlm.py MODE HOST PORT USER PASSWORD CAFILE EXPECT [BINDINGS]
 
 MODE is pop3s (implicit TLS), stls or plain; USER may be DOMAIN\\user; EXPECT is ok (login
-must succeed, then STAT) or fail (login must be refused with -ERR [AUTH]); BINDINGS is
+must succeed, then STAT), fail (login must be refused with -ERR [AUTH]) or privacy (AUTH NTLM
+itself must be refused with -ERR [AUTH], as LoginType SecureLogin does before TLS); BINDINGS is
 none (default), right (the certificate's tls-server-end-point) or wrong (another hash).
 """
 
