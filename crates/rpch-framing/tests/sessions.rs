@@ -55,6 +55,10 @@ fn conn_sequence_opens_the_virtual_connection() {
             .iter()
             .any(|e| matches!(e, ClientEvent::Opened))
     );
+    // The client's ClientKeepalive (300 s) becomes TCP keep-alive on the IN backend connection.
+    assert!(net.proxy_events.iter().any(
+        |(id, e)| *id == in_id && *e == ProxyEvent::BackendKeepalive(Duration::from_secs(300))
+    ));
 }
 
 #[test]

@@ -64,6 +64,8 @@ pub struct InboundProxy {
     client_in: Reader,
     backend_in: Reader,
     to_backend: Writer,
+    /// The IN channel's HTTP response: only ever a `503 RPC Error` (§2.1.2.1.3).
+    to_client: Writer,
     greeted: bool,
     events: VecDeque<ProxyEvent>,
     queue: VecDeque<Bytes>,
@@ -80,7 +82,6 @@ pub struct InboundProxy {
     received: u64,
     last_client_input: Instant,
     keepalive: Option<Duration>,
-    last_backend_send: Instant,
     backend_deadline: Option<Instant>,
     acks_sent: u64,
 }
@@ -107,6 +108,7 @@ impl InboundProxy {
             client_in: Reader::default(),
             backend_in: Reader::default(),
             to_backend: Writer::default(),
+            to_client: Writer::default(),
             greeted: false,
             events: VecDeque::new(),
             queue: VecDeque::new(),
@@ -119,7 +121,6 @@ impl InboundProxy {
             received: 0,
             last_client_input: now,
             keepalive: None,
-            last_backend_send: now,
             backend_deadline: None,
             acks_sent: 0,
         }
@@ -186,7 +187,8 @@ impl InboundProxy {
                 Some(g) if g[..] == NCACN_HTTP_GREETING[..] => self.greeted = true,
                 Some(_) => return self.fail_backend(ChannelError::BadGreeting),
                 None => {
-                    if !NCACN_HTTP_GREETING.starts_with(&data[..data.len().min(14)]) {
+                    // Refuse a wrong greeting as soon as it diverges, however it is split.
+                    if !NCACN_HTTP_GREETING.starts_with(self.backend_in.peek()) {
                         return self.fail_backend(ChannelError::BadGreeting);
                     }
                     return;
@@ -206,12 +208,17 @@ impl InboundProxy {
         self.pump(now);
     }
 
+    /// Forwarding: the owner could not connect to the backend.
+    pub fn handle_backend_connect_failed(&mut self, _now: Instant) {
+        self.close_with(CloseReason::BackendUnreachable);
+    }
+
     /// The backend closed its side.
     pub fn handle_backend_eof(&mut self, _now: Instant) {
         self.close_with(CloseReason::BackendClosed);
     }
 
-    /// Timers: idle client, slow backend, keep-alive pings to the backend.
+    /// Timers: idle client, slow backend.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.is_closed() {
             return;
@@ -220,16 +227,7 @@ impl InboundProxy {
             return self.close_with(CloseReason::IdleTimeout);
         }
         if self.backend_deadline.is_some_and(|d| now >= d) {
-            return self.close_with(CloseReason::BackendTimeout);
-        }
-        if let Some(next) = self.next_keepalive()
-            && now >= next
-        {
-            // The client's keep-alive interval (CONN/B1 ClientKeepalive, §2.2.3.5.6) is how
-            // often the IN channel's TCP connections must carry traffic; the client pings us,
-            // we ping the server.
-            self.to_backend.push_rts(&pdus::ping());
-            self.last_backend_send = now;
+            self.close_with(CloseReason::BackendTimeout);
         }
     }
 
@@ -276,11 +274,11 @@ impl InboundProxy {
         Some(ev)
     }
 
-    /// Bytes for the client. An IN channel sends nothing to the client in normal operation (its
-    /// HTTP response is only for errors, §2.1.2.1.3), so this always returns 0; it exists so
-    /// drivers treat both proxy machines alike.
-    pub fn poll_transmit(&mut self, _out: &mut Vec<u8>) -> usize {
-        0
+    /// Bytes for the client. An IN channel answers its request only when it fails before it
+    /// opened: `HTTP/1.0 503 RPC Error: <code>` (§2.1.2.1.3, [`CloseReason::rpc_error`]).
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        self.to_client
+            .drain_into(out, self.config.max_transmit_chunk)
     }
 
     /// Bytes for the backend: at most [`ProxyConfig::max_transmit_chunk`] per call; nothing
@@ -308,9 +306,6 @@ impl InboundProxy {
         let mut t = self.last_client_input + self.config.idle_timeout;
         if let Some(d) = self.backend_deadline {
             t = t.min(d);
-        }
-        if let Some(k) = self.next_keepalive() {
-            t = t.min(k);
         }
         Some(t)
     }
@@ -348,6 +343,11 @@ impl InboundProxy {
         self.cookies.map(|c| c.1)
     }
 
+    /// The keep-alive interval for the backend connection, once the client named one.
+    pub fn backend_keepalive(&self) -> Option<Duration> {
+        self.keepalive
+    }
+
     /// Flow-control acknowledgements sent for the client's traffic so far.
     pub fn acks_sent(&self) -> u64 {
         self.acks_sent
@@ -372,15 +372,6 @@ impl InboundProxy {
             + self.to_backend.len()
             + self.queue.iter().map(Bytes::len).sum::<usize>()
             + self.held.iter().map(Bytes::len).sum::<usize>()
-    }
-
-    fn next_keepalive(&self) -> Option<Instant> {
-        match (&self.backend, self.keepalive, self.state) {
-            (Backend::Forward(_), Some(k), InboundState::Opened) => {
-                Some(self.last_backend_send + k)
-            }
-            _ => None,
-        }
     }
 
     fn on_client_frame(&mut self, now: Instant, frame: Frame) {
@@ -455,13 +446,13 @@ impl InboundProxy {
 
     fn on_b1(&mut self, now: Instant, b1: ConnB1) {
         self.cookies = Some((b1.virtual_connection, b1.in_channel));
-        self.set_keepalive(b1.client_keepalive);
         self.events
             .push_back(ProxyEvent::VirtualConnectionIdentified {
                 virtual_connection: b1.virtual_connection,
                 channel: b1.in_channel,
                 replaces: None,
             });
+        self.set_keepalive(b1.client_keepalive);
         match self.backend.clone() {
             Backend::Forward(target) => {
                 // §3.2.3.5.3: connect, then CONN/B2 with our receive window and timeout.
@@ -474,7 +465,6 @@ impl InboundProxy {
                     self.client_address,
                 );
                 self.to_backend.push_rts(&b2);
-                self.last_backend_send = now;
                 self.backend_deadline = Some(now + self.config.backend_timeout);
                 self.state = InboundState::AwaitingB3;
             }
@@ -507,7 +497,6 @@ impl InboundProxy {
                     self.config.receive_window,
                     self.config.connection_timeout_ms(),
                 ));
-                self.last_backend_send = now;
                 self.backend_deadline = Some(now + self.config.backend_timeout);
                 self.state = InboundState::AwaitingB3;
             }
@@ -526,12 +515,11 @@ impl InboundProxy {
         }
     }
 
-    fn on_recycle_a5(&mut self, now: Instant, successor: Cookie) {
+    fn on_recycle_a5(&mut self, _now: Instant, successor: Cookie) {
         self.finishing = true;
         if let Backend::Forward(_) = self.backend {
             // IN_R1/A6 (§2.2.4.15) at once; IN_R1/B1 after the last queued PDU.
             self.to_backend.push_rts(&RtsPdu::in_r1_a6(successor));
-            self.last_backend_send = now;
         }
         self.finish_if_drained();
     }
@@ -546,9 +534,25 @@ impl InboundProxy {
         self.close_with(CloseReason::Recycled);
     }
 
+    /// The keep-alive interval the client wants on the IN channel's connection to the server
+    /// (CONN/B1 ClientKeepalive, Keep-Alive RTS PDU, §2.2.4.46). That connection is plain TCP
+    /// and MS-RPCH defines no RTS keep-alive from the inbound proxy to the server, so the owner
+    /// applies it as TCP keep-alive ([`ProxyEvent::BackendKeepalive`]).
     fn set_keepalive(&mut self, ms: u32) {
-        // 0 disables keep-alive (§2.2.3.5.6); Windows clients send 300000 by default.
-        self.keepalive = (ms != 0).then(|| Duration::from_millis(u64::from(ms)));
+        // 0 means the default of 300 s (§2.2.3.5.6).
+        let ms = if ms == 0 {
+            crate::rts::CLIENT_KEEPALIVE_DEFAULT
+        } else {
+            ms
+        };
+        let interval = Duration::from_millis(u64::from(ms));
+        if self.keepalive != Some(interval) {
+            self.keepalive = Some(interval);
+            if matches!(self.backend, Backend::Forward(_)) {
+                self.events
+                    .push_back(ProxyEvent::BackendKeepalive(interval));
+            }
+        }
     }
 
     fn on_backend_frame(&mut self, now: Instant, frame: Frame) {
@@ -602,13 +606,9 @@ impl InboundProxy {
         self.fail_backend(ChannelError::unexpected_rts(&rts, self.state.name()))
     }
 
-    fn pump(&mut self, now: Instant) {
-        let before = self.to_backend.total();
+    fn pump(&mut self, _now: Instant) {
         self.pump_inner();
         self.finish_if_drained();
-        if self.to_backend.total() != before {
-            self.last_backend_send = now;
-        }
     }
 
     /// Moves queued RPC PDUs to the backend while the server's window and our buffer allow
@@ -656,6 +656,13 @@ impl InboundProxy {
     fn close_with(&mut self, reason: CloseReason) {
         if self.is_closed() {
             return;
+        }
+        if self.state != InboundState::Opened
+            && let Some(code) = reason.rpc_error()
+        {
+            let mut head = Vec::new();
+            crate::http::encode_rpc_error_response(&mut head, code);
+            self.to_client.extend(&head);
         }
         self.state = InboundState::Closed;
         self.queue.clear();

@@ -50,6 +50,11 @@ impl Reader {
         self.buf.len()
     }
 
+    /// The bytes held, unframed.
+    pub(crate) fn peek(&self) -> &[u8] {
+        &self.buf
+    }
+
     /// Takes the raw prefix of `n` bytes if present (the backend greeting).
     pub(crate) fn take_prefix(&mut self, n: usize) -> Option<Bytes> {
         (self.buf.len() >= n).then(|| self.buf.split_to(n).freeze())

@@ -196,6 +196,31 @@ pub enum ChannelError {
     BadResponseHead(&'static str),
 }
 
+/// RPC_S_SERVER_UNAVAILABLE (MS-ERREF): the error code of the `503 RPC Error` response when
+/// the backend cannot be reached.
+pub const RPC_S_SERVER_UNAVAILABLE: u32 = 0x6BA;
+/// RPC_S_PROTOCOL_ERROR (MS-ERREF): the error code of the `503 RPC Error` response when the
+/// client broke the protocol.
+pub const RPC_S_PROTOCOL_ERROR: u32 = 0x6C0;
+
+impl CloseReason {
+    /// The RPC error code a channel that has not answered its HTTP request yet reports in its
+    /// `503 RPC Error` response (MS-RPCH §2.1.2.1.3), or `None` when no response is due (the
+    /// client left, or the owner closed).
+    pub fn rpc_error(&self) -> Option<u32> {
+        match self {
+            Self::ClientClosed | Self::Local | Self::Recycled => None,
+            Self::ClientError(_) | Self::IdleTimeout | Self::BufferLimit => {
+                Some(RPC_S_PROTOCOL_ERROR)
+            }
+            Self::BackendClosed
+            | Self::BackendError(_)
+            | Self::BackendTimeout
+            | Self::BackendUnreachable => Some(RPC_S_SERVER_UNAVAILABLE),
+        }
+    }
+}
+
 impl ChannelError {
     pub(crate) fn unexpected_rts(p: &RtsPdu, state: &'static str) -> Self {
         Self::UnexpectedRts {
@@ -222,6 +247,8 @@ pub enum CloseReason {
     IdleTimeout,
     /// The backend did not greet or finish a handshake within [`ProxyConfig::backend_timeout`].
     BackendTimeout,
+    /// The owner could not connect to the backend (`handle_backend_connect_failed`).
+    BackendUnreachable,
     /// A peer kept sending while the machine asked it to wait, past [`ProxyConfig::max_buffered`].
     BufferLimit,
     /// This channel was replaced by a successor (recycling) and has finished its part.
@@ -247,6 +274,9 @@ pub enum ProxyEvent {
         /// `Some(predecessor cookie)` when this channel replaces another (recycling).
         replaces: Option<Cookie>,
     },
+    /// Forwarding inbound proxy: set TCP keep-alive on the backend connection to this
+    /// interval (the client's ClientKeepalive from CONN/B1 or a Keep-Alive RTS PDU, §2.2.4.46).
+    BackendKeepalive(std::time::Duration),
     /// The channel is open: RPC PDUs flow.
     Opened,
     /// Merged inbound proxy: an RPC PDU from the client for the local server. Its bytes have

@@ -168,7 +168,8 @@ impl OutboundProxy {
                 Some(g) if g[..] == NCACN_HTTP_GREETING[..] => self.greeted = true,
                 Some(_) => return self.fail_backend(ChannelError::BadGreeting),
                 None => {
-                    if !NCACN_HTTP_GREETING.starts_with(&data[..data.len().min(14)]) {
+                    // Refuse a wrong greeting as soon as it diverges, however it is split.
+                    if !NCACN_HTTP_GREETING.starts_with(self.backend_in.peek()) {
                         return self.fail_backend(ChannelError::BadGreeting);
                     }
                     return;
@@ -189,6 +190,11 @@ impl OutboundProxy {
         if self.to_client.len() > self.config.max_buffered {
             self.close_with(CloseReason::BufferLimit);
         }
+    }
+
+    /// Forwarding: the owner could not connect to the backend.
+    pub fn handle_backend_connect_failed(&mut self, _now: Instant) {
+        self.close_with(CloseReason::BackendUnreachable);
     }
 
     /// The backend closed its side.
@@ -737,6 +743,14 @@ impl OutboundProxy {
     fn close_with(&mut self, reason: CloseReason) {
         if self.is_closed() {
             return;
+        }
+        if self.head_len == 0
+            && let Some(code) = reason.rpc_error()
+        {
+            // Nothing answered the request yet: a failure response (§2.1.2.1.4).
+            let mut head = Vec::new();
+            crate::http::encode_rpc_error_response(&mut head, code);
+            self.to_client.extend(&head);
         }
         self.state = OutboundState::Closed;
         self.queue.clear();
