@@ -863,3 +863,50 @@ fn fragments_split_at_literals() {
     assert!(matches!(&frags[1], Fragment::Literal { data, .. } if data == b"hello"));
     assert_eq!(frags[2], Fragment::Line(b")\r\n".to_vec()));
 }
+
+// --- RFC 9051 §6.3 example exchanges (server side) -----------------------------------------
+
+#[test]
+fn rfc9051_select_response_block() {
+    let block = [
+        "* 172 EXISTS",
+        "* OK [UIDVALIDITY 3857529045] UIDs valid",
+        "* OK [UIDNEXT 4392] Predicted next UID",
+        "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)",
+        "* OK [PERMANENTFLAGS (\\Deleted \\Seen \\*)] Limited",
+        "* LIST () \"/\" INBOX",
+        "A142 OK [READ-WRITE] SELECT completed",
+    ];
+    let parsed: Vec<_> = block.iter().map(|l| kat(l)).collect();
+    assert_eq!(parsed[0], Response::Data(Data::Exists(172)));
+    assert!(matches!(&parsed[5], Response::Data(Data::List(l)) if l.mailbox == Mailbox::Inbox));
+}
+
+#[test]
+fn rfc9051_list_extended_examples() {
+    kat("* CAPABILITY STARTTLS AUTH=GSSAPI IMAP4rev2 LOGINDISABLED XPIG-LATIN");
+    kat("* LIST () \"/\" blurdybloop");
+    kat("* LIST (\\Noselect) \"/\" foo");
+    kat("* LIST () \"/\" foo/bar");
+    kat_canonical(
+        "* LIST (\\Marked \\NoInferiors) \"/\" \"inbox\"",
+        "* LIST (\\Marked \\Noinferiors) \"/\" INBOX",
+    );
+    kat("* LIST (\\Subscribed) \"/\" \"Fruit/Banana\"");
+    kat("* LIST (\\Subscribed \\NonExistent) \"/\" \"Fruit/Peach\"");
+    kat("* LIST (\\HasChildren) \"/\" \"Tofu\"");
+    kat("* LIST (\\Subscribed \\HasNoChildren) \"/\" \"Tofu/Tofu\"");
+    kat("* LIST (\\Subscribed \\Remote) \"/\" \"Bread\"");
+    kat("* LIST (\\NonExistent \\HasChildren) \"/\" \"Foo\" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+    // RFC 5819 LIST-STATUS answers: LIST then STATUS for the same mailbox.
+    kat("* LIST () \".\" \"INBOX.Sent\"");
+    kat("* STATUS \"INBOX.Sent\" (MESSAGES 7 UNSEEN 0 SIZE 123456)");
+    // UTF-8 names only with UTF8=ACCEPT.
+    let utf8 = "* LIST () \"/\" \"Entwürfe\"\r\n".as_bytes();
+    assert_eq!(
+        parse_response(utf8).unwrap_err().kind,
+        ParseErrorKind::InvalidUtf8
+    );
+    let opts = ParseOptions::default().with_utf8_accept(true);
+    assert!(parse_response_with(utf8, &opts).is_ok());
+}
