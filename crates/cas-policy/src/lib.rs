@@ -107,7 +107,7 @@
 //! | `Set-CASMailbox -MAPIBlockOutlookRpcHttp`, `-MAPIBlockOutlookNonCachedMode`, `-MAPIBlockOutlookVersions`, `-MapiHttpEnabled` | [`CasMailbox`] `mapi_block_*`, `mapi_http_enabled` ([`VersionRanges`]) |
 //! | `Get-Mailbox -OrganizationalUnit X \| Set-CASMailbox` | [`PolicyConfig::set_cas_mailbox`] with [`Target::OrganizationalUnit`] |
 //! | `Set-OrganizationConfig -MapiHttpEnabled` | [`OrganizationSettings`] (`[Organization]`) |
-//! | `Set-PopSettings` / `Set-ImapSettings` `-LoginType`, `-MaxConnections`, `-MaxConnectionFromSingleIP`, `-MaxConnectionsPerUser`, `-PreAuthenticatedConnectionTimeout`, `-AuthenticatedConnectionTimeout`, `-MaxCommandSize`, `-EnableExactRFC822Size`, `-MessageRetrievalMimeFormat`, `-MessageRetrievalSortOrder`, `-SuppressReadReceipt`, `-CalendarItemRetrievalOption`, `-Banner`, `-ProtocolLogEnabled`, `-EnableGSSAPIAndNTLMAuth`, `-ExtendedProtectionPolicy`, `-X509CertificateName`, `-UnencryptedOrTLSBindings`, `-SSLBindings` | [`PopSettings`] / [`ImapSettings`] (`[PopSettings]`, `[ImapSettings]`), changed with [`PopSettingsChange`] / [`ImapSettingsChange`] |
+//! | `Set-PopSettings` / `Set-ImapSettings` `-LoginType`, `-MaxConnections`, `-MaxConnectionFromSingleIP`, `-MaxConnectionsPerUser`, `-PreAuthenticatedConnectionTimeout`, `-AuthenticatedConnectionTimeout`, `-MaxCommandSize`, `-EnableExactRFC822Size`, `-MessageRetrievalMimeFormat`, `-MessageRetrievalSortOrder`, `-SuppressReadReceipt`, `-CalendarItemRetrievalOption`, `-Banner`, `-ProtocolLogEnabled`, `-LogFileLocation`, `-LogFileRollOverSettings`, `-LogPerFileSizeQuota`, `-EnableGSSAPIAndNTLMAuth`, `-ExtendedProtectionPolicy`, `-X509CertificateName`, `-UnencryptedOrTLSBindings`, `-SSLBindings` | [`PopSettings`] / [`ImapSettings`] (`[PopSettings]`, `[ImapSettings]`), changed with [`PopSettingsChange`] / [`ImapSettingsChange`] |
 //! | `Enable-` / `Disable-` / `Set-OutlookAnywhere` `-ExternalHostname`, `-InternalHostname`, `-ExternalClientAuthenticationMethod`, `-InternalClientAuthenticationMethod`, `-IISAuthenticationMethods`, `-DefaultAuthenticationMethod`, `-SSLOffloading`, `-ExternalClientsRequireSsl`, `-InternalClientsRequireSsl` | [`OutlookAnywhereSettings`] (`[OutlookAnywhere]`), [`OutlookAnywhereChange`] |
 //! | RPC proxy `ValidPorts` registry value | [`OutlookAnywhereSettings::valid_ports`] ([`RpcPortRange`]) |
 //! | `New-ClientAccessRule -Priority`, `-Enabled`, `-Action`, `-AnyOfProtocols`, `-AnyOfClientIPAddressesOrRanges`, `-UsernameMatchesAnyOfPatterns`, `-AnyOfAuthenticationTypes` and their `Except*` forms | [`ClientAccessRule`] (`[[ClientAccessRule]]`) |
@@ -166,9 +166,10 @@ pub use rules::{
 };
 pub use settings::{
     AUTH_TIMEOUT_RANGE, IMAP_MAX_COMMAND_SIZE_RANGE, ImapSettings, ImapSettingsChange,
-    MAX_BANNER_LEN, MAX_CONNECTION_LIMIT, MAX_LIST_ENTRIES, OrganizationSettings,
-    OutlookAnywhereChange, OutlookAnywhereSettings, POP_MAX_COMMAND_SIZE_RANGE,
-    PRE_AUTH_TIMEOUT_RANGE, PopSettings, PopSettingsChange,
+    LogFileRollOver, MAX_BANNER_LEN, MAX_CONNECTION_LIMIT, MAX_LIST_ENTRIES,
+    MAX_LOG_FILE_SIZE_QUOTA, MAX_LOG_LOCATION_LEN, OrganizationSettings, OutlookAnywhereChange,
+    OutlookAnywhereSettings, POP_MAX_COMMAND_SIZE_RANGE, PRE_AUTH_TIMEOUT_RANGE, PopSettings,
+    PopSettingsChange,
 };
 pub use throttle::{LoginThrottle, ThrottleConfig};
 pub use timespan::TimeSpan;

@@ -308,7 +308,9 @@ pub enum CalendarItemRetrievalOption {
     #[default]
     #[serde(rename = "iCalendar")]
     ICalendar,
-    /// As a link to the item on the intranet Outlook on the web URL.
+    /// As a link to the item on the intranet Outlook on the web URL (Exchange's docs
+    /// spell it `intranetUrl`; both load).
+    #[serde(alias = "intranetUrl")]
     IntranetUrl,
     /// As a link to the item on the internet Outlook on the web URL.
     InternetUrl,

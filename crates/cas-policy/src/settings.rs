@@ -81,6 +81,37 @@ fn check_banner(key: &str, banner: &Option<String>) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Largest `LogPerFileSizeQuota` (4 GiB).
+pub const MAX_LOG_FILE_SIZE_QUOTA: u64 = 4 << 30;
+/// Longest `LogFileLocation`, in bytes.
+pub const MAX_LOG_LOCATION_LEN: usize = 1024;
+
+fn check_log_location(key: &str, location: &Option<String>) -> Result<(), ConfigError> {
+    let Some(l) = location else { return Ok(()) };
+    if l.is_empty() || l.len() > MAX_LOG_LOCATION_LEN || l.chars().any(char::is_control) {
+        return Err(ConfigError::invalid(
+            key,
+            l.as_str(),
+            "a path of 1 to 1024 bytes without control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// `LogFileRollOverSettings`: how often the protocol log starts a new file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum LogFileRollOver {
+    /// Every hour.
+    Hourly,
+    /// Every day.
+    #[default]
+    Daily,
+    /// Every week.
+    Weekly,
+    /// Every month.
+    Monthly,
+}
+
 fn check_bindings(key: &str, bindings: &[SocketAddr]) -> Result<(), ConfigError> {
     if bindings.len() > MAX_LIST_ENTRIES {
         return Err(ConfigError::out_of_range(
@@ -190,6 +221,19 @@ macro_rules! protocol_settings {
             /// `ProtocolLogEnabled`: write a protocol log; default false.
             #[serde(rename = "ProtocolLogEnabled")]
             pub protocol_log_enabled: bool,
+            /// `LogFileLocation`: directory of the protocol log; unset means the
+            /// server's default. The server interprets the path.
+            #[serde(rename = "LogFileLocation", skip_serializing_if = "Option::is_none")]
+            pub log_file_location: Option<String>,
+            /// `LogFileRollOverSettings`: when the protocol log starts a new file;
+            /// default `Daily`.
+            #[serde(rename = "LogFileRollOverSettings")]
+            pub log_file_roll_over_settings: LogFileRollOver,
+            /// `LogPerFileSizeQuota`: bytes after which the protocol log starts a new
+            /// file; 0 (Exchange's `Unlimited`, the default) means no size limit. At most
+            /// 4 GiB.
+            #[serde(rename = "LogPerFileSizeQuota")]
+            pub log_per_file_size_quota: u64,
             /// `EnableGSSAPIAndNTLMAuth`: offer the integrated Windows mechanisms (NTLM,
             /// GSSAPI); default true.
             #[serde(rename = "EnableGSSAPIAndNTLMAuth")]
@@ -226,6 +270,9 @@ macro_rules! protocol_settings {
                     calendar_item_retrieval_option: CalendarItemRetrievalOption::ICalendar,
                     banner: None,
                     protocol_log_enabled: false,
+                    log_file_location: None,
+                    log_file_roll_over_settings: LogFileRollOver::Daily,
+                    log_per_file_size_quota: 0,
                     enable_gssapi_and_ntlm_auth: true,
                     extended_protection_policy: ExtendedProtectionPolicy::None,
                     x509_certificate_name: None,
@@ -255,6 +302,10 @@ macro_rules! protocol_settings {
                 check_span(&key("AuthenticatedConnectionTimeout"), self.authenticated_connection_timeout, AUTH_TIMEOUT_RANGE)?;
                 check_u32(&key("MaxCommandSize"), self.max_command_size, $cmd_range)?;
                 check_banner(&key("Banner"), &self.banner)?;
+                check_log_location(&key("LogFileLocation"), &self.log_file_location)?;
+                if self.log_per_file_size_quota > MAX_LOG_FILE_SIZE_QUOTA {
+                    return Err(ConfigError::out_of_range(key("LogPerFileSizeQuota"), self.log_per_file_size_quota, format!("0 (unlimited)..={MAX_LOG_FILE_SIZE_QUOTA}")));
+                }
                 check_optional_host(&key("X509CertificateName"), &self.x509_certificate_name)?;
                 check_bindings(&key("UnencryptedOrTLSBindings"), &self.unencrypted_or_tls_bindings)?;
                 check_bindings(&key("SSLBindings"), &self.ssl_bindings)?;
@@ -278,6 +329,9 @@ macro_rules! protocol_settings {
                 if let Some(v) = change.calendar_item_retrieval_option { next.calendar_item_retrieval_option = v; }
                 if let Some(v) = &change.banner { next.banner = v.clone(); }
                 if let Some(v) = change.protocol_log_enabled { next.protocol_log_enabled = v; }
+                if let Some(v) = &change.log_file_location { next.log_file_location = v.clone(); }
+                if let Some(v) = change.log_file_roll_over_settings { next.log_file_roll_over_settings = v; }
+                if let Some(v) = change.log_per_file_size_quota { next.log_per_file_size_quota = v; }
                 if let Some(v) = change.enable_gssapi_and_ntlm_auth { next.enable_gssapi_and_ntlm_auth = v; }
                 if let Some(v) = change.extended_protection_policy { next.extended_protection_policy = v; }
                 if let Some(v) = &change.x509_certificate_name { next.x509_certificate_name = v.clone(); }
@@ -310,6 +364,9 @@ macro_rules! protocol_settings {
             pub calendar_item_retrieval_option: Option<CalendarItemRetrievalOption>,
             pub banner: Option<Option<String>>,
             pub protocol_log_enabled: Option<bool>,
+            pub log_file_location: Option<Option<String>>,
+            pub log_file_roll_over_settings: Option<LogFileRollOver>,
+            pub log_per_file_size_quota: Option<u64>,
             pub enable_gssapi_and_ntlm_auth: Option<bool>,
             pub extended_protection_policy: Option<ExtendedProtectionPolicy>,
             pub x509_certificate_name: Option<Option<String>>,
