@@ -89,10 +89,12 @@ fn bad_greeting_closes_with_503_server_unavailable() {
         ev.iter()
             .any(|e| matches!(e, ProxyEvent::BackendConnectRequested(_)))
     );
-    // Nothing goes to the backend before it greets.
+    // Nothing goes to the backend before the owner connected it.
     let mut out = Vec::new();
     assert_eq!(p.poll_backend_transmit(&mut out), 0);
     p.handle_backend_connected(now);
+    assert!(p.poll_backend_transmit(&mut out) > 0);
+    out.clear();
     p.handle_backend_input(now, b"ncacn_http/1.1");
     assert_eq!(
         closed_reason(&events_in(&mut p)),
@@ -124,17 +126,24 @@ fn greeting_split_byte_by_byte() {
         p.handle_backend_input(now, &[*b]);
         assert!(!p.is_closed());
     }
-    let mut out = Vec::new();
-    assert!(
-        p.poll_backend_transmit(&mut out) > 0,
-        "CONN/B2 goes out after the greeting"
-    );
+    p.handle_backend_input(now, &enc(&RtsPdu::conn_b3(65536, 1)));
+    assert_eq!(p.state(), InboundState::Opened);
+}
+
+/// MS-RPCH §3.2.3.5.12: a proxy must not require the legacy server response.
+#[test]
+fn backend_without_greeting_is_accepted() {
+    let (mut p, now) = inbound_forwarding();
+    p.handle_backend_connected(now);
+    p.handle_backend_input(now, &enc(&RtsPdu::conn_b3(65536, 1)));
+    assert_eq!(p.state(), InboundState::Opened);
 }
 
 #[test]
 fn greeting_then_b2_goes_out_then_b3_opens() {
     let (mut p, now) = inbound_forwarding();
     events_in(&mut p);
+    p.handle_backend_connected(now);
     p.handle_backend_input(now, NCACN_HTTP_GREETING);
     let mut out = Vec::new();
     while p.poll_backend_transmit(&mut out) > 0 {}

@@ -150,6 +150,8 @@ struct VcState {
     c1_sent: bool,
     in_successor: Option<(usize, Cookie)>,
     out_successor: Option<(usize, Cookie, u32)>,
+    /// A predecessor OUT channel still flushing after OUT_R1/A9: acks naming it go there.
+    out_predecessor: Option<(usize, Cookie)>,
 }
 
 /// The backend RPC server. Connection ids are the caller's.
@@ -330,6 +332,7 @@ impl TestServer {
                 let (succ_conn, succ_cookie, window) =
                     st.out_successor.take().expect("no OUT successor");
                 let old = st.out_conn.replace(succ_conn).unwrap();
+                st.out_predecessor = Some((old, st.out_cookie));
                 st.out_cookie = succ_cookie;
                 st.send = Some(SendWindow::new(window));
                 self.send_rts(old, &RtsPdu::out_r1_a9());
@@ -341,7 +344,13 @@ impl TestServer {
                 // Forwarding (§3.2.1.5.2): to the client or the outbound proxy, via the OUT
                 // channel.
                 let vc = self.vc_of(conn);
-                let out = self.vcs[&vc].out_conn.unwrap();
+                let st = &self.vcs[&vc];
+                // Route by the channel cookie an ack names (§3.2.1.5.1.2), so a predecessor OUT
+                // channel still flushing after OUT_R1/A9 gets the client's acks for it.
+                let out = match (rts.ack(), st.out_predecessor) {
+                    (Some(ack), Some((old, cookie))) if ack.channel_cookie == cookie => old,
+                    _ => st.out_conn.unwrap(),
+                };
                 assert!(matches!(
                     rts.destination(),
                     Some(ForwardDestination::Client | ForwardDestination::OutProxy)
@@ -366,6 +375,7 @@ impl TestServer {
             c1_sent: false,
             in_successor: None,
             out_successor: None,
+            out_predecessor: None,
         })
     }
 

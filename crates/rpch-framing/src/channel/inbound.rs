@@ -12,11 +12,11 @@ use crate::pdu::PacketType;
 use crate::rts::{Cookie, ForwardDestination, RtsCommand, RtsPdu};
 
 use super::flow::{ReceiveWindow, SendWindow};
-use super::link::{Frame, Reader, Writer};
+use super::link::{Frame, Reader, Writer, strip_greeting};
 use super::pdus::{self, ConnB1, InRecycleA1};
 use super::{
-    Backend, ChannelError, CloseReason, MAX_RECEIVE_WINDOW, MIN_RECEIVE_WINDOW,
-    NCACN_HTTP_GREETING, ProxyConfig, ProxyEvent,
+    Backend, ChannelError, CloseReason, MAX_RECEIVE_WINDOW, MIN_RECEIVE_WINDOW, ProxyConfig,
+    ProxyEvent,
 };
 
 /// Where an [`InboundProxy`] is in its life (§3.2.3.3's states, named for what they wait for).
@@ -66,7 +66,13 @@ pub struct InboundProxy {
     to_backend: Writer,
     /// The IN channel's HTTP response: only ever a `503 RPC Error` (§2.1.2.1.3).
     to_client: Writer,
+    /// ConnectionTimeout of this channel: the configured one, or the client's
+    /// `Pragma: MinConnTimeout`.
+    connection_timeout: Duration,
+    /// The backend's greeting (if any) has been read.
     greeted: bool,
+    /// The owner reported the backend connection established.
+    connected: bool,
     events: VecDeque<ProxyEvent>,
     queue: VecDeque<Bytes>,
     recv: ReceiveWindow,
@@ -99,6 +105,7 @@ impl InboundProxy {
         client_address: Option<IpAddr>,
     ) -> Self {
         let window = config.receive_window;
+        let connection_timeout = config.connection_timeout;
         Self {
             config,
             backend,
@@ -109,7 +116,9 @@ impl InboundProxy {
             backend_in: Reader::default(),
             to_backend: Writer::default(),
             to_client: Writer::default(),
+            connection_timeout,
             greeted: false,
+            connected: false,
             events: VecDeque::new(),
             queue: VecDeque::new(),
             recv: ReceiveWindow::new(window),
@@ -166,8 +175,7 @@ impl InboundProxy {
 
     /// Forwarding: the TCP connection to the backend is established.
     pub fn handle_backend_connected(&mut self, _now: Instant) {
-        // Nothing to do until the greeting: CONN/B2 is already queued and goes out once the
-        // server has proven it speaks ncacn_http.
+        self.connected = true;
     }
 
     /// Bytes from the backend.
@@ -183,16 +191,10 @@ impl InboundProxy {
         }
         self.backend_in.push(data);
         if !self.greeted {
-            match self.backend_in.take_prefix(NCACN_HTTP_GREETING.len()) {
-                Some(g) if g[..] == NCACN_HTTP_GREETING[..] => self.greeted = true,
-                Some(_) => return self.fail_backend(ChannelError::BadGreeting),
-                None => {
-                    // Refuse a wrong greeting as soon as it diverges, however it is split.
-                    if !NCACN_HTTP_GREETING.starts_with(self.backend_in.peek()) {
-                        return self.fail_backend(ChannelError::BadGreeting);
-                    }
-                    return;
-                }
+            match strip_greeting(&mut self.backend_in) {
+                Ok(true) => self.greeted = true,
+                Ok(false) => return,
+                Err(e) => return self.fail_backend(e),
             }
         }
         loop {
@@ -246,6 +248,15 @@ impl InboundProxy {
         }
     }
 
+    /// Uses the client's `Pragma: MinConnTimeout=T` (MS-RPCH §2.1.2.1.1, §2.1.2.1.2: the
+    /// proxy MUST use it as the channel's ConnectionTimeout) instead of
+    /// [`ProxyConfig::connection_timeout`]. Clamped to 120–14400 s (§2.2.3.5.3). Call before
+    /// the first input.
+    pub fn set_connection_timeout(&mut self, timeout: Duration) {
+        self.connection_timeout =
+            timeout.clamp(Duration::from_secs(120), Duration::from_secs(14_400));
+    }
+
     /// Ends the channel now.
     pub fn close(&mut self, _now: Instant) {
         self.close_with(CloseReason::Local);
@@ -282,9 +293,9 @@ impl InboundProxy {
     }
 
     /// Bytes for the backend: at most [`ProxyConfig::max_transmit_chunk`] per call; nothing
-    /// before the backend greeted.
+    /// before [`handle_backend_connected`](Self::handle_backend_connected).
     pub fn poll_backend_transmit(&mut self, out: &mut Vec<u8>) -> usize {
-        if !self.greeted {
+        if !self.connected {
             return 0;
         }
         let n = self
@@ -364,6 +375,10 @@ impl InboundProxy {
     }
 
     // ---- internals ----------------------------------------------------------------------
+
+    fn connection_timeout_ms(&self) -> u32 {
+        u32::try_from(self.connection_timeout.as_millis()).unwrap_or(u32::MAX)
+    }
 
     /// Bytes held in buffers (for the fuzzing invariants).
     pub(crate) fn buffered(&self) -> usize {
@@ -461,7 +476,7 @@ impl InboundProxy {
                 let b2 = pdus::conn_b2(
                     &b1,
                     self.config.receive_window,
-                    self.config.connection_timeout_ms(),
+                    self.connection_timeout_ms(),
                     self.client_address,
                 );
                 self.to_backend.push_rts(&b2);
@@ -495,7 +510,7 @@ impl InboundProxy {
                     a1.predecessor,
                     a1.successor,
                     self.config.receive_window,
-                    self.config.connection_timeout_ms(),
+                    self.connection_timeout_ms(),
                 ));
                 self.backend_deadline = Some(now + self.config.backend_timeout);
                 self.state = InboundState::AwaitingB3;
@@ -507,7 +522,7 @@ impl InboundProxy {
                     .push_back(ProxyEvent::ForwardToOutChannel(RtsPdu::in_r1_a4(
                         a1.version.min(super::PROTOCOL_VERSION),
                         self.config.receive_window,
-                        self.config.connection_timeout_ms(),
+                        self.connection_timeout_ms(),
                     )));
                 self.awaiting_predecessor = true;
                 self.state = InboundState::AwaitingB3;

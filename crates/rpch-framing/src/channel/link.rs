@@ -75,6 +75,30 @@ impl Reader {
     }
 }
 
+/// Strips the `ncacn_http/1.0` greeting (the "legacy server response", MS-RPCH §2.1.2.1.7) off
+/// the start of a backend stream. Proxies must accept a server that does not send it (§3.2.3.5.12,
+/// §3.2.4.5.15), so a stream that starts with a PDU (version byte 5) is taken as is; anything
+/// else that is not the greeting is refused as soon as it diverges, however it is split.
+/// Returns whether the stream is past the greeting.
+pub(crate) fn strip_greeting(reader: &mut Reader) -> Result<bool, super::ChannelError> {
+    let greeting = super::NCACN_HTTP_GREETING;
+    let held = reader.peek();
+    match held.first() {
+        None => Ok(false),
+        Some(5) => Ok(true),
+        Some(_) if held.len() >= greeting.len() => {
+            if held[..greeting.len()] == greeting[..] {
+                reader.take_prefix(greeting.len());
+                Ok(true)
+            } else {
+                Err(super::ChannelError::BadGreeting)
+            }
+        }
+        Some(_) if greeting.starts_with(held) => Ok(false),
+        Some(_) => Err(super::ChannelError::BadGreeting),
+    }
+}
+
 /// Bytes waiting to be written to one stream.
 #[derive(Debug, Default)]
 pub(crate) struct Writer {

@@ -138,19 +138,6 @@ impl Default for ProxyConfig {
     }
 }
 
-impl ProxyConfig {
-    /// The connection timeout in milliseconds as RTS commands carry it.
-    pub(crate) fn connection_timeout_ms(&self) -> u32 {
-        u32::try_from(self.connection_timeout.as_millis()).unwrap_or(u32::MAX)
-    }
-
-    /// How long an OUT channel may stay silent before the outbound proxy pings the client: half
-    /// the connection timeout, so a ping always lands before the client's timer runs out.
-    pub(crate) fn ping_interval(&self) -> Duration {
-        (self.connection_timeout / 2).max(Duration::from_millis(1))
-    }
-}
-
 /// A protocol rule broken by a peer.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -11,11 +11,11 @@ use crate::pdu::{HEADER_LEN, PacketType, PduHeader};
 use crate::rts::{Cookie, ForwardDestination, RtsPdu, RtsPduKind};
 
 use super::flow::{ReceiveWindow, SendWindow};
-use super::link::{Frame, Reader, Writer};
+use super::link::{Frame, Reader, Writer, strip_greeting};
 use super::pdus::{self, ConnA1, OutRecycleA3};
 use super::{
-    Backend, ChannelError, CloseReason, MAX_RECEIVE_WINDOW, MIN_RECEIVE_WINDOW,
-    NCACN_HTTP_GREETING, PROTOCOL_VERSION, ProxyConfig, ProxyEvent, SendError, SendErrorKind,
+    Backend, ChannelError, CloseReason, MAX_RECEIVE_WINDOW, MIN_RECEIVE_WINDOW, PROTOCOL_VERSION,
+    ProxyConfig, ProxyEvent, SendError, SendErrorKind,
 };
 
 /// Where an [`OutboundProxy`] is in its life.
@@ -67,7 +67,13 @@ pub struct OutboundProxy {
     backend_in: Reader,
     to_client: Writer,
     to_backend: Writer,
+    /// ConnectionTimeout of this channel: the configured one, or the client's
+    /// `Pragma: MinConnTimeout`.
+    connection_timeout: Duration,
+    /// The backend's greeting (if any) has been read.
     greeted: bool,
+    /// The owner reported the backend connection established.
+    connected: bool,
     events: VecDeque<ProxyEvent>,
     queue: VecDeque<Bytes>,
     queued_bytes: usize,
@@ -82,10 +88,13 @@ pub struct OutboundProxy {
     backend_deadline: Option<Instant>,
     acks_sent: u64,
     pings_sent: u64,
+    ping_bytes_unreported: u32,
     /// Replacement channel: the client's ANCE arrived.
     ance_received: bool,
     /// Predecessor channel: the server ended it (OUT_R1/A9); close once the queue drains.
     finishing: bool,
+    /// Plugged successor channel: RTS PDUs for the client held until it opens.
+    plugged: Vec<RtsPdu>,
 }
 
 impl OutboundProxy {
@@ -93,6 +102,7 @@ impl OutboundProxy {
     /// the allow list.
     pub fn new(config: Arc<ProxyConfig>, now: Instant, backend: Backend) -> Self {
         let window = config.receive_window;
+        let connection_timeout = config.connection_timeout;
         Self {
             config,
             backend,
@@ -101,7 +111,9 @@ impl OutboundProxy {
             backend_in: Reader::default(),
             to_client: Writer::default(),
             to_backend: Writer::default(),
+            connection_timeout,
             greeted: false,
+            connected: false,
             events: VecDeque::new(),
             queue: VecDeque::new(),
             queued_bytes: 0,
@@ -114,8 +126,10 @@ impl OutboundProxy {
             backend_deadline: None,
             acks_sent: 0,
             pings_sent: 0,
+            ping_bytes_unreported: 0,
             ance_received: false,
             finishing: false,
+            plugged: Vec::new(),
         }
     }
 
@@ -149,7 +163,9 @@ impl OutboundProxy {
     }
 
     /// Forwarding: the TCP connection to the backend is established.
-    pub fn handle_backend_connected(&mut self, _now: Instant) {}
+    pub fn handle_backend_connected(&mut self, _now: Instant) {
+        self.connected = true;
+    }
 
     /// Bytes from the backend.
     pub fn handle_backend_input(&mut self, now: Instant, data: &[u8]) {
@@ -164,16 +180,10 @@ impl OutboundProxy {
         }
         self.backend_in.push(data);
         if !self.greeted {
-            match self.backend_in.take_prefix(NCACN_HTTP_GREETING.len()) {
-                Some(g) if g[..] == NCACN_HTTP_GREETING[..] => self.greeted = true,
-                Some(_) => return self.fail_backend(ChannelError::BadGreeting),
-                None => {
-                    // Refuse a wrong greeting as soon as it diverges, however it is split.
-                    if !NCACN_HTTP_GREETING.starts_with(self.backend_in.peek()) {
-                        return self.fail_backend(ChannelError::BadGreeting);
-                    }
-                    return;
-                }
+            match strip_greeting(&mut self.backend_in) {
+                Ok(true) => self.greeted = true,
+                Ok(false) => return,
+                Err(e) => return self.fail_backend(e),
             }
         }
         loop {
@@ -187,7 +197,8 @@ impl OutboundProxy {
             }
         }
         self.pump(now);
-        if self.to_client.len() > self.config.max_buffered {
+        let plugged: usize = self.plugged.iter().map(RtsPdu::encoded_len).sum();
+        if self.to_client.len() + plugged > self.config.max_buffered {
             self.close_with(CloseReason::BufferLimit);
         }
     }
@@ -235,7 +246,7 @@ impl OutboundProxy {
         let c2 = RtsPdu::conn_c2(
             PROTOCOL_VERSION,
             self.config.receive_window,
-            self.config.connection_timeout_ms(),
+            self.connection_timeout_ms(),
         );
         self.push_client_rts(now, &c2);
         self.state = OutboundState::Opened;
@@ -299,6 +310,15 @@ impl OutboundProxy {
         self.pump(now);
     }
 
+    /// Uses the client's `Pragma: MinConnTimeout=T` (MS-RPCH §2.1.2.1.1, §2.1.2.1.2: the
+    /// proxy MUST use it as the channel's ConnectionTimeout) instead of
+    /// [`ProxyConfig::connection_timeout`]. Clamped to 120–14400 s (§2.2.3.5.3). Call before
+    /// the first input.
+    pub fn set_connection_timeout(&mut self, timeout: Duration) {
+        self.connection_timeout =
+            timeout.clamp(Duration::from_secs(120), Duration::from_secs(14_400));
+    }
+
     /// Ends the channel now.
     pub fn close(&mut self, _now: Instant) {
         self.close_with(CloseReason::Local);
@@ -323,9 +343,10 @@ impl OutboundProxy {
         n
     }
 
-    /// Bytes for the backend; nothing before the backend greeted.
+    /// Bytes for the backend; nothing before
+    /// [`handle_backend_connected`](Self::handle_backend_connected).
     pub fn poll_backend_transmit(&mut self, out: &mut Vec<u8>) -> usize {
-        if !self.greeted {
+        if !self.connected {
             return 0;
         }
         self.to_backend
@@ -406,6 +427,17 @@ impl OutboundProxy {
 
     // ---- internals ----------------------------------------------------------------------
 
+    /// How long the OUT channel may stay silent before we ping the client: half the connection
+    /// timeout. MS-RPCH §3.2.4.6 pings each time the timer expires; pinging at half of it makes
+    /// sure a ping lands before an intermediary with the same idle timeout gives up.
+    fn ping_interval(&self) -> Duration {
+        (self.connection_timeout / 2).max(Duration::from_millis(1))
+    }
+
+    fn connection_timeout_ms(&self) -> u32 {
+        u32::try_from(self.connection_timeout.as_millis()).unwrap_or(u32::MAX)
+    }
+
     /// Bytes held in buffers (for the fuzzing invariants).
     pub(crate) fn buffered(&self) -> usize {
         self.client_in.buffered()
@@ -413,24 +445,29 @@ impl OutboundProxy {
             + self.to_backend.len()
             + self.to_client.len()
             + self.queued_bytes
+            + self.plugged.iter().map(RtsPdu::encoded_len).sum::<usize>()
     }
 
     fn next_ping(&self) -> Option<Instant> {
+        // Only once the response head is out: a plugged successor channel stays silent.
         matches!(
             self.state,
-            OutboundState::AwaitingC1 | OutboundState::Opened | OutboundState::AwaitingSwitch
+            OutboundState::AwaitingC1 | OutboundState::Opened
         )
-        .then(|| self.last_client_send + self.config.ping_interval())
+        .then(|| self.last_client_send + self.ping_interval())
     }
 
     fn send_ping(&mut self, now: Instant) {
         self.push_client_rts(now, &pdus::ping());
         self.pings_sent += 1;
-        if matches!(self.backend, Backend::Forward(_)) {
-            // §2.2.4.47: the server counts OUT channel lifetime; tell it about bytes it did
-            // not send.
-            self.to_backend
-                .push_rts(&RtsPdu::ping_traffic_sent_notify(pdus::PING_LEN));
+        self.ping_bytes_unreported += pdus::PING_LEN;
+        // §2.2.4.47: the server counts the OUT channel lifetime and must hear of bytes it did
+        // not send. Like Windows (MS-RPCH <50>), report once more than 1031 bytes piled up.
+        if matches!(self.backend, Backend::Forward(_)) && self.ping_bytes_unreported > 1031 {
+            self.to_backend.push_rts(&RtsPdu::ping_traffic_sent_notify(
+                self.ping_bytes_unreported,
+            ));
+            self.ping_bytes_unreported = 0;
         }
     }
 
@@ -470,18 +507,24 @@ impl OutboundProxy {
             }
             OutboundState::AwaitingSwitch if pdus::is_ance(&rts) && !self.ance_received => {
                 self.ance_received = true;
-                self.maybe_open_successor();
+                self.maybe_open_successor(now);
+                self.pump(now);
             }
             _ => self.fail_client(ChannelError::unexpected_rts(&rts, self.state.name())),
         }
     }
 
-    fn start_response(&mut self, now: Instant, client_window: u32) -> bool {
+    fn set_client_window(&mut self, client_window: u32) -> bool {
         if !(MIN_RECEIVE_WINDOW..=MAX_RECEIVE_WINDOW).contains(&client_window) {
             self.fail_client(ChannelError::BadReceiveWindow(client_window));
             return false;
         }
         self.send = Some(SendWindow::new(client_window));
+        true
+    }
+
+    /// The `200 Success` head of the OUT channel response (§2.1.2.1.4).
+    fn write_head(&mut self, now: Instant) {
         let mut head = Vec::new();
         crate::http::encode_rpc_response_head(
             &mut head,
@@ -490,7 +533,6 @@ impl OutboundProxy {
         self.to_client.extend(&head);
         self.head_len = head.len() as u64;
         self.last_client_send = now;
-        true
     }
 
     fn on_a1(&mut self, now: Instant, a1: ConnA1) {
@@ -502,11 +544,12 @@ impl OutboundProxy {
                 channel: a1.out_channel,
                 replaces: None,
             });
-        if !self.start_response(now, a1.receive_window) {
+        if !self.set_client_window(a1.receive_window) {
             return;
         }
+        self.write_head(now);
         // §3.2.4.5.1 / INTEROP: head, then CONN/A3, then CONN/C2 — nothing in between.
-        self.push_client_rts(now, &RtsPdu::conn_a3(self.config.connection_timeout_ms()));
+        self.push_client_rts(now, &RtsPdu::conn_a3(self.connection_timeout_ms()));
         self.state = OutboundState::AwaitingC1;
         if let Backend::Forward(target) = self.backend.clone() {
             self.events
@@ -531,7 +574,9 @@ impl OutboundProxy {
                 channel: a3.successor,
                 replaces: Some(a3.predecessor),
             });
-        if !self.start_response(now, a3.client_window) {
+        // §3.2.4.5.6.2: the successor stays plugged, and answers its request only when the
+        // client's OUT_R1/A11 arrives (§3.2.4.5.9).
+        if !self.set_client_window(a3.client_window) {
             return;
         }
         self.state = OutboundState::AwaitingSwitch;
@@ -542,7 +587,7 @@ impl OutboundProxy {
             self.events
                 .push_back(ProxyEvent::ForwardToOutChannel(RtsPdu::out_r1_a5(
                     a3.version.min(PROTOCOL_VERSION),
-                    self.config.connection_timeout_ms(),
+                    self.connection_timeout_ms(),
                 )));
             return;
         };
@@ -556,13 +601,17 @@ impl OutboundProxy {
             a3.successor,
             self.config.out_channel_content_length,
             self.config.receive_window,
-            self.config.connection_timeout_ms(),
+            self.connection_timeout_ms(),
         ));
         self.backend_deadline = Some(now + self.config.backend_timeout);
     }
 
-    fn maybe_open_successor(&mut self) {
+    fn maybe_open_successor(&mut self, now: Instant) {
         if self.state == OutboundState::AwaitingSwitch && self.ance_received {
+            self.write_head(now);
+            for rts in std::mem::take(&mut self.plugged) {
+                self.push_client_rts(now, &rts);
+            }
             self.state = OutboundState::Opened;
             self.backend_deadline = None;
             self.events.push_back(ProxyEvent::Opened);
@@ -664,7 +713,12 @@ impl OutboundProxy {
                 self.events.push_back(ProxyEvent::RecycleRequestSuppressed);
                 return;
             }
-            self.push_client_rts(now, &rts);
+            if self.state == OutboundState::AwaitingSwitch {
+                // Plugged successor (§3.2.4.5.6.2): nothing reaches the client before A11.
+                self.plugged.push(rts);
+            } else {
+                self.push_client_rts(now, &rts);
+            }
             return;
         }
         fail(self, ChannelError::unexpected_rts(&rts, self.state.name()))
@@ -676,7 +730,7 @@ impl OutboundProxy {
     }
 
     fn finish_if_drained(&mut self, now: Instant) {
-        if self.finishing && self.queue.is_empty() {
+        if self.finishing && self.queue.is_empty() && self.state != OutboundState::Closed {
             // OUT_R1/A10 (§2.2.4.32): the last PDU on the predecessor channel.
             self.push_client_rts(now, &pdus::ance());
             self.state = OutboundState::Closed;
@@ -755,6 +809,7 @@ impl OutboundProxy {
         self.state = OutboundState::Closed;
         self.queue.clear();
         self.queued_bytes = 0;
+        self.plugged.clear();
         self.client_in.clear();
         self.backend_in.clear();
         self.events.push_back(ProxyEvent::Closed { reason });
