@@ -73,6 +73,94 @@ impl std::fmt::Display for Protocol {
     }
 }
 
+/// Gives an Exchange enumeration its names: `ALL`, `name()`, `Display` and a
+/// case-insensitive `FromStr` (PowerShell takes `securelogin` for `SecureLogin`), for
+/// command lines and tables. The TOML file uses the exact names.
+macro_rules! exchange_names {
+    ($ty:ident, $key:literal, [$($variant:ident = $name:literal),+ $(,)?]) => {
+        impl $ty {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            /// Exchange's name of the value.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name,)+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = crate::ConfigError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $ty::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.name().eq_ignore_ascii_case(s.trim()))
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = $ty::ALL.iter().map(|v| v.name()).collect();
+                        crate::ConfigError::invalid($key, s, format!("one of {}", names.join(", ")))
+                    })
+            }
+        }
+    };
+}
+
+pub(crate) use exchange_names;
+
+exchange_names!(
+    LoginType,
+    "LoginType",
+    [
+        PlainTextLogin = "PlainTextLogin",
+        PlainTextAuthentication = "PlainTextAuthentication",
+        SecureLogin = "SecureLogin"
+    ]
+);
+exchange_names!(
+    SortOrder,
+    "MessageRetrievalSortOrder",
+    [Ascending = "Ascending", Descending = "Descending"]
+);
+exchange_names!(
+    CalendarItemRetrievalOption,
+    "CalendarItemRetrievalOption",
+    [
+        ICalendar = "iCalendar",
+        IntranetUrl = "IntranetUrl",
+        InternetUrl = "InternetUrl",
+        Custom = "Custom"
+    ]
+);
+exchange_names!(
+    ExtendedProtectionPolicy,
+    "ExtendedProtectionPolicy",
+    [None = "None", Allow = "Allow", Require = "Require"]
+);
+exchange_names!(
+    HttpAuthMethod,
+    "AuthenticationMethod",
+    [Basic = "Basic", Ntlm = "Ntlm", Negotiate = "Negotiate"]
+);
+exchange_names!(
+    AuthenticationType,
+    "AnyOfAuthenticationTypes",
+    [
+        AdfsAuthentication = "AdfsAuthentication",
+        BasicAuthentication = "BasicAuthentication",
+        CertificateBasedAuthentication = "CertificateBasedAuthentication",
+        NonBasicAuthentication = "NonBasicAuthentication",
+        OAuthAuthentication = "OAuthAuthentication",
+    ]
+);
+
 /// How a client proves who it is, as far as policy cares.
 ///
 /// The policy needs two facts about a mechanism: whether the password crosses the wire
@@ -249,45 +337,24 @@ pub enum MimeFormat {
     Tnef,
 }
 
+exchange_names!(
+    MimeFormat,
+    "MessageRetrievalMimeFormat",
+    [
+        TextOnly = "TextOnly",
+        HtmlOnly = "HtmlOnly",
+        HtmlAndTextAlternative = "HtmlAndTextAlternative",
+        TextEnrichedOnly = "TextEnrichedOnly",
+        TextEnrichedAndTextAlternative = "TextEnrichedAndTextAlternative",
+        BestBodyFormat = "BestBodyFormat",
+        Tnef = "Tnef",
+    ]
+);
+
 impl MimeFormat {
-    /// All seven values, in Exchange's numeric order.
-    pub const ALL: [MimeFormat; 7] = [
-        MimeFormat::TextOnly,
-        MimeFormat::HtmlOnly,
-        MimeFormat::HtmlAndTextAlternative,
-        MimeFormat::TextEnrichedOnly,
-        MimeFormat::TextEnrichedAndTextAlternative,
-        MimeFormat::BestBodyFormat,
-        MimeFormat::Tnef,
-    ];
-
-    /// Exchange's name of the value.
-    pub fn name(self) -> &'static str {
-        match self {
-            MimeFormat::TextOnly => "TextOnly",
-            MimeFormat::HtmlOnly => "HtmlOnly",
-            MimeFormat::HtmlAndTextAlternative => "HtmlAndTextAlternative",
-            MimeFormat::TextEnrichedOnly => "TextEnrichedOnly",
-            MimeFormat::TextEnrichedAndTextAlternative => "TextEnrichedAndTextAlternative",
-            MimeFormat::BestBodyFormat => "BestBodyFormat",
-            MimeFormat::Tnef => "Tnef",
-        }
-    }
-
     /// Exchange's numeric value (0–6).
     pub fn exchange_value(self) -> u8 {
         self as u8
-    }
-}
-
-impl std::str::FromStr for MimeFormat {
-    type Err = crate::ConfigError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        MimeFormat::ALL
-            .into_iter()
-            .find(|m| m.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| crate::ConfigError::invalid("MessageRetrievalMimeFormat", s, "one of TextOnly, HtmlOnly, HtmlAndTextAlternative, TextEnrichedOnly, TextEnrichedAndTextAlternative, BestBodyFormat, Tnef"))
     }
 }
 
@@ -383,11 +450,25 @@ mod tests {
 
     #[test]
     fn mime_format_values() {
-        for (i, m) in MimeFormat::ALL.into_iter().enumerate() {
+        for (i, &m) in MimeFormat::ALL.iter().enumerate() {
             assert_eq!(usize::from(m.exchange_value()), i);
             assert_eq!(m.name().parse::<MimeFormat>().unwrap(), m);
         }
         assert!("RichText".parse::<MimeFormat>().is_err());
+        assert_eq!(
+            "securelogin".parse::<LoginType>().unwrap(),
+            LoginType::SecureLogin
+        );
+        assert_eq!(
+            "icalendar".parse::<CalendarItemRetrievalOption>().unwrap(),
+            CalendarItemRetrievalOption::ICalendar
+        );
+        let e = "Kerberos"
+            .parse::<HttpAuthMethod>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("one of Basic, Ntlm, Negotiate"), "{e}");
+        assert_eq!(LoginType::SecureLogin.to_string(), "SecureLogin");
     }
 
     #[test]

@@ -56,6 +56,30 @@ pub enum RuleProtocol {
     UniversalOutlook,
 }
 
+crate::protocol::exchange_names!(
+    RuleAction,
+    "Action",
+    [AllowAccess = "AllowAccess", DenyAccess = "DenyAccess"]
+);
+crate::protocol::exchange_names!(
+    RuleProtocol,
+    "AnyOfProtocols",
+    [
+        ExchangeActiveSync = "ExchangeActiveSync",
+        ExchangeAdminCenter = "ExchangeAdminCenter",
+        ExchangeWebServices = "ExchangeWebServices",
+        IMAP4 = "IMAP4",
+        OfflineAddressBook = "OfflineAddressBook",
+        OutlookAnywhere = "OutlookAnywhere",
+        OutlookWebApp = "OutlookWebApp",
+        POP3 = "POP3",
+        PowerShellWebServices = "PowerShellWebServices",
+        RemotePowerShell = "RemotePowerShell",
+        REST = "REST",
+        UniversalOutlook = "UniversalOutlook",
+    ]
+);
+
 /// A `UsernameMatchesAnyOfPatterns` entry: a user name with `*` wildcards (any run of
 /// characters, possibly empty), compared case-insensitively in ASCII.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -112,6 +112,17 @@ pub enum LogFileRollOver {
     Monthly,
 }
 
+crate::protocol::exchange_names!(
+    LogFileRollOver,
+    "LogFileRollOverSettings",
+    [
+        Hourly = "Hourly",
+        Daily = "Daily",
+        Weekly = "Weekly",
+        Monthly = "Monthly"
+    ]
+);
+
 fn check_bindings(key: &str, bindings: &[SocketAddr]) -> Result<(), ConfigError> {
     if bindings.len() > MAX_LIST_ENTRIES {
         return Err(ConfigError::out_of_range(

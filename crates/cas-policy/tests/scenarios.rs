@@ -366,3 +366,36 @@ fn regression_fuzz_seeds_do_not_panic() {
         cas_policy::fuzzing::check_bytes(text.as_bytes());
     }
 }
+
+#[test]
+fn written_file_reads_like_the_exchange_shell() {
+    let mut config = PolicyConfig::from_toml_str(DEMO).unwrap();
+    config
+        .rules
+        .push(ClientAccessRule::new("deny-all", RuleAction::DenyAccess));
+    let text = config.to_toml_string();
+    println!("{text}");
+    for needle in [
+        "[PopSettings]",
+        "LoginType = \"PlainTextLogin\"",
+        "MaxConnectionsPerUser = 16",
+        "PreAuthenticatedConnectionTimeout = \"00:01:00\"",
+        "MessageRetrievalMimeFormat = \"BestBodyFormat\"",
+        "[CASMailbox.alice]",
+        "OrganizationalUnit = \"corp/sales\"",
+        "[[ClientAccessRule]]",
+        "Action = \"DenyAccess\"",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from\n{text}");
+    }
+}
+
+#[test]
+fn policy_types_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Policy>();
+    shareable::<PolicyConfig>();
+    shareable::<ConnectionTracker>();
+    shareable::<LoginThrottle>();
+    shareable::<Denial>();
+}
