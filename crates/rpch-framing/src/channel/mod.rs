@@ -23,30 +23,84 @@
 //!
 //! # Pumping bytes (relay)
 //!
-//! A forwarding proxy channel is driven like this; the same loop is what a throughput bench
-//! measures:
+//! A forwarding proxy channel is driven like this; the same loop is what a relay throughput
+//! bench measures. The HTTP request head was parsed (and authenticated, and its target checked
+//! against the allow list) by the owner; the machine sees body bytes only.
 //!
-//! ```text
-//! proxy.handle_input(now, &bytes_from_client);          // HTTP body bytes, head already parsed
-//! proxy.handle_backend_input(now, &bytes_from_backend); // starting with "ncacn_http/1.0"
-//! while let Some(ev) = proxy.poll_event() { .. }        // BackendConnectRequested, Opened, Closed
-//! proxy.poll_transmit(&mut to_client);                  // bounded chunks, call until 0
-//! proxy.poll_backend_transmit(&mut to_backend);
-//! if let Some(t) = proxy.poll_timeout() { /* call handle_timeout(t) when it passes */ }
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Instant;
+//! use bytes::BytesMut;
+//! use rpch_framing::channel::{Backend, InboundProxy, ProxyConfig, ProxyEvent};
+//! use rpch_framing::rts::{Cookie, RtsPdu};
+//! use rpch_framing::target::RpcTarget;
+//!
+//! let now = Instant::now();
+//! // The target already passed `AllowList::check`.
+//! let target = RpcTarget::new(std::net::Ipv4Addr::LOCALHOST, 6001);
+//! let mut proxy = InboundProxy::new(
+//!     Arc::new(ProxyConfig::default()), now, Backend::Forward(target), 1 << 30, None);
+//!
+//! // The client's CONN/B1 arrives on the IN channel body.
+//! let mut b1 = BytesMut::new();
+//! RtsPdu::conn_b1(1, Cookie([1; 16]), Cookie([2; 16]), 1 << 30, 300_000, Cookie([3; 16]))
+//!     .encode(&mut b1);
+//! proxy.handle_input(now, &b1);
+//! while let Some(event) = proxy.poll_event() {
+//!     if let ProxyEvent::BackendConnectRequested(_target) = event {
+//!         // Connect a TCP socket to the target, then:
+//!         proxy.handle_backend_connected(now);
+//!     }
+//! }
+//! let mut to_backend = Vec::new();
+//! while proxy.poll_backend_transmit(&mut to_backend) > 0 {} // CONN/B2, 128 bytes
+//! assert_eq!(to_backend.len(), 128);
+//!
+//! // The server greets and answers CONN/B3: RPC PDUs now flow to it as they arrive.
+//! let mut from_backend = b"ncacn_http/1.0".to_vec();
+//! let mut b3 = BytesMut::new();
+//! RtsPdu::conn_b3(65536, 1).encode(&mut b3);
+//! from_backend.extend_from_slice(&b3);
+//! proxy.handle_backend_input(now, &from_backend);
+//! assert!(matches!(proxy.poll_event(), Some(ProxyEvent::Opened)));
+//! # let mut out = Vec::new();
+//! # assert_eq!(proxy.poll_transmit(&mut out), 0);
+//! // In a driver loop, after every input: poll_event, poll_transmit, poll_backend_transmit,
+//! // then poll_timeout to arm the timer; read a socket only while wants_input() (client) or
+//! // wants_backend_input() (backend) is true — that is how back-pressure reaches TCP.
 //! ```
 //!
-//! Stop reading a socket while the machine's `wants_input` / `wants_backend_input` is false:
-//! that is how back-pressure reaches TCP.
+//! # Interoperability choices
+//!
+//! - The backend's `ncacn_http/1.0` greeting (§2.1.2.1.7) is checked and stripped; a backend
+//!   that sends none is accepted, as §3.2.3.5.12 and §3.2.4.5.15 require, but a different
+//!   greeting closes the channel ([`ChannelError::BadGreeting`]).
+//! - The OUT channel carries the response head, CONN/A3 and CONN/C2 and nothing in between.
+//! - They never send an RTS PDU whose flags equal exactly RECYCLE_CHANNEL to a client
+//!   (OUT_R1/A2, OUT_R2/A2): impacket raises on it. A backend's OUT_R1/A1 or OUT_R2/A1 is
+//!   reported ([`ProxyEvent::RecycleRequestSuppressed`]) instead of forwarded, and OUT channel
+//!   recycling is started by the client, which opens a replacement OUT channel on its own
+//!   (OUT_R1/A3, see [`Client::recycle_out_channel`]).
+//! - Recycling always follows the R1 sequences through the server (IN_R1, OUT_R1), which a
+//!   server must support whichever proxy the successor reaches; the R2 shortcuts (both
+//!   channels on one proxy) are not used.
+//! - The inbound proxy turns the client's ClientKeepalive into a
+//!   [`ProxyEvent::BackendKeepalive`] for TCP keep-alive on the backend connection; MS-RPCH
+//!   defines no RTS keep-alive from the inbound proxy to the server.
+//! - The outbound proxy pings the client after half the connection timeout of silence and
+//!   reports ping bytes to the server (Ping Traffic Sent Notify) once more than 1031 piled up,
+//!   as Windows does (MS-RPCH <50>).
+//! - Acknowledgements follow Windows' rule (<27>): a FlowControlAck when the sender's view of
+//!   our free window falls below half of it.
+//! - A channel that fails before it answered its request answers `503 RPC Error`
+//!   ([`CloseReason::rpc_error`]).
 //!
 //! # What the machines do not do
 //!
 //! They do not authenticate (the HTTP server did that before handing the channel over) and do
 //! not choose backends: the [`RpcTarget`] given to the constructor
 //! **must already have passed the allow list** ([`AllowList::check`](crate::target::AllowList));
-//! the machine forwards to it blindly. They never send an RTS PDU whose flags equal exactly
-//! RECYCLE_CHANNEL to a client (OUT_R1/A2, OUT_R2/A2): impacket raises on it, so OUT channel
-//! recycling is left to the client, which starts a replacement OUT channel on its own
-//! (see [`Client::recycle_out_channel`]).
+//! the machine forwards to it blindly.
 
 mod client;
 mod flow;
