@@ -241,6 +241,15 @@ fn both_channels_recycled_twice() {
         next += 10;
     }
     net.assert_responses(1, next - 1, 2000);
+    // The recycled channels' connections ended (their proxies closed) without ending the
+    // virtual connection.
+    assert_eq!(net.client.state(), ClientState::Opened);
+    let finished = net
+        .client_events
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::ChannelFinished(_)))
+        .count();
+    assert_eq!(finished, 4);
 }
 
 #[test]

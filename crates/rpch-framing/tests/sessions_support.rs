@@ -514,6 +514,9 @@ pub struct Net {
     pub proxy_events: Vec<(ClientChannelId, ProxyEvent)>,
     pub http_heads: Vec<(ClientChannelId, Vec<u8>)>,
     out_successor: Option<ClientChannelId>,
+    /// Channels whose proxy closed: the client sees the end of the connection once it has
+    /// read everything before it, as TCP would deliver it.
+    pending_eof: Vec<ClientChannelId>,
 }
 
 pub fn cookies() -> ClientCookies {
@@ -555,6 +558,7 @@ impl Net {
             proxy_events: Vec::new(),
             http_heads: Vec::new(),
             out_successor: None,
+            pending_eof: Vec::new(),
         };
         net.run();
         net
@@ -649,6 +653,17 @@ impl Net {
         // Proxies → client.
         for id in &ids {
             moved |= self.deliver_down(*id);
+        }
+        let ready: Vec<_> = self
+            .pending_eof
+            .iter()
+            .copied()
+            .filter(|id| self.down.get(id).is_none_or(|p| p.bytes.is_empty()))
+            .collect();
+        for id in ready {
+            self.pending_eof.retain(|x| *x != id);
+            self.client.handle_eof(self.now, id);
+            moved = true;
         }
         moved
     }
@@ -785,6 +800,9 @@ impl Net {
     }
 
     fn on_proxy_event(&mut self, id: ClientChannelId, ev: &ProxyEvent) {
+        if matches!(ev, ProxyEvent::Closed { .. }) {
+            self.pending_eof.push(id);
+        }
         match ev {
             ProxyEvent::BackendConnectRequested(_) => {
                 self.server.accept(id.0 as usize);

@@ -275,25 +275,38 @@ impl Client {
             }
             return;
         }
-        if self.out_cur.id != id {
+        if self.is_in_channel(id) {
             return self.fail(ChannelError::UnexpectedRpc {
                 packet_type: PacketType::Rts,
                 state: "IN channel response",
             });
+        }
+        if self.out_cur.id != id {
+            // A finished OUT channel: Windows proxies may send undefined bytes after
+            // OUT_R1/A10 (MS-RPCH <46>); they mean nothing.
+            return;
         }
         self.out_cur.reader.push(data);
         self.process_out(now);
         self.pump(now);
     }
 
-    /// Channel `id`'s connection closed.
+    /// Channel `id`'s connection closed. Expected for a channel that finished recycling
+    /// ([`ClientEvent::ChannelFinished`]); for a live channel it ends the virtual connection.
     pub fn handle_eof(&mut self, _now: Instant, id: ClientChannelId) {
-        let finished = self.in_old.as_ref().is_some_and(|c| c.id == id);
-        if finished {
+        if self.in_old.as_ref().is_some_and(|c| c.id == id) {
             self.in_old = None;
             return;
         }
-        self.close_with(CloseReason::ClientClosed);
+        let live = self.in_cur.id == id
+            || self.out_cur.id == id
+            || self.in_next.as_ref().is_some_and(|c| c.id == id)
+            || self.out_next.as_ref().is_some_and(|c| c.id == id);
+        // A recycled channel's connection ending is expected; a live one's ends the virtual
+        // connection.
+        if live {
+            self.close_with(CloseReason::BackendClosed);
+        }
     }
 
     /// Timers: keep-alive pings on the IN channel.
@@ -545,10 +558,21 @@ impl Client {
             + self.queued_bytes
     }
 
+    fn is_in_channel(&self, id: ClientChannelId) -> bool {
+        self.in_cur.id == id
+            || self.in_old.as_ref().is_some_and(|c| c.id == id)
+            || self.in_next.as_ref().is_some_and(|c| c.id == id)
+    }
+
     fn new_id(&mut self) -> ClientChannelId {
         let id = ClientChannelId(self.next_id);
         self.next_id += 1;
         id
+    }
+
+    fn set_connection_timeout(&mut self, ms: u32) {
+        let t = Duration::from_millis(u64::from(ms));
+        self.connection_timeout = Some(self.connection_timeout.map_or(t, |old| old.min(t)));
     }
 
     fn next_ping(&self) -> Option<Instant> {
@@ -602,9 +626,12 @@ impl Client {
                 self.connection_timeout = Some(Duration::from_millis(u64::from(t)));
                 return;
             }
-            if let Some((_v, window, _t)) = pdus::as_conn_c(&rts)
+            if let Some((_v, window, timeout)) = pdus::as_conn_c(&rts)
                 && self.connection_timeout.is_some()
             {
+                // C2's ConnectionTimeout is the IN channel's (§2.2.4.9), the one our pings
+                // keep alive.
+                self.set_connection_timeout(timeout);
                 if !(MIN_RECEIVE_WINDOW..=MAX_RECEIVE_WINDOW).contains(&window) {
                     return self.fail(ChannelError::BadReceiveWindow(window));
                 }
@@ -640,9 +667,12 @@ impl Client {
                     RtsCommand::Destination(ForwardDestination::Client),
                     RtsCommand::Version(_),
                     RtsCommand::ReceiveWindowSize(w),
-                    RtsCommand::ConnectionTimeout(_),
+                    RtsCommand::ConnectionTimeout(t),
                 ],
-            ) if self.in_next.is_some() => self.switch_in_channel(now, *w),
+            ) if self.in_next.is_some() => {
+                self.set_connection_timeout(*t);
+                self.switch_in_channel(now, *w)
+            }
             // OUT_R1/A6 (§2.2.4.28): answer with OUT_R1/A7 on the IN channel.
             (
                 pdus::OUT_CHANNEL,
