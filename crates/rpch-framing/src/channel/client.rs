@@ -12,7 +12,7 @@ use crate::pdu::{HEADER_LEN, Limits, PacketType, PduHeader};
 use crate::rts::{Cookie, ForwardDestination, RtsCommand, RtsPdu};
 
 use super::flow::{ReceiveWindow, SendWindow};
-use super::link::{Frame, Reader, Writer};
+use super::link::{Frame, INPUT_SLICE, Reader, Writer};
 use super::pdus::{self, ConnA1, ConnB1, InRecycleA1, OutRecycleA3};
 use super::{
     ChannelError, CloseReason, MAX_RECEIVE_WINDOW, MIN_RECEIVE_WINDOW, PROTOCOL_VERSION, SendError,
@@ -286,9 +286,11 @@ impl Client {
             // OUT_R1/A10 (MS-RPCH <46>); they mean nothing.
             return;
         }
-        self.out_cur.reader.push(data);
-        self.process_out(now);
-        self.pump(now);
+        for slice in data.chunks(INPUT_SLICE) {
+            self.out_cur.reader.push(slice);
+            self.process_out(now);
+            self.pump(now);
+        }
     }
 
     /// Channel `id`'s connection closed. Expected for a channel that finished recycling

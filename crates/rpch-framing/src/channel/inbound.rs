@@ -12,7 +12,7 @@ use crate::pdu::PacketType;
 use crate::rts::{Cookie, ForwardDestination, RtsCommand, RtsPdu};
 
 use super::flow::{ReceiveWindow, SendWindow};
-use super::link::{Frame, Reader, Writer, strip_greeting};
+use super::link::{Frame, INPUT_SLICE, Reader, Writer, strip_greeting};
 use super::pdus::{self, ConnB1, InRecycleA1};
 use super::{
     Backend, ChannelError, CloseReason, MAX_RECEIVE_WINDOW, MIN_RECEIVE_WINDOW, ProxyConfig,
@@ -149,19 +149,22 @@ impl InboundProxy {
                 lifetime: self.lifetime,
             });
         }
-        self.client_in.push(data);
-        loop {
-            if self.is_closed() {
-                return;
+        // In slices, so a large read never sits in our buffer whole.
+        for slice in data.chunks(INPUT_SLICE) {
+            self.client_in.push(slice);
+            loop {
+                if self.is_closed() {
+                    return;
+                }
+                match self.client_in.next_frame(&self.config.pdu_limits) {
+                    Ok(Some(frame)) => self.on_client_frame(now, frame),
+                    Ok(None) => break,
+                    Err(e) => return self.fail_client(e.into()),
+                }
             }
-            match self.client_in.next_frame(&self.config.pdu_limits) {
-                Ok(Some(frame)) => self.on_client_frame(now, frame),
-                Ok(None) => break,
-                Err(e) => return self.fail_client(e.into()),
-            }
+            self.pump(now);
+            self.check_buffers();
         }
-        self.pump(now);
-        self.check_buffers();
     }
 
     /// The client finished its request body or closed the connection.
@@ -189,25 +192,27 @@ impl InboundProxy {
                 state: self.state.name(),
             });
         }
-        self.backend_in.push(data);
-        if !self.greeted {
-            match strip_greeting(&mut self.backend_in) {
-                Ok(true) => self.greeted = true,
-                Ok(false) => return,
-                Err(e) => return self.fail_backend(e),
+        for slice in data.chunks(INPUT_SLICE) {
+            self.backend_in.push(slice);
+            if !self.greeted {
+                match strip_greeting(&mut self.backend_in) {
+                    Ok(true) => self.greeted = true,
+                    Ok(false) => continue,
+                    Err(e) => return self.fail_backend(e),
+                }
             }
+            loop {
+                if self.is_closed() {
+                    return;
+                }
+                match self.backend_in.next_frame(&self.config.pdu_limits) {
+                    Ok(Some(frame)) => self.on_backend_frame(now, frame),
+                    Ok(None) => break,
+                    Err(e) => return self.fail_backend(e.into()),
+                }
+            }
+            self.pump(now);
         }
-        loop {
-            if self.is_closed() {
-                return;
-            }
-            match self.backend_in.next_frame(&self.config.pdu_limits) {
-                Ok(Some(frame)) => self.on_backend_frame(now, frame),
-                Ok(None) => break,
-                Err(e) => return self.fail_backend(e.into()),
-            }
-        }
-        self.pump(now);
     }
 
     /// Forwarding: the owner could not connect to the backend.

@@ -7,6 +7,10 @@ use crate::codec::{RawPdu, split_pdu};
 use crate::pdu::{Limits, PacketType, PduError};
 use crate::rts::RtsPdu;
 
+/// Inputs are framed in slices of at most this many bytes (one largest PDU), so a large read is
+/// never copied into a machine's buffer whole.
+pub(crate) const INPUT_SLICE: usize = 64 * 1024;
+
 /// One complete PDU taken off a stream: its packet type and all of its bytes.
 #[derive(Clone, Debug)]
 pub(crate) struct Frame {

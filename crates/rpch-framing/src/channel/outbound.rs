@@ -11,7 +11,7 @@ use crate::pdu::{HEADER_LEN, PacketType, PduHeader};
 use crate::rts::{Cookie, ForwardDestination, RtsPdu, RtsPduKind};
 
 use super::flow::{ReceiveWindow, SendWindow};
-use super::link::{Frame, Reader, Writer, strip_greeting};
+use super::link::{Frame, INPUT_SLICE, Reader, Writer, strip_greeting};
 use super::pdus::{self, ConnA1, OutRecycleA3};
 use super::{
     Backend, ChannelError, CloseReason, MAX_RECEIVE_WINDOW, MIN_RECEIVE_WINDOW, PROTOCOL_VERSION,
@@ -140,20 +140,18 @@ impl OutboundProxy {
         if self.is_closed() || data.is_empty() {
             return;
         }
-        self.client_in.push(data);
-        loop {
-            if self.is_closed() {
-                return;
+        for slice in data.chunks(INPUT_SLICE) {
+            self.client_in.push(slice);
+            loop {
+                if self.is_closed() {
+                    return;
+                }
+                match self.client_in.next_frame(&self.config.pdu_limits) {
+                    Ok(Some(frame)) => self.on_client_frame(now, frame),
+                    Ok(None) => break,
+                    Err(e) => return self.fail_client(e.into()),
+                }
             }
-            match self.client_in.next_frame(&self.config.pdu_limits) {
-                Ok(Some(frame)) => self.on_client_frame(now, frame),
-                Ok(None) => break,
-                Err(e) => return self.fail_client(e.into()),
-            }
-        }
-        // A whole request body is at most 120 bytes; anything that big still unframed is junk.
-        if self.client_in.buffered() > usize::from(self.config.pdu_limits.max_frag_length) {
-            self.close_with(CloseReason::BufferLimit);
         }
     }
 
@@ -178,28 +176,30 @@ impl OutboundProxy {
                 state: self.state.name(),
             });
         }
-        self.backend_in.push(data);
-        if !self.greeted {
-            match strip_greeting(&mut self.backend_in) {
-                Ok(true) => self.greeted = true,
-                Ok(false) => return,
-                Err(e) => return self.fail_backend(e),
+        for slice in data.chunks(INPUT_SLICE) {
+            self.backend_in.push(slice);
+            if !self.greeted {
+                match strip_greeting(&mut self.backend_in) {
+                    Ok(true) => self.greeted = true,
+                    Ok(false) => continue,
+                    Err(e) => return self.fail_backend(e),
+                }
             }
-        }
-        loop {
-            if self.is_closed() {
-                return;
+            loop {
+                if self.is_closed() {
+                    return;
+                }
+                match self.backend_in.next_frame(&self.config.pdu_limits) {
+                    Ok(Some(frame)) => self.on_backend_frame(now, frame),
+                    Ok(None) => break,
+                    Err(e) => return self.fail_backend(e.into()),
+                }
             }
-            match self.backend_in.next_frame(&self.config.pdu_limits) {
-                Ok(Some(frame)) => self.on_backend_frame(now, frame),
-                Ok(None) => break,
-                Err(e) => return self.fail_backend(e.into()),
+            self.pump(now);
+            let plugged: usize = self.plugged.iter().map(RtsPdu::encoded_len).sum();
+            if self.to_client.len() + plugged > self.config.max_buffered {
+                return self.close_with(CloseReason::BufferLimit);
             }
-        }
-        self.pump(now);
-        let plugged: usize = self.plugged.iter().map(RtsPdu::encoded_len).sum();
-        if self.to_client.len() + plugged > self.config.max_buffered {
-            self.close_with(CloseReason::BufferLimit);
         }
     }
 
