@@ -357,7 +357,7 @@ impl Client {
         Ok(())
     }
 
-    /// Starts IN channel recycling (IN_R1, §3.2.1.5.3.x): a successor IN channel with
+    /// Starts IN channel recycling (IN_R1, §3.2.1.5.3.2): a successor IN channel with
     /// `successor` as its cookie is requested ([`ClientEvent::ChannelRequested`]) and gets
     /// IN_R1/A1; once IN_R1/A4 arrives, IN_R1/A5 ends the predecessor and PDUs continue on the
     /// successor. Refused while not open or while a recycle is under way.
@@ -396,7 +396,7 @@ impl Client {
         Ok(id)
     }
 
-    /// Starts OUT channel recycling (OUT_R1, §3.2.1.5.3.x) on the client's initiative: a
+    /// Starts OUT channel recycling (OUT_R1, §3.2.1.5.3.4) on the client's initiative: a
     /// replacement OUT channel (Content-Length 120) with `successor` as its cookie carries
     /// OUT_R1/A3; the server answers with OUT_R1/A5 (A6) on the current OUT channel, we send
     /// OUT_R1/A7 on the IN channel, the current OUT channel ends with OUT_R1/A10, and OUT_R1/A11

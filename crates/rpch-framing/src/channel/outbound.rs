@@ -700,7 +700,7 @@ impl OutboundProxy {
             return;
         }
         if from_backend && self.is_out_r1_a9(&rts) {
-            // §3.2.4.5.? OUT_R1/A9: the server moved to the successor channel. Flush what is
+            // §3.2.4.5.8 OUT_R1/A9: the server moved to the successor channel. Flush what is
             // queued, end with OUT_R1/A10, close.
             self.finishing = true;
             self.pump(now);
