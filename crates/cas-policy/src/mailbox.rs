@@ -168,27 +168,46 @@ impl CasMailbox {
 /// `None` leaves a value as it is. `mapi_http_enabled: Some(None)` resets the mailbox
 /// to the organization's value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[allow(missing_docs)] // each field is the Set-CASMailbox parameter of the same name
 pub struct CasMailboxChange {
+    /// New `PopEnabled`.
     pub pop_enabled: Option<bool>,
+    /// New `PopUseProtocolDefaults`.
     pub pop_use_protocol_defaults: Option<bool>,
+    /// New `PopMessagesRetrievalMimeFormat`.
     pub pop_messages_retrieval_mime_format: Option<MimeFormat>,
+    /// New `PopEnableExactRFC822Size`.
     pub pop_enable_exact_rfc822_size: Option<bool>,
+    /// New `PopSuppressReadReceipt`.
     pub pop_suppress_read_receipt: Option<bool>,
+    /// New `PopForceICalForCalendarRetrievalOption`.
     pub pop_force_ical_for_calendar_retrieval_option: Option<bool>,
+    /// New `ImapEnabled`.
     pub imap_enabled: Option<bool>,
+    /// New `ImapUseProtocolDefaults`.
     pub imap_use_protocol_defaults: Option<bool>,
+    /// New `ImapMessagesRetrievalMimeFormat`.
     pub imap_messages_retrieval_mime_format: Option<MimeFormat>,
+    /// New `ImapEnableExactRFC822Size`.
     pub imap_enable_exact_rfc822_size: Option<bool>,
+    /// New `ImapSuppressReadReceipt`.
     pub imap_suppress_read_receipt: Option<bool>,
+    /// New `ImapForceICalForCalendarRetrievalOption`.
     pub imap_force_ical_for_calendar_retrieval_option: Option<bool>,
+    /// New `MAPIEnabled`.
     pub mapi_enabled: Option<bool>,
+    /// New `MAPIBlockOutlookRpcHttp`.
     pub mapi_block_outlook_rpc_http: Option<bool>,
+    /// New `MAPIBlockOutlookNonCachedMode`.
     pub mapi_block_outlook_non_cached_mode: Option<bool>,
+    /// New `MAPIBlockOutlookVersions`.
     pub mapi_block_outlook_versions: Option<VersionRanges>,
+    /// New `MapiHttpEnabled`.
     pub mapi_http_enabled: Option<Option<bool>>,
+    /// New `OWAEnabled`.
     pub owa_enabled: Option<bool>,
+    /// New `ActiveSyncEnabled`.
     pub active_sync_enabled: Option<bool>,
+    /// New `EwsEnabled`.
     pub ews_enabled: Option<bool>,
 }
 

@@ -360,30 +360,50 @@ macro_rules! protocol_settings {
         /// For the optional values (`banner`, `x509_certificate_name`), `Some(None)`
         /// clears the value and `Some(Some(v))` sets it.
         #[derive(Debug, Clone, Default, PartialEq, Eq)]
-        #[allow(missing_docs)] // each field is the setting of the same name
         pub struct $change {
+            /// New `LoginType`.
             pub login_type: Option<LoginType>,
+            /// New `MaxConnections`.
             pub max_connections: Option<u32>,
+            /// New `MaxConnectionFromSingleIP`.
             pub max_connection_from_single_ip: Option<u32>,
+            /// New `MaxConnectionsPerUser`.
             pub max_connections_per_user: Option<u32>,
+            /// New `PreAuthenticatedConnectionTimeout`.
             pub pre_authenticated_connection_timeout: Option<TimeSpan>,
+            /// New `AuthenticatedConnectionTimeout`.
             pub authenticated_connection_timeout: Option<TimeSpan>,
+            /// New `MaxCommandSize`.
             pub max_command_size: Option<u32>,
+            /// New `EnableExactRFC822Size`.
             pub enable_exact_rfc822_size: Option<bool>,
+            /// New `MessageRetrievalMimeFormat`.
             pub message_retrieval_mime_format: Option<MimeFormat>,
+            /// New `SuppressReadReceipt`.
             pub suppress_read_receipt: Option<bool>,
+            /// New `CalendarItemRetrievalOption`.
             pub calendar_item_retrieval_option: Option<CalendarItemRetrievalOption>,
+            /// New `Banner`.
             pub banner: Option<Option<String>>,
+            /// New `ProtocolLogEnabled`.
             pub protocol_log_enabled: Option<bool>,
+            /// New `LogFileLocation`.
             pub log_file_location: Option<Option<String>>,
+            /// New `LogFileRollOverSettings`.
             pub log_file_roll_over_settings: Option<LogFileRollOver>,
+            /// New `LogPerFileSizeQuota`.
             pub log_per_file_size_quota: Option<u64>,
+            /// New `EnableGSSAPIAndNTLMAuth`.
             pub enable_gssapi_and_ntlm_auth: Option<bool>,
+            /// New `ExtendedProtectionPolicy`.
             pub extended_protection_policy: Option<ExtendedProtectionPolicy>,
+            /// New `X509CertificateName`.
             pub x509_certificate_name: Option<Option<String>>,
+            /// New `UnencryptedOrTLSBindings`.
             pub unencrypted_or_tls_bindings: Option<Vec<SocketAddr>>,
+            /// New `SSLBindings`.
             pub ssl_bindings: Option<Vec<SocketAddr>>,
-            $( pub $xfield: Option<$xty>, )*
+            $( #[doc = concat!("New `", $xkey, "`.")] pub $xfield: Option<$xty>, )*
         }
     };
 }
@@ -601,20 +621,29 @@ impl OutlookAnywhereSettings {
 /// A partial update of [`OutlookAnywhereSettings`]: `None` leaves a value as it is;
 /// for host names `Some(None)` clears and `Some(Some(name))` sets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[allow(missing_docs)] // each field is the setting of the same name
 pub struct OutlookAnywhereChange {
+    /// New `Enabled`.
     pub enabled: Option<bool>,
+    /// New `ExternalHostname`.
     pub external_hostname: Option<Option<String>>,
+    /// New `InternalHostname`.
     pub internal_hostname: Option<Option<String>>,
     /// `Enable-OutlookAnywhere -DefaultAuthenticationMethod`: sets both client methods
     /// and `IISAuthenticationMethods` to this one method (applied before the others).
     pub default_authentication_method: Option<HttpAuthMethod>,
+    /// New `ExternalClientAuthenticationMethod`.
     pub external_client_authentication_method: Option<HttpAuthMethod>,
+    /// New `InternalClientAuthenticationMethod`.
     pub internal_client_authentication_method: Option<HttpAuthMethod>,
+    /// New `IISAuthenticationMethods`.
     pub iis_authentication_methods: Option<Vec<HttpAuthMethod>>,
+    /// New `SSLOffloading`.
     pub ssl_offloading: Option<bool>,
+    /// New `ExternalClientsRequireSsl`.
     pub external_clients_require_ssl: Option<bool>,
+    /// New `InternalClientsRequireSsl`.
     pub internal_clients_require_ssl: Option<bool>,
+    /// New `ValidPorts`.
     pub valid_ports: Option<Vec<RpcPortRange>>,
 }
 
