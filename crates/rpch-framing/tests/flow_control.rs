@@ -6,6 +6,73 @@ use std::collections::VecDeque;
 use proptest::prelude::*;
 use rpch_framing::channel::{AckValues, FlowError, ReceiveWindow, SendWindow};
 
+/// MS-RPCH §4.2, "Flow Control and Receive Windows Example", step by step with its fictitious
+/// 1,000-byte window. Each comment gives the example's row: sender AvailableWindow, BytesSent;
+/// recipient AvailableWindow, BytesReceived. The example's recipient acknowledges after every
+/// release, which [`ReceiveWindow::ack_now`] does on demand (our automatic policy acks less
+/// often, see `recipient_acks_every_half_window`).
+#[test]
+fn ms_rpch_4_2_example() {
+    let mut tx = SendWindow::new(1000);
+    let mut rx = ReceiveWindow::new(1000);
+    // Initial state: 1,000 0 | 1,000 0.
+    assert_eq!((tx.available(), tx.bytes_sent()), (1000, 0));
+    assert_eq!((rx.available(), rx.bytes_received()), (1000, 0));
+    // The sender sends 250 bytes: 750 250 | 1,000 0.
+    tx.on_sent(250);
+    assert_eq!((tx.available(), tx.bytes_sent()), (750, 250));
+    // The recipient receives them without releasing: 750 250 | 750 250.
+    rx.on_received(250).unwrap();
+    assert_eq!((rx.available(), rx.bytes_received()), (750, 250));
+    // It releases 100 and acknowledges (250, 850): 750 250 | 850 250.
+    rx.on_consumed(100);
+    let ack1 = rx.ack_now();
+    assert_eq!(
+        ack1,
+        AckValues {
+            bytes_received: 250,
+            available_window: 850
+        }
+    );
+    // Before the ack arrives the sender sends 500 more: 250 750 | 850 250.
+    tx.on_sent(500);
+    assert_eq!((tx.available(), tx.bytes_sent()), (250, 750));
+    // The ack arrives: 850 - (750 - 250) = 350.
+    tx.on_ack(ack1).unwrap();
+    assert_eq!(tx.available(), 350);
+    // The recipient receives the 500 bytes: 350 750 | 350 750.
+    rx.on_received(500).unwrap();
+    assert_eq!((rx.available(), rx.bytes_received()), (350, 750));
+    // It releases 200 and acknowledges (750, 550): 350 750 | 550 750.
+    rx.on_consumed(200);
+    let ack2 = rx.ack_now();
+    assert_eq!(
+        ack2,
+        AckValues {
+            bytes_received: 750,
+            available_window: 550
+        }
+    );
+    // The sender: 550 - (750 - 750) = 550.
+    tx.on_ack(ack2).unwrap();
+    assert_eq!(tx.available(), 550);
+    // The recipient releases the rest and acknowledges (750, 1,000). (The example says "the
+    // remaining 550 bytes"; 450 are left at this point, and the resulting window of 1,000 is
+    // what the example shows.)
+    rx.on_consumed(450);
+    let ack3 = rx.ack_now();
+    assert_eq!(
+        ack3,
+        AckValues {
+            bytes_received: 750,
+            available_window: 1000
+        }
+    );
+    // The sender: 1,000 - (750 - 750) = 1,000.
+    tx.on_ack(ack3).unwrap();
+    assert_eq!(tx.available(), 1000);
+}
+
 /// The worked numbers of §3.2.1.5.1.1's formula: `Sender AvailableWindow =
 /// AvailableWindow_from_ack - (BytesSent - BytesReceived_from_ack)`.
 #[test]
