@@ -2,7 +2,7 @@
 //!
 //! [`parse_command`] takes one complete message as the fragmentizer delivers it (the command
 //! line from the tag to the final CRLF, literals inline) and returns a [`Command`] borrowing
-//! from it. The command keyword is matched once, case-insensitively, on upper-cased bytes;
+//! from it. The command keyword is read once and matched case-insensitively as an integer key;
 //! each command then has its own parser, one function per ABNF rule of RFC 3501 / RFC 9051 §9
 //! and the extensions listed in the crate docs.
 //!
@@ -26,9 +26,9 @@ use crate::encode::{Encode, Encoder, paren_list};
 use crate::error::{CommandParseError, ParseError, ParseErrorKind, ValidationError};
 use crate::parse::{
     self, PResult, ParseOptions, astring, atom, byte, capability, chars, charset, crlf, cut, date,
-    date_time, fail, failure, flag, flag_list, keyword, list_mailbox, literal_any, mailbox,
-    mailbox_attribute, mod_sequence_value, mod_sequence_valzer, nstring, number64, nz_number,
-    quoted, section, section_binary, sequence_set, sequence_set_arg, sp, string, tag, upper,
+    date_time, fail, failure, flag, flag_list, keyword, keyword_key, kw, list_mailbox, literal_any,
+    mailbox, mailbox_attribute, mod_sequence_value, mod_sequence_valzer, nstring, number64,
+    nz_number, quoted, section, section_binary, sequence_set, sequence_set_arg, sp, string, tag,
 };
 use crate::types::{
     AString, Atom, Capability, Charset, Date, DateTime, Flag, IString, ListMailbox, Literal,
@@ -214,7 +214,8 @@ pub enum CommandBody<'a> {
         uid: bool,
         /// Messages.
         sequence_set: SequenceSetArg,
-        /// RFC 7162 `UNCHANGEDSINCE` modifier (`mod-sequence-valzer`).
+        /// RFC 7162 `UNCHANGEDSINCE` modifier (`mod-sequence-valzer`, clamped to 2^63 - 1 on
+        /// encoding).
         unchanged_since: Option<u64>,
         /// Replace, add or remove.
         kind: StoreKind,
@@ -265,7 +266,8 @@ pub enum CommandBody<'a> {
     SetQuota {
         /// Quota root name.
         root: AString<'a>,
-        /// Resource limits (may be empty: remove all limits).
+        /// Resource limits (may be empty: remove all limits); limits are `number64`, clamped
+        /// to 2^63 - 1 on encoding.
         limits: Vec<(QuotaResource<'a>, u64)>,
     },
 }
@@ -806,7 +808,7 @@ pub enum SearchKey<'a> {
     Header(AString<'a>, AString<'a>),
     /// `KEYWORD flag-keyword`
     Keyword(Atom<'a>),
-    /// `LARGER n`
+    /// `LARGER n` (`number64`; values above 2^63 - 1 are written as 2^63 - 1)
     Larger(u64),
     /// `NEW` (RFC 3501)
     New,
@@ -832,7 +834,7 @@ pub enum SearchKey<'a> {
     SentSince(Date),
     /// `SINCE date`
     Since(Date),
-    /// `SMALLER n`
+    /// `SMALLER n` (`number64`, clamped like `LARGER`)
     Smaller(u64),
     /// `SUBJECT string`
     Subject(AString<'a>),
@@ -860,7 +862,7 @@ pub enum SearchKey<'a> {
     ModSeq {
         /// The metadata entry, if given.
         entry: Option<ModSeqEntry<'a>>,
-        /// Minimum mod-sequence (`mod-sequence-valzer`).
+        /// Minimum mod-sequence (`mod-sequence-valzer`, clamped to 2^63 - 1 on encoding).
         mod_seq: u64,
     },
     /// A bare sequence set: message numbers.
@@ -1109,6 +1111,103 @@ pub enum StoreKind {
 // Parsing
 // ---------------------------------------------------------------------------------------
 
+// Keyword keys for the dispatching `match`es (see `parse::kw`).
+const K_ALL: u128 = kw("ALL");
+const K_ANSWERED: u128 = kw("ANSWERED");
+const K_APPEND: u128 = kw("APPEND");
+const K_AUTHENTICATE: u128 = kw("AUTHENTICATE");
+const K_BCC: u128 = kw("BCC");
+const K_BEFORE: u128 = kw("BEFORE");
+const K_BINARY: u128 = kw("BINARY");
+const K_BINARY_PEEK: u128 = kw("BINARY.PEEK");
+const K_BINARY_SIZE: u128 = kw("BINARY.SIZE");
+const K_BODY: u128 = kw("BODY");
+const K_BODY_PEEK: u128 = kw("BODY.PEEK");
+const K_BODYSTRUCTURE: u128 = kw("BODYSTRUCTURE");
+const K_CAPABILITY: u128 = kw("CAPABILITY");
+const K_CC: u128 = kw("CC");
+const K_CHECK: u128 = kw("CHECK");
+const K_CHILDREN: u128 = kw("CHILDREN");
+const K_CLOSE: u128 = kw("CLOSE");
+const K_COMPRESS: u128 = kw("COMPRESS");
+const K_COPY: u128 = kw("COPY");
+const K_COUNT: u128 = kw("COUNT");
+const K_CREATE: u128 = kw("CREATE");
+const K_DELETE: u128 = kw("DELETE");
+const K_DELETED: u128 = kw("DELETED");
+const K_DRAFT: u128 = kw("DRAFT");
+const K_EMAILID: u128 = kw("EMAILID");
+const K_ENABLE: u128 = kw("ENABLE");
+const K_ENVELOPE: u128 = kw("ENVELOPE");
+const K_EXAMINE: u128 = kw("EXAMINE");
+const K_EXPUNGE: u128 = kw("EXPUNGE");
+const K_FETCH: u128 = kw("FETCH");
+const K_FLAGGED: u128 = kw("FLAGGED");
+const K_FLAGS: u128 = kw("FLAGS");
+const K_FROM: u128 = kw("FROM");
+const K_GETQUOTA: u128 = kw("GETQUOTA");
+const K_GETQUOTAROOT: u128 = kw("GETQUOTAROOT");
+const K_HEADER: u128 = kw("HEADER");
+const K_ID: u128 = kw("ID");
+const K_IDLE: u128 = kw("IDLE");
+const K_INTERNALDATE: u128 = kw("INTERNALDATE");
+const K_KEYWORD: u128 = kw("KEYWORD");
+const K_LARGER: u128 = kw("LARGER");
+const K_LIST: u128 = kw("LIST");
+const K_LOGIN: u128 = kw("LOGIN");
+const K_LOGOUT: u128 = kw("LOGOUT");
+const K_LSUB: u128 = kw("LSUB");
+const K_MAX: u128 = kw("MAX");
+const K_MIN: u128 = kw("MIN");
+const K_MODSEQ: u128 = kw("MODSEQ");
+const K_MOVE: u128 = kw("MOVE");
+const K_NAMESPACE: u128 = kw("NAMESPACE");
+const K_NEW: u128 = kw("NEW");
+const K_NOOP: u128 = kw("NOOP");
+const K_NOT: u128 = kw("NOT");
+const K_OLD: u128 = kw("OLD");
+const K_OLDER: u128 = kw("OLDER");
+const K_ON: u128 = kw("ON");
+const K_OR: u128 = kw("OR");
+const K_RECENT: u128 = kw("RECENT");
+const K_RECURSIVEMATCH: u128 = kw("RECURSIVEMATCH");
+const K_REMOTE: u128 = kw("REMOTE");
+const K_RENAME: u128 = kw("RENAME");
+const K_RFC822: u128 = kw("RFC822");
+const K_RFC822_HEADER: u128 = kw("RFC822.HEADER");
+const K_RFC822_SIZE: u128 = kw("RFC822.SIZE");
+const K_RFC822_TEXT: u128 = kw("RFC822.TEXT");
+const K_SAVE: u128 = kw("SAVE");
+const K_SEARCH: u128 = kw("SEARCH");
+const K_SEEN: u128 = kw("SEEN");
+const K_SELECT: u128 = kw("SELECT");
+const K_SENTBEFORE: u128 = kw("SENTBEFORE");
+const K_SENTON: u128 = kw("SENTON");
+const K_SENTSINCE: u128 = kw("SENTSINCE");
+const K_SETQUOTA: u128 = kw("SETQUOTA");
+const K_SINCE: u128 = kw("SINCE");
+const K_SMALLER: u128 = kw("SMALLER");
+const K_SPECIAL_USE: u128 = kw("SPECIAL-USE");
+const K_STARTTLS: u128 = kw("STARTTLS");
+const K_STATUS: u128 = kw("STATUS");
+const K_STORE: u128 = kw("STORE");
+const K_SUBJECT: u128 = kw("SUBJECT");
+const K_SUBSCRIBE: u128 = kw("SUBSCRIBE");
+const K_SUBSCRIBED: u128 = kw("SUBSCRIBED");
+const K_TEXT: u128 = kw("TEXT");
+const K_THREADID: u128 = kw("THREADID");
+const K_TO: u128 = kw("TO");
+const K_UID: u128 = kw("UID");
+const K_UNANSWERED: u128 = kw("UNANSWERED");
+const K_UNDELETED: u128 = kw("UNDELETED");
+const K_UNDRAFT: u128 = kw("UNDRAFT");
+const K_UNFLAGGED: u128 = kw("UNFLAGGED");
+const K_UNKEYWORD: u128 = kw("UNKEYWORD");
+const K_UNSEEN: u128 = kw("UNSEEN");
+const K_UNSELECT: u128 = kw("UNSELECT");
+const K_UNSUBSCRIBE: u128 = kw("UNSUBSCRIBE");
+const K_YOUNGER: u128 = kw("YOUNGER");
+
 /// Parser context threaded through the command grammar.
 #[derive(Clone, Copy)]
 struct Ctx {
@@ -1150,22 +1249,56 @@ pub fn parse_command_with<'a>(
             return Err(err_with_tag(kind, offset(rest)));
         }
     };
+    // Argument-less commands (NOOP, IDLE, CAPABILITY ...) are the most frequent ones on a
+    // busy server: decide them without the grammar machinery.
+    if let Some(body) = no_argument_command(rest) {
+        return Ok(Command { tag, body });
+    }
     let ctx = Ctx {
         utf8: options.utf8_accept,
         max_depth: options.max_depth,
     };
-    let result = command_body(rest, ctx).and_then(|(r, body)| {
-        let (r, ()) = crlf(r)?;
-        Ok((r, body))
-    });
-    match result {
-        Ok((b"", body)) => Ok(Command { tag, body }),
-        Ok((r, _)) => Err(err_with_tag(ParseErrorKind::TrailingData, offset(r))),
+    let (r, body) = match command_body(rest, ctx) {
+        Ok(v) => v,
+        Err(e) => {
+            let e = parse::to_parse_error(e, message);
+            return Err(err_with_tag(e.kind, e.offset));
+        }
+    };
+    match crlf(r) {
+        Ok((b"", ())) => Ok(Command { tag, body }),
+        Ok((r, ())) => Err(err_with_tag(ParseErrorKind::TrailingData, offset(r))),
         Err(e) => {
             let e = parse::to_parse_error(e, message);
             Err(err_with_tag(e.kind, e.offset))
         }
     }
+}
+
+/// `rest` is exactly an argument-less command keyword and CRLF: that command.
+#[inline]
+fn no_argument_command(rest: &[u8]) -> Option<CommandBody<'static>> {
+    let line = rest.strip_suffix(b"\r\n")?;
+    if line.len() > 10 {
+        return None;
+    }
+    let (after, _, key) = keyword_key(line);
+    if !after.is_empty() {
+        return None;
+    }
+    Some(match key {
+        K_NOOP => CommandBody::Noop,
+        K_IDLE => CommandBody::Idle,
+        K_CAPABILITY => CommandBody::Capability,
+        K_LOGOUT => CommandBody::Logout,
+        K_STARTTLS => CommandBody::StartTls,
+        K_NAMESPACE => CommandBody::Namespace,
+        K_CHECK => CommandBody::Check,
+        K_CLOSE => CommandBody::Close,
+        K_UNSELECT => CommandBody::Unselect,
+        K_EXPUNGE => CommandBody::Expunge,
+        _ => return None,
+    })
 }
 
 /// A run of keyword characters: letters, digits, `.`, `-` and `=`.
@@ -1182,57 +1315,53 @@ fn unknown_command<T>(input: &[u8]) -> PResult<'_, T> {
 }
 
 /// `command = tag SP (command-any / command-auth / command-nonauth / command-select) CRLF`
-/// (everything after `tag SP`, before CRLF). Dispatches on the upper-cased keyword.
+/// (everything after `tag SP`, before CRLF). Dispatches on the keyword's [`parse::kw`] key.
 fn command_body(input: &[u8], ctx: Ctx) -> PResult<'_, CommandBody<'_>> {
-    let (rest, kw) = word(input);
+    let (rest, kw, key) = keyword_key(input);
     if kw.is_empty() {
         return fail(input);
     }
-    let mut buf = [0u8; 24];
-    let Some(kw) = upper(kw, &mut buf) else {
-        return unknown_command(input);
-    };
-    let body = match kw {
-        b"CAPABILITY" => (rest, CommandBody::Capability),
-        b"NOOP" => (rest, CommandBody::Noop),
-        b"LOGOUT" => (rest, CommandBody::Logout),
-        b"STARTTLS" => (rest, CommandBody::StartTls),
-        b"NAMESPACE" => (rest, CommandBody::Namespace),
-        b"CHECK" => (rest, CommandBody::Check),
-        b"CLOSE" => (rest, CommandBody::Close),
-        b"UNSELECT" => (rest, CommandBody::Unselect),
-        b"EXPUNGE" => (rest, CommandBody::Expunge),
-        b"IDLE" => (rest, CommandBody::Idle),
-        b"LOGIN" => cut(login(rest))?,
-        b"AUTHENTICATE" => cut(authenticate(rest))?,
-        b"ENABLE" => cut(enable(rest))?,
-        b"SELECT" => cut(select(rest, ctx, false))?,
-        b"EXAMINE" => cut(select(rest, ctx, true))?,
-        b"CREATE" => cut(create(rest, ctx))?,
-        b"DELETE" => {
+    let body = match key {
+        K_CAPABILITY => (rest, CommandBody::Capability),
+        K_NOOP => (rest, CommandBody::Noop),
+        K_LOGOUT => (rest, CommandBody::Logout),
+        K_STARTTLS => (rest, CommandBody::StartTls),
+        K_NAMESPACE => (rest, CommandBody::Namespace),
+        K_CHECK => (rest, CommandBody::Check),
+        K_CLOSE => (rest, CommandBody::Close),
+        K_UNSELECT => (rest, CommandBody::Unselect),
+        K_EXPUNGE => (rest, CommandBody::Expunge),
+        K_IDLE => (rest, CommandBody::Idle),
+        K_LOGIN => cut(login(rest))?,
+        K_AUTHENTICATE => cut(authenticate(rest))?,
+        K_ENABLE => cut(enable(rest))?,
+        K_SELECT => cut(select(rest, ctx, false))?,
+        K_EXAMINE => cut(select(rest, ctx, true))?,
+        K_CREATE => cut(create(rest, ctx))?,
+        K_DELETE => {
             cut(one_mailbox(rest, ctx)).map(|(r, mailbox)| (r, CommandBody::Delete { mailbox }))?
         }
-        b"SUBSCRIBE" => cut(one_mailbox(rest, ctx))
+        K_SUBSCRIBE => cut(one_mailbox(rest, ctx))
             .map(|(r, mailbox)| (r, CommandBody::Subscribe { mailbox }))?,
-        b"UNSUBSCRIBE" => cut(one_mailbox(rest, ctx))
+        K_UNSUBSCRIBE => cut(one_mailbox(rest, ctx))
             .map(|(r, mailbox)| (r, CommandBody::Unsubscribe { mailbox }))?,
-        b"GETQUOTAROOT" => cut(one_mailbox(rest, ctx))
+        K_GETQUOTAROOT => cut(one_mailbox(rest, ctx))
             .map(|(r, mailbox)| (r, CommandBody::GetQuotaRoot { mailbox }))?,
-        b"RENAME" => cut(rename(rest, ctx))?,
-        b"LIST" => cut(list(rest, ctx))?,
-        b"LSUB" => cut(lsub(rest, ctx))?,
-        b"STATUS" => cut(status(rest, ctx))?,
-        b"APPEND" => cut(append(rest, ctx))?,
-        b"SEARCH" => cut(search(rest, ctx, false))?,
-        b"FETCH" => cut(fetch(rest, false))?,
-        b"STORE" => cut(store(rest, false))?,
-        b"COPY" => cut(copy_or_move(rest, ctx, false, false))?,
-        b"MOVE" => cut(copy_or_move(rest, ctx, false, true))?,
-        b"UID" => uid(rest, ctx)?,
-        b"ID" => cut(id(rest))?,
-        b"COMPRESS" => cut(compress(rest))?,
-        b"GETQUOTA" => cut(getquota(rest))?,
-        b"SETQUOTA" => cut(setquota(rest))?,
+        K_RENAME => cut(rename(rest, ctx))?,
+        K_LIST => cut(list(rest, ctx))?,
+        K_LSUB => cut(lsub(rest, ctx))?,
+        K_STATUS => cut(status(rest, ctx))?,
+        K_APPEND => cut(append(rest, ctx))?,
+        K_SEARCH => cut(search(rest, ctx, false))?,
+        K_FETCH => cut(fetch(rest, false))?,
+        K_STORE => cut(store(rest, false))?,
+        K_COPY => cut(copy_or_move(rest, ctx, false, false))?,
+        K_MOVE => cut(copy_or_move(rest, ctx, false, true))?,
+        K_UID => uid(rest, ctx)?,
+        K_ID => cut(id(rest))?,
+        K_COMPRESS => cut(compress(rest))?,
+        K_GETQUOTA => cut(getquota(rest))?,
+        K_SETQUOTA => cut(setquota(rest))?,
         _ => return unknown_command(input),
     };
     Ok(body)
@@ -1241,18 +1370,14 @@ fn command_body(input: &[u8], ctx: Ctx) -> PResult<'_, CommandBody<'_>> {
 /// `uid = "UID" SP (copy / move / fetch / search / store / uid-expunge)`
 fn uid(input: &[u8], ctx: Ctx) -> PResult<'_, CommandBody<'_>> {
     let (rest, ()) = cut(sp(input))?;
-    let (after, kw) = word(rest);
-    let mut buf = [0u8; 24];
-    let Some(kw) = upper(kw, &mut buf) else {
-        return unknown_command(rest);
-    };
-    cut(match kw {
-        b"FETCH" => fetch(after, true),
-        b"SEARCH" => search(after, ctx, true),
-        b"STORE" => store(after, true),
-        b"COPY" => copy_or_move(after, ctx, true, false),
-        b"MOVE" => copy_or_move(after, ctx, true, true),
-        b"EXPUNGE" => uid_expunge(after),
+    let (after, _, key) = keyword_key(rest);
+    cut(match key {
+        K_FETCH => fetch(after, true),
+        K_SEARCH => search(after, ctx, true),
+        K_STORE => store(after, true),
+        K_COPY => copy_or_move(after, ctx, true, false),
+        K_MOVE => copy_or_move(after, ctx, true, true),
+        K_EXPUNGE => uid_expunge(after),
         _ => return unknown_command(rest),
     })
 }
@@ -1465,13 +1590,12 @@ fn list(input: &[u8], ctx: Ctx) -> PResult<'_, CommandBody<'_>> {
 /// ")"` (RFC 5258): `RECURSIVEMATCH` needs a base option (`SUBSCRIBED`, `SPECIAL-USE`).
 fn list_select_opts(input: &[u8]) -> PResult<'_, Vec<ListSelectionOption>> {
     let (rest, opts) = parse::paren_list(input, |i| {
-        let (r, w) = word(i);
-        let mut buf = [0u8; 24];
-        let opt = match upper(w, &mut buf) {
-            Some(b"SUBSCRIBED") => ListSelectionOption::Subscribed,
-            Some(b"REMOTE") => ListSelectionOption::Remote,
-            Some(b"RECURSIVEMATCH") => ListSelectionOption::RecursiveMatch,
-            Some(b"SPECIAL-USE") => ListSelectionOption::SpecialUse,
+        let (r, _, key) = keyword_key(i);
+        let opt = match key {
+            K_SUBSCRIBED => ListSelectionOption::Subscribed,
+            K_REMOTE => ListSelectionOption::Remote,
+            K_RECURSIVEMATCH => ListSelectionOption::RecursiveMatch,
+            K_SPECIAL_USE => ListSelectionOption::SpecialUse,
             _ => return fail(i),
         };
         Ok((r, opt))
@@ -1494,13 +1618,12 @@ fn list_select_opts(input: &[u8]) -> PResult<'_, Vec<ListSelectionOption>> {
 fn list_return_opts(input: &[u8]) -> PResult<'_, Vec<ListReturnOption>> {
     let (rest, ()) = keyword(input, b"RETURN ")?;
     parse::paren_list(rest, |i| {
-        let (r, w) = word(i);
-        let mut buf = [0u8; 24];
-        match upper(w, &mut buf) {
-            Some(b"SUBSCRIBED") => Ok((r, ListReturnOption::Subscribed)),
-            Some(b"CHILDREN") => Ok((r, ListReturnOption::Children)),
-            Some(b"SPECIAL-USE") => Ok((r, ListReturnOption::SpecialUse)),
-            Some(b"STATUS") => {
+        let (r, _, key) = keyword_key(i);
+        match key {
+            K_SUBSCRIBED => Ok((r, ListReturnOption::Subscribed)),
+            K_CHILDREN => Ok((r, ListReturnOption::Children)),
+            K_SPECIAL_USE => Ok((r, ListReturnOption::SpecialUse)),
+            K_STATUS => {
                 let (r, ()) = sp(r)?;
                 let (r, items) = status_att_list(r)?;
                 Ok((r, ListReturnOption::Status(items)))
@@ -1632,14 +1755,13 @@ fn search(input: &[u8], ctx: Ctx, uid: bool) -> PResult<'_, CommandBody<'_>> {
 
 /// `search-return-opt = "MIN" / "MAX" / "ALL" / "COUNT" / "SAVE"` (RFC 4731, RFC 5182)
 fn search_return_opt(input: &[u8]) -> PResult<'_, SearchReturnOption> {
-    let (rest, w) = word(input);
-    let mut buf = [0u8; 24];
-    let o = match upper(w, &mut buf) {
-        Some(b"MIN") => SearchReturnOption::Min,
-        Some(b"MAX") => SearchReturnOption::Max,
-        Some(b"ALL") => SearchReturnOption::All,
-        Some(b"COUNT") => SearchReturnOption::Count,
-        Some(b"SAVE") => SearchReturnOption::Save,
+    let (rest, _, key) = keyword_key(input);
+    let o = match key {
+        K_MIN => SearchReturnOption::Min,
+        K_MAX => SearchReturnOption::Max,
+        K_ALL => SearchReturnOption::All,
+        K_COUNT => SearchReturnOption::Count,
+        K_SAVE => SearchReturnOption::Save,
         _ => return fail(input),
     };
     Ok((rest, o))
@@ -1681,87 +1803,83 @@ fn search_key(input: &[u8], depth: usize) -> PResult<'_, SearchKey<'_>> {
         }
         _ => {}
     }
-    let (rest, w) = word(input);
-    let mut buf = [0u8; 24];
-    let Some(w) = upper(w, &mut buf) else {
-        return fail(input);
-    };
+    let (rest, _, key) = keyword_key(input);
     use SearchKey as K;
-    let key = match w {
-        b"ALL" => (rest, K::All),
-        b"ANSWERED" => (rest, K::Answered),
-        b"DELETED" => (rest, K::Deleted),
-        b"DRAFT" => (rest, K::Draft),
-        b"FLAGGED" => (rest, K::Flagged),
-        b"NEW" => (rest, K::New),
-        b"OLD" => (rest, K::Old),
-        b"RECENT" => (rest, K::Recent),
-        b"SEEN" => (rest, K::Seen),
-        b"UNANSWERED" => (rest, K::Unanswered),
-        b"UNDELETED" => (rest, K::Undeleted),
-        b"UNDRAFT" => (rest, K::Undraft),
-        b"UNFLAGGED" => (rest, K::Unflagged),
-        b"UNSEEN" => (rest, K::Unseen),
-        b"BCC" => sp_astring(rest).map(|(r, s)| (r, K::Bcc(s)))?,
-        b"BODY" => sp_astring(rest).map(|(r, s)| (r, K::Body(s)))?,
-        b"CC" => sp_astring(rest).map(|(r, s)| (r, K::Cc(s)))?,
-        b"FROM" => sp_astring(rest).map(|(r, s)| (r, K::From(s)))?,
-        b"SUBJECT" => sp_astring(rest).map(|(r, s)| (r, K::Subject(s)))?,
-        b"TEXT" => sp_astring(rest).map(|(r, s)| (r, K::Text(s)))?,
-        b"TO" => sp_astring(rest).map(|(r, s)| (r, K::To(s)))?,
-        b"HEADER" => {
+    let key = match key {
+        K_ALL => (rest, K::All),
+        K_ANSWERED => (rest, K::Answered),
+        K_DELETED => (rest, K::Deleted),
+        K_DRAFT => (rest, K::Draft),
+        K_FLAGGED => (rest, K::Flagged),
+        K_NEW => (rest, K::New),
+        K_OLD => (rest, K::Old),
+        K_RECENT => (rest, K::Recent),
+        K_SEEN => (rest, K::Seen),
+        K_UNANSWERED => (rest, K::Unanswered),
+        K_UNDELETED => (rest, K::Undeleted),
+        K_UNDRAFT => (rest, K::Undraft),
+        K_UNFLAGGED => (rest, K::Unflagged),
+        K_UNSEEN => (rest, K::Unseen),
+        K_BCC => sp_astring(rest).map(|(r, s)| (r, K::Bcc(s)))?,
+        K_BODY => sp_astring(rest).map(|(r, s)| (r, K::Body(s)))?,
+        K_CC => sp_astring(rest).map(|(r, s)| (r, K::Cc(s)))?,
+        K_FROM => sp_astring(rest).map(|(r, s)| (r, K::From(s)))?,
+        K_SUBJECT => sp_astring(rest).map(|(r, s)| (r, K::Subject(s)))?,
+        K_TEXT => sp_astring(rest).map(|(r, s)| (r, K::Text(s)))?,
+        K_TO => sp_astring(rest).map(|(r, s)| (r, K::To(s)))?,
+        K_HEADER => {
             let (r, name) = sp_astring(rest)?;
             let (r, value) = sp_astring(r)?;
             (r, K::Header(name, value))
         }
-        b"BEFORE" => sp_date(rest).map(|(r, d)| (r, K::Before(d)))?,
-        b"ON" => sp_date(rest).map(|(r, d)| (r, K::On(d)))?,
-        b"SINCE" => sp_date(rest).map(|(r, d)| (r, K::Since(d)))?,
-        b"SENTBEFORE" => sp_date(rest).map(|(r, d)| (r, K::SentBefore(d)))?,
-        b"SENTON" => sp_date(rest).map(|(r, d)| (r, K::SentOn(d)))?,
-        b"SENTSINCE" => sp_date(rest).map(|(r, d)| (r, K::SentSince(d)))?,
-        b"KEYWORD" | b"UNKEYWORD" => {
+        K_BEFORE => sp_date(rest).map(|(r, d)| (r, K::Before(d)))?,
+        K_ON => sp_date(rest).map(|(r, d)| (r, K::On(d)))?,
+        K_SINCE => sp_date(rest).map(|(r, d)| (r, K::Since(d)))?,
+        K_SENTBEFORE => sp_date(rest).map(|(r, d)| (r, K::SentBefore(d)))?,
+        K_SENTON => sp_date(rest).map(|(r, d)| (r, K::SentOn(d)))?,
+        K_SENTSINCE => sp_date(rest).map(|(r, d)| (r, K::SentSince(d)))?,
+        K_KEYWORD | K_UNKEYWORD => {
             let (r, ()) = sp(rest)?;
             let (r, a) = atom(r)?;
             (
                 r,
-                if w == b"KEYWORD" {
+                if key == K_KEYWORD {
                     K::Keyword(a)
                 } else {
                     K::Unkeyword(a)
                 },
             )
         }
-        b"LARGER" | b"SMALLER" => {
+        K_LARGER | K_SMALLER => {
             let (r, ()) = sp(rest)?;
             let (r, n) = number64(r)?;
             (
                 r,
-                if w == b"LARGER" {
+                if key == K_LARGER {
                     K::Larger(n)
                 } else {
                     K::Smaller(n)
                 },
             )
         }
-        b"OLDER" | b"YOUNGER" => {
+        K_OLDER | K_YOUNGER => {
             let (r, ()) = sp(rest)?;
             let (r, n) = nz_number(r)?;
             (
                 r,
-                if w == b"OLDER" {
+                if key == K_OLDER {
                     K::Older(n)
                 } else {
                     K::Younger(n)
                 },
             )
         }
-        b"UID" => {
+        K_UID => {
             let (r, ()) = sp(rest)?;
             let (r, s) = sequence_set_arg(r)?;
             (r, K::Uid(s))
         }
-        b"NOT" => {
+        K_NOT => {
             let Some(inner) = depth.checked_sub(1) else {
                 return failure(input, ParseErrorKind::TooDeep);
             };
@@ -1769,7 +1887,7 @@ fn search_key(input: &[u8], depth: usize) -> PResult<'_, SearchKey<'_>> {
             let (r, k) = search_key(r, inner)?;
             (r, K::Not(Box::new(k)))
         }
-        b"OR" => {
+        K_OR => {
             let Some(inner) = depth.checked_sub(1) else {
                 return failure(input, ParseErrorKind::TooDeep);
             };
@@ -1779,7 +1897,7 @@ fn search_key(input: &[u8], depth: usize) -> PResult<'_, SearchKey<'_>> {
             let (r, b) = search_key(r, inner)?;
             (r, K::Or(Box::new(a), Box::new(b)))
         }
-        b"MODSEQ" => search_modsequence(rest)?,
+        K_MODSEQ => search_modsequence(rest)?,
         _ => return fail(input),
     };
     Ok(key)
@@ -1903,26 +2021,22 @@ fn partial_range(input: &[u8]) -> PResult<'_, Option<PartialRange>> {
 /// [partial] / "BINARY" [".PEEK"] section-binary [partial] / "BINARY.SIZE" section-binary`
 /// plus `"MODSEQ"` (RFC 7162) and `"EMAILID" / "THREADID"` (RFC 8474).
 fn fetch_att(input: &[u8]) -> PResult<'_, FetchAttribute<'_>> {
-    let (rest, w) = word(input);
-    let mut buf = [0u8; 24];
-    let Some(w) = upper(w, &mut buf) else {
-        return fail(input);
-    };
+    let (rest, w, key) = keyword_key(input);
     use FetchAttribute as F;
-    let att = match w {
-        b"ENVELOPE" => (rest, F::Envelope),
-        b"FLAGS" => (rest, F::Flags),
-        b"INTERNALDATE" => (rest, F::InternalDate),
-        b"RFC822" => (rest, F::Rfc822),
-        b"RFC822.HEADER" => (rest, F::Rfc822Header),
-        b"RFC822.SIZE" => (rest, F::Rfc822Size),
-        b"RFC822.TEXT" => (rest, F::Rfc822Text),
-        b"BODYSTRUCTURE" => (rest, F::BodyStructure),
-        b"UID" => (rest, F::Uid),
-        b"MODSEQ" => (rest, F::ModSeq),
-        b"EMAILID" => (rest, F::EmailId),
-        b"THREADID" => (rest, F::ThreadId),
-        b"BODY" | b"BODY.PEEK" => {
+    let att = match key {
+        K_ENVELOPE => (rest, F::Envelope),
+        K_FLAGS => (rest, F::Flags),
+        K_INTERNALDATE => (rest, F::InternalDate),
+        K_RFC822 => (rest, F::Rfc822),
+        K_RFC822_HEADER => (rest, F::Rfc822Header),
+        K_RFC822_SIZE => (rest, F::Rfc822Size),
+        K_RFC822_TEXT => (rest, F::Rfc822Text),
+        K_BODYSTRUCTURE => (rest, F::BodyStructure),
+        K_UID => (rest, F::Uid),
+        K_MODSEQ => (rest, F::ModSeq),
+        K_EMAILID => (rest, F::EmailId),
+        K_THREADID => (rest, F::ThreadId),
+        K_BODY | K_BODY_PEEK => {
             let peek = w.len() > 4;
             if rest.first() != Some(&b'[') {
                 if peek {
@@ -1941,7 +2055,7 @@ fn fetch_att(input: &[u8]) -> PResult<'_, FetchAttribute<'_>> {
                 },
             )
         }
-        b"BINARY" | b"BINARY.PEEK" => {
+        K_BINARY | K_BINARY_PEEK => {
             let (r, part) = section_binary(rest)?;
             let (r, partial) = partial_range(r)?;
             (
@@ -1953,7 +2067,7 @@ fn fetch_att(input: &[u8]) -> PResult<'_, FetchAttribute<'_>> {
                 },
             )
         }
-        b"BINARY.SIZE" => {
+        K_BINARY_SIZE => {
             let (r, part) = section_binary(rest)?;
             (r, F::BinarySize { part })
         }
@@ -2304,7 +2418,7 @@ impl Encode for CommandBody<'_> {
                 sp_then(sequence_set, out);
                 if let Some(n) = unchanged_since {
                     out.push_bytes(b" (UNCHANGEDSINCE ");
-                    out.push_number(*n);
+                    out.push_number64(*n);
                     out.push_bytes(b")");
                 }
                 out.push_bytes(match kind {
@@ -2356,7 +2470,7 @@ impl Encode for CommandBody<'_> {
                     }
                     r.encode(out);
                     out.push_sp();
-                    out.push_number(*l);
+                    out.push_number64(*l);
                 }
                 out.push_bytes(b")");
             }
@@ -2437,7 +2551,7 @@ impl Encode for SearchKey<'_> {
                 } else {
                     b"SMALLER "
                 });
-                out.push_number(*n);
+                out.push_number64(*n);
             }
             K::Older(n) | K::Younger(n) => {
                 out.push_bytes(if matches!(self, K::Older(_)) {
@@ -2467,7 +2581,7 @@ impl Encode for SearchKey<'_> {
                         EntryType::All => b" all ",
                     });
                 }
-                out.push_number(*mod_seq);
+                out.push_number64(*mod_seq);
             }
             K::SequenceSet(s) => s.encode(out),
             K::And(keys) => {

@@ -120,6 +120,12 @@ impl Encoder {
         self.buf.extend_from_slice(&tmp[i..]);
     }
 
+    /// Appends `number64` (RFC 9051: at most 2^63 - 1); larger values are written as
+    /// 2^63 - 1 so the output stays valid syntax.
+    pub fn push_number64(&mut self, n: u64) {
+        self.push_number(n.min(crate::types::ModSeq::MAX));
+    }
+
     /// Appends `n` zero-padded to `width` digits (dates and times).
     pub fn push_digits(&mut self, n: u32, width: usize) {
         let mut tmp = [b'0'; 10];

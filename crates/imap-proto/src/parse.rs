@@ -74,6 +74,9 @@ pub(crate) mod chars {
     pub(crate) const DIGIT: u8 = 32;
     /// `BASE64-CHAR = ALPHA / DIGIT / "+" / "/"`
     pub(crate) const BASE64: u8 = 64;
+    /// Keyword characters: letters, digits, `.`, `-`, `=` (`BODY.PEEK`, `SPECIAL-USE`,
+    /// `AUTH=PLAIN`).
+    pub(crate) const KEYWORD: u8 = 128;
 
     const fn build() -> [u8; 256] {
         let mut t = [0u8; 256];
@@ -113,6 +116,9 @@ pub(crate) mod chars {
             }
             if c.is_ascii_alphanumeric() || c == b'+' || c == b'/' {
                 v |= BASE64;
+            }
+            if c.is_ascii_alphanumeric() || c == b'.' || c == b'-' || c == b'=' {
+                v |= KEYWORD;
             }
             t[b] = v;
             b += 1;
@@ -254,17 +260,38 @@ pub(crate) fn atom_run(input: &[u8]) -> (&[u8], &[u8]) {
     (&input[n..], &input[..n])
 }
 
-/// Copies `word` upper-cased into `buf` for a `match` on keywords; `None` if it is longer
-/// than the buffer (then it is no keyword we know).
+/// A keyword folded to upper case and packed into an integer (big-endian, one byte per
+/// character), so that a `match` over many keywords compiles to integer comparisons instead
+/// of a chain of slice compares. Keywords longer than 16 bytes are not representable.
+pub(crate) const fn kw(s: &str) -> u128 {
+    let b = s.as_bytes();
+    let mut k = 0u128;
+    let mut i = 0;
+    while i < b.len() {
+        k = (k << 8) | b[i].to_ascii_uppercase() as u128;
+        i += 1;
+    }
+    k
+}
+
+/// The run of keyword bytes (letters, digits, `.`, `-`, `=`) at `input`: the rest, the word
+/// and its [`kw`] key (0 when the word is empty or longer than 16 bytes, which matches no
+/// keyword). One pass, no copy.
 #[inline]
-pub(crate) fn upper<'b>(word: &[u8], buf: &'b mut [u8; 24]) -> Option<&'b [u8]> {
-    if word.len() > buf.len() {
-        return None;
+pub(crate) fn keyword_key(input: &[u8]) -> (&[u8], &[u8], u128) {
+    let mut key = 0u128;
+    let mut n = 0;
+    for &b in input {
+        if !chars::is(b, chars::KEYWORD) {
+            break;
+        }
+        key = (key << 8) | u128::from(b.to_ascii_uppercase());
+        n += 1;
     }
-    for (d, s) in buf.iter_mut().zip(word) {
-        *d = s.to_ascii_uppercase();
+    if n > 16 {
+        key = 0;
     }
-    Some(&buf[..word.len()])
+    (&input[n..], &input[..n], key)
 }
 
 fn digits(input: &[u8]) -> PResult<'_, &[u8]> {
@@ -336,18 +363,13 @@ pub(crate) fn mod_sequence_valzer(input: &[u8]) -> PResult<'_, u64> {
     number64(input)
 }
 
-fn ascii_str(bytes: &[u8]) -> &str {
-    // Callers pass bytes already checked against an ASCII-only class.
-    std::str::from_utf8(bytes).unwrap_or_default()
-}
-
 /// `atom = 1*ATOM-CHAR`
 pub(crate) fn atom(input: &[u8]) -> PResult<'_, Atom<'_>> {
     let (rest, a) = atom_run(input);
     if a.is_empty() {
         return fail(input);
     }
-    Ok((rest, Atom::new_unchecked(ascii_str(a))))
+    Ok((rest, Atom::from_checked_bytes(a)))
 }
 
 /// `tag = 1*<any ASTRING-CHAR except "+">`
@@ -356,7 +378,7 @@ pub(crate) fn tag(input: &[u8]) -> PResult<'_, Tag<'_>> {
     if n == 0 {
         return fail(input);
     }
-    Ok((&input[n..], Tag::new_unchecked(ascii_str(&input[..n]))))
+    Ok((&input[n..], Tag::from_checked_bytes(&input[..n])))
 }
 
 /// `1*ASTRING-CHAR` (the bare form of `astring`)
@@ -365,7 +387,7 @@ pub(crate) fn astring_atom(input: &[u8]) -> PResult<'_, AtomExt<'_>> {
     if n == 0 {
         return fail(input);
     }
-    Ok((&input[n..], AtomExt::new_unchecked(ascii_str(&input[..n]))))
+    Ok((&input[n..], AtomExt::from_checked_bytes(&input[..n])))
 }
 
 /// Checks quoted-string content (already unescaped or escape-free): no NUL/CR/LF, 8-bit
@@ -533,7 +555,7 @@ pub(crate) fn list_mailbox(input: &[u8], utf8: bool) -> PResult<'_, ListMailbox<
             }
             (
                 &input[n..],
-                ListMailbox::Token(ListToken::new_unchecked(ascii_str(&input[..n]))),
+                ListMailbox::Token(ListToken::from_checked_bytes(&input[..n])),
             )
         }
     };
@@ -589,10 +611,11 @@ pub(crate) fn paren_list<'a, T>(
     mut item: impl FnMut(&'a [u8]) -> PResult<'a, T>,
 ) -> PResult<'a, Vec<T>> {
     let (mut rest, ()) = byte(input, b'(')?;
-    let mut out = Vec::new();
     if let Ok((r, ())) = byte(rest, b')') {
-        return Ok((r, out));
+        return Ok((r, Vec::new()));
     }
+    // Lists are short; one allocation up front instead of growing 4 → 8.
+    let mut out = Vec::with_capacity(8);
     loop {
         let (r, v) = item(rest)?;
         out.push(v);
@@ -737,7 +760,7 @@ pub(crate) fn seq_range(input: &[u8]) -> PResult<'_, SeqRange> {
 /// `sequence-set = (seq-number / seq-range) ["," sequence-set]`
 pub(crate) fn sequence_set(input: &[u8]) -> PResult<'_, SequenceSet> {
     let (mut rest, first) = seq_range(input)?;
-    let mut v = Vec::with_capacity(1);
+    let mut v = Vec::with_capacity(4);
     v.push(first);
     while rest.first() == Some(&b',') {
         let (r, next) = seq_range(&rest[1..])?;
@@ -763,7 +786,8 @@ pub(crate) fn sequence_set_arg(input: &[u8]) -> PResult<'_, SequenceSetArg> {
 /// (that dot introduces `section-text`).
 pub(crate) fn section_part(input: &[u8]) -> PResult<'_, Vec<NonZeroU32>> {
     let (mut rest, first) = nz_number(input)?;
-    let mut v = vec![first];
+    let mut v = Vec::with_capacity(4);
+    v.push(first);
     while rest.first() == Some(&b'.') && rest.get(1).is_some_and(u8::is_ascii_digit) {
         let (r, n) = nz_number(&rest[1..])?;
         v.push(n);

@@ -24,84 +24,95 @@ pub enum LiteralMode {
     NonSync,
 }
 
-fn cow_str_into_owned(c: Cow<'_, str>) -> Cow<'static, str> {
-    Cow::Owned(c.into_owned())
-}
-
 fn cow_bytes_into_owned(c: Cow<'_, [u8]>) -> Cow<'static, [u8]> {
     Cow::Owned(c.into_owned())
 }
 
-/// Checks that `bytes` is non-empty and every byte is in `class`, and views it as `str`
-/// (the classes are ASCII-only, so the conversion cannot fail after the check).
-fn ascii_token<'a>(
-    bytes: &'a [u8],
-    class: u8,
-    what: &'static str,
-) -> Result<&'a str, ValidationError> {
+/// Checks that `bytes` is non-empty and every byte is in `class`.
+fn check_token(bytes: &[u8], class: u8, what: &'static str) -> Result<(), ValidationError> {
     if bytes.is_empty() || !bytes.iter().all(|&b| chars::is(b, class)) {
         return Err(ValidationError::new(what));
     }
-    std::str::from_utf8(bytes).map_err(|_| ValidationError::new(what))
+    Ok(())
+}
+
+/// Views validated token bytes as text. The token classes are ASCII-only, so after
+/// validation the conversion cannot fail; the empty fallback is unreachable.
+fn token_str(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap_or_default()
+}
+
+fn str_cow_to_bytes(c: Cow<'_, str>) -> Cow<'_, [u8]> {
+    match c {
+        Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+        Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+    }
 }
 
 macro_rules! token_newtype {
     ($(#[$doc:meta])* $name:ident, $class:expr, $what:literal) => {
         $(#[$doc])*
+        // Stored as bytes so that parsing needs no UTF-8 check: the class is ASCII-only.
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name<'a>(Cow<'a, str>);
+        pub struct $name<'a>(Cow<'a, [u8]>);
 
         impl<'a> $name<'a> {
             /// Validates `value` and wraps it.
             pub fn new(value: impl Into<Cow<'a, str>>) -> Result<Self, ValidationError> {
-                let value = value.into();
-                ascii_token(value.as_bytes(), $class, $what)?;
+                let value = str_cow_to_bytes(value.into());
+                check_token(&value, $class, $what)?;
                 Ok(Self(value))
             }
 
             /// Validates `bytes` and borrows them.
             pub fn try_from_bytes(bytes: &'a [u8]) -> Result<Self, ValidationError> {
-                Ok(Self(Cow::Borrowed(ascii_token(bytes, $class, $what)?)))
+                check_token(bytes, $class, $what)?;
+                Ok(Self(Cow::Borrowed(bytes)))
             }
 
             /// Wraps `value` without validation. The caller guarantees that `value` is
             /// non-empty and made only of the characters the type's grammar allows;
             /// otherwise the encoder writes invalid syntax.
             pub fn new_unchecked(value: impl Into<Cow<'a, str>>) -> Self {
-                Self(value.into())
+                Self(str_cow_to_bytes(value.into()))
+            }
+
+            /// Wraps bytes the crate's parser has already checked against the class.
+            pub(crate) fn from_checked_bytes(bytes: &'a [u8]) -> Self {
+                Self(Cow::Borrowed(bytes))
             }
 
             /// The text.
             pub fn as_str(&self) -> &str {
-                &self.0
+                token_str(&self.0)
             }
 
             /// The text as bytes.
             pub fn as_bytes(&self) -> &[u8] {
-                self.0.as_bytes()
+                &self.0
             }
 
             /// Detaches the value from the parsed message.
             pub fn into_owned(self) -> $name<'static> {
-                $name(cow_str_into_owned(self.0))
+                $name(cow_bytes_into_owned(self.0))
             }
         }
 
         impl fmt::Debug for $name<'_> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({:?})", stringify!($name), self.0)
+                write!(f, "{}({:?})", stringify!($name), self.as_str())
             }
         }
 
         impl fmt::Display for $name<'_> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+                f.write_str(self.as_str())
             }
         }
 
         impl Encode for $name<'_> {
             fn encode(&self, out: &mut Encoder) {
-                out.push_bytes(self.0.as_bytes());
+                out.push_bytes(&self.0);
             }
         }
     };
@@ -135,7 +146,7 @@ token_newtype!(
 impl Atom<'_> {
     /// Whether the atom equals `keyword`, ignoring ASCII case.
     pub fn eq_ignore_case(&self, keyword: &str) -> bool {
-        self.0.eq_ignore_ascii_case(keyword)
+        self.0.eq_ignore_ascii_case(keyword.as_bytes())
     }
 }
 
@@ -360,17 +371,7 @@ impl<'a> AString<'a> {
     pub fn from_bytes(bytes: impl Into<Cow<'a, [u8]>>) -> Self {
         let bytes = bytes.into();
         if !bytes.is_empty() && bytes.iter().all(|&b| chars::is(b, chars::ASTRING)) {
-            let text = match bytes {
-                Cow::Borrowed(b) => std::str::from_utf8(b).map(Cow::Borrowed),
-                Cow::Owned(v) => String::from_utf8(v)
-                    .map(Cow::Owned)
-                    .map_err(|e| e.utf8_error()),
-            };
-            if let Ok(text) = text {
-                return Self::Atom(AtomExt(text));
-            }
-            // Unreachable in practice: ASTRING-CHAR is ASCII.
-            return Self::String(IString::from_bytes(Vec::new()));
+            return Self::Atom(AtomExt(bytes));
         }
         Self::String(IString::from_bytes(bytes))
     }
@@ -547,10 +548,8 @@ impl<'a> ListMailbox<'a> {
     /// Chooses the representation for `bytes`.
     pub fn from_bytes(bytes: impl Into<Cow<'a, [u8]>>) -> Self {
         let bytes = bytes.into();
-        if let Ok(s) = std::str::from_utf8(&bytes)
-            && ListToken::new(s.to_owned()).is_ok()
-        {
-            return Self::Token(ListToken(Cow::Owned(s.to_owned())));
+        if !bytes.is_empty() && bytes.iter().all(|&b| chars::is(b, chars::LIST)) {
+            return Self::Token(ListToken(bytes));
         }
         Self::String(IString::from_bytes(bytes))
     }
