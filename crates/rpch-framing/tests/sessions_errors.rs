@@ -201,13 +201,14 @@ fn rpc_pdu_before_b1_is_a_protocol_error() {
 }
 
 #[test]
-fn client_overrunning_the_window_is_closed() {
+fn client_overrunning_the_window_strict_mode() {
     let mut config = ProxyConfig::default();
     config.receive_window = 8192;
+    config.strict_receive_window = true;
     let now = Instant::now();
     let mut p = InboundProxy::new(Arc::new(config), now, forward(), 1 << 30, None);
     p.handle_input(now, &b1());
-    // Backend never greets: nothing can be forwarded, so the window fills up.
+    // Backend never answers: nothing can be forwarded, so the window fills up.
     for _ in 0..2 {
         p.handle_input(now, &request(4000));
     }
@@ -221,6 +222,27 @@ fn client_overrunning_the_window_is_closed() {
                 available: 8192 - 2 * 4024
             }
         )))
+    );
+}
+
+/// By default a client that ignores the window (impacket) is tolerated up to `max_buffered`.
+#[test]
+fn client_overrunning_the_window_lenient_mode() {
+    let mut config = ProxyConfig::default();
+    config.receive_window = 8192;
+    config.max_buffered = 64 * 1024;
+    let now = Instant::now();
+    let mut p = InboundProxy::new(Arc::new(config), now, forward(), 1 << 30, None);
+    p.handle_input(now, &b1());
+    for _ in 0..16 {
+        p.handle_input(now, &request(4000));
+    }
+    assert!(!p.is_closed());
+    assert_eq!(p.queued_bytes(), 16 * 4024);
+    p.handle_input(now, &request(4000));
+    assert_eq!(
+        closed_reason(&events_in(&mut p)),
+        Some(CloseReason::BufferLimit)
     );
 }
 

@@ -94,7 +94,7 @@ impl ReceiveWindow {
 
     /// Receiver AvailableWindow: window size minus the bytes queued.
     pub fn available(&self) -> u32 {
-        self.size - self.queued
+        self.size.saturating_sub(self.queued)
     }
 
     /// Bytes queued and not yet consumed.
@@ -117,6 +117,20 @@ impl ReceiveWindow {
         self.bytes_received = self.bytes_received.wrapping_add(len);
         self.advertised = self.advertised.saturating_sub(len);
         Ok(())
+    }
+
+    /// Queues an RPC PDU of `len` bytes even if it overruns the window: for a recipient that
+    /// tolerates (within its own memory bound) a sender that ignores flow control, instead of
+    /// failing the channel. [`available`](Self::available) stays at 0 while overrun.
+    pub fn on_received_overrun(&mut self, len: u32) {
+        self.queued = self.queued.saturating_add(len);
+        self.bytes_received = self.bytes_received.wrapping_add(len);
+        self.advertised = self.advertised.saturating_sub(len);
+    }
+
+    /// Whether the window is full (or overrun): a sender that respects it sends no RPC PDU now.
+    pub fn is_full(&self) -> bool {
+        self.queued >= self.size
     }
 
     /// Releases `len` queued bytes (§3.2.1.4.1.1); returns the acknowledgement to send, if one
@@ -284,6 +298,24 @@ mod tests {
         // Nothing in flight: Sender AvailableWindow = 32768 - (65536 - 65536).
         tx.on_ack(ack).unwrap();
         assert_eq!(tx.available(), 32768);
+    }
+
+    #[test]
+    fn overrun_is_tolerated_when_asked_and_drains() {
+        let mut w = ReceiveWindow::new(MIN_RECEIVE_WINDOW);
+        w.on_received_overrun(10_000);
+        assert!(w.is_full());
+        assert_eq!(w.available(), 0);
+        assert_eq!(w.bytes_received(), 10_000);
+        let ack = w.on_consumed(10_000).unwrap();
+        assert_eq!(
+            ack,
+            AckValues {
+                bytes_received: 10_000,
+                available_window: MIN_RECEIVE_WINDOW
+            }
+        );
+        assert!(!w.is_full());
     }
 
     #[test]

@@ -339,7 +339,9 @@ impl InboundProxy {
     }
 
     /// Whether to read more from the client: false while the backend buffer is above
-    /// [`ProxyConfig::high_watermark`], or once closed.
+    /// [`ProxyConfig::high_watermark`], or once closed. It does not turn false when our receive
+    /// window is full: the IN channel also carries the client's acknowledgements for the OUT
+    /// channel, and holding those back could deadlock the virtual connection.
     pub fn wants_input(&self) -> bool {
         !self.is_closed() && self.to_backend.len() < self.config.high_watermark
     }
@@ -452,8 +454,16 @@ impl InboundProxy {
                 state: self.state.name(),
             });
         }
-        if let Err(e) = self.recv.on_received(frame.len_u32()) {
-            return self.fail_client(e.into());
+        let len = frame.len_u32();
+        if self.config.strict_receive_window || len <= self.recv.available() {
+            if let Err(e) = self.recv.on_received(len) {
+                return self.fail_client(e.into());
+            }
+        } else {
+            self.recv.on_received_overrun(len);
+            if self.recv.queued() as usize > self.config.max_buffered {
+                return self.close_with(CloseReason::BufferLimit);
+            }
         }
         match self.backend {
             Backend::Forward(_) => self.queue.push_back(frame.bytes),

@@ -164,6 +164,12 @@ pub struct ProxyConfig {
     /// How long the backend may take to send its greeting and finish the CONN or recycling
     /// exchange. Default 30 s.
     pub backend_timeout: Duration,
+    /// Refuse a peer that sends more RPC PDU bytes than our receive window allows
+    /// ([`FlowError::WindowExceeded`]). Default false: such bytes are queued, up to
+    /// [`max_buffered`](Self::max_buffered) ([`CloseReason::BufferLimit`] beyond). impacket
+    /// never looks at the window it is given (it writes requests as fast as it can), so a strict
+    /// proxy would cut it off on any burst larger than the window while the server is slow.
+    pub strict_receive_window: bool,
     /// PDU framing limits (frag_length bound).
     pub pdu_limits: Limits,
     /// Above this many bytes waiting for one stream, the machine stops asking for input that
@@ -184,6 +190,7 @@ impl Default for ProxyConfig {
             out_channel_content_length: 1 << 30,
             idle_timeout: Duration::from_secs(240),
             backend_timeout: Duration::from_secs(30),
+            strict_receive_window: false,
             pdu_limits: Limits::default(),
             high_watermark: 256 * 1024,
             max_buffered: 1024 * 1024,

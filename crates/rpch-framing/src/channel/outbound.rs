@@ -642,8 +642,16 @@ impl OutboundProxy {
                 state: self.state.name(),
             });
         }
-        if let Err(e) = self.recv.on_received(frame.len_u32()) {
-            return self.fail_backend(e.into());
+        let len = frame.len_u32();
+        if self.config.strict_receive_window || len <= self.recv.available() {
+            if let Err(e) = self.recv.on_received(len) {
+                return self.fail_backend(e.into());
+            }
+        } else {
+            self.recv.on_received_overrun(len);
+            if self.recv.queued() as usize > self.config.max_buffered {
+                return self.close_with(CloseReason::BufferLimit);
+            }
         }
         self.queued_bytes += frame.bytes.len();
         self.queue.push_back(frame.bytes);
