@@ -466,17 +466,107 @@ pub struct RtsPdu {
 
 /// Every named RTS PDU of MS-RPCH §2.2.4.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[allow(missing_docs)] // each variant is documented by `RtsPduKind::section` and `name`
-#[rustfmt::skip]
 pub enum RtsPduKind {
-    ConnA1, ConnA2, ConnA3, ConnB1, ConnB2, ConnB3, ConnC1, ConnC2,
-    InR1A1, InR1A2, InR1A3, InR1A4, InR1A5, InR1A6, InR1B1, InR1B2,
-    InR2A1, InR2A2, InR2A3, InR2A4, InR2A5,
-    OutR1A1, OutR1A2, OutR1A3, OutR1A4, OutR1A5, OutR1A6, OutR1A7, OutR1A8, OutR1A9, OutR1A10,
+    /// CONN/A1 (MS-RPCH §2.2.4.2).
+    ConnA1,
+    /// CONN/A2 (MS-RPCH §2.2.4.3).
+    ConnA2,
+    /// CONN/A3 (MS-RPCH §2.2.4.4).
+    ConnA3,
+    /// CONN/B1 (MS-RPCH §2.2.4.5).
+    ConnB1,
+    /// CONN/B2 (MS-RPCH §2.2.4.6).
+    ConnB2,
+    /// CONN/B3 (MS-RPCH §2.2.4.7).
+    ConnB3,
+    /// CONN/C1 (MS-RPCH §2.2.4.8).
+    ConnC1,
+    /// CONN/C2 (MS-RPCH §2.2.4.9).
+    ConnC2,
+    /// IN_R1/A1 (MS-RPCH §2.2.4.10).
+    InR1A1,
+    /// IN_R1/A2 (MS-RPCH §2.2.4.11).
+    InR1A2,
+    /// IN_R1/A3 (MS-RPCH §2.2.4.12).
+    InR1A3,
+    /// IN_R1/A4 (MS-RPCH §2.2.4.13).
+    InR1A4,
+    /// IN_R1/A5 (MS-RPCH §2.2.4.14).
+    InR1A5,
+    /// IN_R1/A6 (MS-RPCH §2.2.4.15).
+    InR1A6,
+    /// IN_R1/B1 (MS-RPCH §2.2.4.16).
+    InR1B1,
+    /// IN_R1/B2 (MS-RPCH §2.2.4.17).
+    InR1B2,
+    /// IN_R2/A1 (MS-RPCH §2.2.4.18).
+    InR2A1,
+    /// IN_R2/A2 (MS-RPCH §2.2.4.19).
+    InR2A2,
+    /// IN_R2/A3 (MS-RPCH §2.2.4.20).
+    InR2A3,
+    /// IN_R2/A4 (MS-RPCH §2.2.4.21).
+    InR2A4,
+    /// IN_R2/A5 (MS-RPCH §2.2.4.22).
+    InR2A5,
+    /// OUT_R1/A1 (MS-RPCH §2.2.4.23).
+    OutR1A1,
+    /// OUT_R1/A2 (MS-RPCH §2.2.4.24).
+    OutR1A2,
+    /// OUT_R1/A3 (MS-RPCH §2.2.4.25).
+    OutR1A3,
+    /// OUT_R1/A4 (MS-RPCH §2.2.4.26).
+    OutR1A4,
+    /// OUT_R1/A5 (MS-RPCH §2.2.4.27).
+    OutR1A5,
+    /// OUT_R1/A6 (MS-RPCH §2.2.4.28).
+    OutR1A6,
+    /// OUT_R1/A7 (MS-RPCH §2.2.4.29).
+    OutR1A7,
+    /// OUT_R1/A8 (MS-RPCH §2.2.4.30).
+    OutR1A8,
+    /// OUT_R1/A9 (MS-RPCH §2.2.4.31).
+    OutR1A9,
+    /// OUT_R1/A10 (MS-RPCH §2.2.4.32).
+    OutR1A10,
+    /// OUT_R1/A11 (MS-RPCH §2.2.4.33).
     OutR1A11,
-    OutR2A1, OutR2A2, OutR2A3, OutR2A4, OutR2A5, OutR2A6, OutR2A7, OutR2A8,
-    OutR2B1, OutR2B2, OutR2B3, OutR2C1,
-    KeepAlive, PingTrafficSentNotify, Echo, Ping, FlowControlAck, FlowControlAckWithDestination,
+    /// OUT_R2/A1 (MS-RPCH §2.2.4.34).
+    OutR2A1,
+    /// OUT_R2/A2 (MS-RPCH §2.2.4.35).
+    OutR2A2,
+    /// OUT_R2/A3 (MS-RPCH §2.2.4.36).
+    OutR2A3,
+    /// OUT_R2/A4 (MS-RPCH §2.2.4.37).
+    OutR2A4,
+    /// OUT_R2/A5 (MS-RPCH §2.2.4.38).
+    OutR2A5,
+    /// OUT_R2/A6 (MS-RPCH §2.2.4.39).
+    OutR2A6,
+    /// OUT_R2/A7 (MS-RPCH §2.2.4.40).
+    OutR2A7,
+    /// OUT_R2/A8 (MS-RPCH §2.2.4.41).
+    OutR2A8,
+    /// OUT_R2/B1 (MS-RPCH §2.2.4.42).
+    OutR2B1,
+    /// OUT_R2/B2 (MS-RPCH §2.2.4.43).
+    OutR2B2,
+    /// OUT_R2/B3 (MS-RPCH §2.2.4.44).
+    OutR2B3,
+    /// OUT_R2/C1 (MS-RPCH §2.2.4.45).
+    OutR2C1,
+    /// Keep-Alive (MS-RPCH §2.2.4.46).
+    KeepAlive,
+    /// Ping Traffic Sent Notify (MS-RPCH §2.2.4.47).
+    PingTrafficSentNotify,
+    /// Echo (MS-RPCH §2.2.4.48).
+    Echo,
+    /// Ping (MS-RPCH §2.2.4.49).
+    Ping,
+    /// FlowControlAck (MS-RPCH §2.2.4.50).
+    FlowControlAck,
+    /// FlowControlAckWithDestination (MS-RPCH §2.2.4.51).
+    FlowControlAckWithDestination,
 }
 
 use RtsCommandType as T;

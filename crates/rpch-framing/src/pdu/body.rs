@@ -100,6 +100,19 @@ pub struct SecTrailer {
     pub auth_context_id: u32,
 }
 
+impl SecTrailer {
+    /// The `auth_pad_length` that puts the `sec_trailer` of a PDU whose body ends `body_end`
+    /// bytes after the start of the PDU (header included) on an `align`-byte boundary.
+    /// MS-RPCE §2.2.2.11 requires 4; Windows pads stub data to 16 when sealing. An `align`
+    /// of 0 or above 256 is treated as 1 (no padding).
+    pub const fn pad_for(body_end: usize, align: usize) -> u8 {
+        if align == 0 || align > 256 {
+            return 0;
+        }
+        ((align - body_end % align) % align) as u8
+    }
+}
+
 /// An auth verifier: the `sec_trailer` and the security provider's token (`auth_value`),
 /// a zero-copy slice of the PDU. The credentials are never empty on the wire (an
 /// `auth_length` of 0 means no verifier), so encoding an empty one is an error.

@@ -460,3 +460,12 @@ fn reassembly_joins_fragments_and_enforces_order_and_limits() {
     assert_eq!(r.push(cancel.clone()).unwrap(), Reassembled::Other(cancel));
     assert_eq!(r.pending_calls(), 0);
 }
+
+#[test]
+fn sec_trailer_padding() {
+    assert_eq!(SecTrailer::pad_for(45, 4), 3);
+    assert_eq!(SecTrailer::pad_for(48, 4), 0);
+    assert_eq!(SecTrailer::pad_for(45, 16), 3);
+    assert_eq!(SecTrailer::pad_for(33, 16), 15);
+    assert_eq!(SecTrailer::pad_for(33, 0), 0);
+}
