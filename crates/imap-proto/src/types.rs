@@ -1539,6 +1539,46 @@ impl Encode for QuotaResource<'_> {
     }
 }
 
+/// A value that must not end up in logs (a password): `Debug` prints `<redacted>`; the
+/// value itself is reached through [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    /// Wraps `value`.
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    /// The secret value.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+
+    /// Unwraps the secret value.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> From<T> for Secret<T> {
+    fn from(value: T) -> Self {
+        Self(value)
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl<T: Encode> Encode for Secret<T> {
+    fn encode(&self, out: &mut Encoder) {
+        self.0.encode(out);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! Property tests for commands: `parse(encode(x)) == x` over generators covering the whole
 //! command grammar, encoding stability, literal-policy independence, and the shared
-//! round-trip invariant (`command::command_roundtrip`, also run by the fuzz target) on
+//! round-trip invariants (`fuzzing::command_roundtrip` / `fuzzing::command`, also run by the fuzz
+//! targets) on
 //! arbitrary and mutated input.
 
 use std::num::NonZeroU32;
@@ -10,8 +11,8 @@ use proptest::prelude::*;
 use cas_imap_proto::command::{
     AppendMessage, Base64Data, Command, CommandBody, EntryType, FetchAttribute, FetchAttributes,
     FetchModifier, ListReturnOption, ListSelectionOption, ModSeqEntry, PartialRange,
-    QResyncParameter, SearchKey, SearchReturnOption, SelectParameter, StoreKind, command_roundtrip,
-    parse_command, parse_command_with,
+    QResyncParameter, SearchKey, SearchReturnOption, SelectParameter, StoreKind, parse_command,
+    parse_command_with,
 };
 use cas_imap_proto::encode::{Encoder, Fragment, LiteralPolicy, to_bytes, to_fragments};
 use cas_imap_proto::mutf7;
@@ -543,7 +544,10 @@ fn command_body() -> impl Strategy<Value = CommandBody<'static>> {
     prop_oneof![
         simple,
         auth,
-        (astring(), astring()).prop_map(|(username, password)| C::Login { username, password }),
+        (astring(), astring()).prop_map(|(username, password)| C::Login {
+            username,
+            password: password.into()
+        }),
         proptest::collection::vec(capability(), 1..4)
             .prop_map(|capabilities| C::Enable { capabilities }),
         select,
@@ -581,7 +585,8 @@ proptest! {
         let parsed = parsed.unwrap();
         prop_assert_eq!(&parsed, &cmd);
         prop_assert_eq!(to_bytes(&parsed), bytes.clone());
-        command_roundtrip(&bytes);
+        cas_imap_proto::fuzzing::command_roundtrip(&bytes);
+        cas_imap_proto::fuzzing::check_command(&parsed, &ParseOptions::default());
         // Owned copies compare equal.
         prop_assert_eq!(parsed.into_owned(), cmd);
     }
@@ -629,7 +634,8 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..200)) {
-        command_roundtrip(&data);
+        cas_imap_proto::fuzzing::command_roundtrip(&data);
+        cas_imap_proto::fuzzing::command(&data);
     }
 
     #[test]
@@ -637,10 +643,10 @@ proptest! {
         let mut bytes = to_bytes(&cmd);
         let i = at.index(bytes.len());
         bytes[i] = byte;
-        command_roundtrip(&bytes);
+        cas_imap_proto::fuzzing::command_roundtrip(&bytes);
         let mut truncated = to_bytes(&cmd);
         truncated.truncate(i);
-        command_roundtrip(&truncated);
+        cas_imap_proto::fuzzing::command_roundtrip(&truncated);
     }
 }
 
