@@ -1,3 +1,6 @@
 #![no_main]
-// Placeholder until the crate lands; replaced by the crate's owner.
-libfuzzer_sys::fuzz_target!(|_data: &[u8]| {});
+//! The invariants live in the crate (`cas_imap_proto::fuzzing::command`) so proptest checks the same ones.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    cas_imap_proto::fuzzing::command(data);
+});

@@ -4,7 +4,11 @@
 
 use bytes::Bytes;
 
+use crate::command::{Command, parse_command, parse_command_with};
+use crate::encode::{Fragment, LiteralPolicy, to_bytes, to_fragments};
 use crate::fragmentizer::{Fragmentizer, Frame, Limits, LiteralHeader, Role};
+use crate::parse::ParseOptions;
+use crate::response::{Response, parse_response, parse_response_with};
 
 /// One thing a driven [`Fragmentizer`] did, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,7 +120,7 @@ pub fn fragmentizer_chunking(data: &[u8], cuts: &[usize]) {
             check_messages(data, &limits, &whole);
             let chunked = fragmentize(role, &limits, data, cuts);
             assert_eq!(chunked, whole, "chunking {cuts:?} changed the outcomes");
-            if data.len() <= 4096 {
+            if data.len() <= 1024 {
                 let bytewise = fragmentize(role, &limits, data, &byte_cuts);
                 assert_eq!(bytewise, whole, "byte-by-byte input changed the outcomes");
             }
@@ -138,10 +142,14 @@ pub fn fragmentizer(data: &[u8]) {
     fragmentizer_chunking(data, &cuts);
 }
 
-/// The messages of `data` framed in the server role with default limits, accepting every
-/// literal: the command framing a server session does.
-pub fn messages(data: &[u8]) -> Vec<Bytes> {
-    let mut fragmentizer = Fragmentizer::new(Role::Server, Limits::default());
+/// The messages of `data` framed in `role` with default limits (LITERAL+), accepting every
+/// literal: the framing a session does before parsing.
+pub fn messages(role: Role, data: &[u8]) -> Vec<Bytes> {
+    let limits = Limits {
+        max_non_sync_literal: None,
+        ..Limits::default()
+    };
+    let mut fragmentizer = Fragmentizer::new(role, limits);
     fragmentizer.push(data);
     let mut messages = Vec::new();
     while let Some(frame) = fragmentizer.poll() {
@@ -155,4 +163,157 @@ pub fn messages(data: &[u8]) -> Vec<Bytes> {
         }
     }
     messages
+}
+
+/// Options with UTF-8 mailbox names accepted, to reach the `UTF8=ACCEPT` paths too.
+fn utf8_options() -> ParseOptions {
+    ParseOptions {
+        utf8_accept: true,
+        ..ParseOptions::default()
+    }
+}
+
+/// `data` itself and every message a server would frame from it.
+fn candidates(role: Role, data: &[u8]) -> Vec<Bytes> {
+    let mut all = vec![Bytes::copy_from_slice(data)];
+    all.extend(messages(role, data));
+    all
+}
+
+/// Parsing arbitrary bytes as a command never panics, and errors point into the message.
+/// A tag reported with an error is the one the message starts with, so `tag BAD` goes to the
+/// right command.
+pub fn command(data: &[u8]) {
+    for message in candidates(Role::Server, data) {
+        for result in [
+            parse_command(&message),
+            parse_command_with(&message, &utf8_options()),
+        ] {
+            if let Err(e) = result {
+                assert!(
+                    e.offset <= message.len(),
+                    "{e:?} past the end of {message:?}"
+                );
+                if let Some(tag) = &e.tag {
+                    assert!(
+                        message.starts_with(tag.as_bytes()),
+                        "{tag:?} is not the tag of {message:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Parsing arbitrary bytes as a response never panics, and errors point into the message.
+pub fn response(data: &[u8]) {
+    for message in candidates(Role::Client, data) {
+        for result in [
+            parse_response(&message),
+            parse_response_with(&message, &utf8_options()),
+        ] {
+            if let Err(e) = result {
+                assert!(
+                    e.offset <= message.len(),
+                    "{e:?} past the end of {message:?}"
+                );
+            }
+        }
+    }
+}
+
+/// Checks what every encoding must satisfy: the fragments concatenate to the bytes, lines
+/// end where the fragmentizer expects, and the fragmentizer frames the bytes as exactly one
+/// message in `role`.
+fn check_encoding(encoded: &[u8], fragments: &[Fragment], role: Role) {
+    let mut joined = Vec::new();
+    for fragment in fragments {
+        match fragment {
+            Fragment::Line(line) => {
+                assert!(
+                    line.ends_with(b"\r\n"),
+                    "line fragment without CRLF: {line:?}"
+                );
+                joined.extend_from_slice(line);
+            }
+            Fragment::Literal { data, .. } => joined.extend_from_slice(data),
+        }
+    }
+    assert_eq!(joined, encoded, "fragments do not add up to the encoding");
+    assert_eq!(
+        messages(role, encoded),
+        vec![Bytes::copy_from_slice(encoded)],
+        "the encoding does not frame as one message"
+    );
+}
+
+/// Every command that parses encodes to bytes that parse back to the same command, and that
+/// encoding is stable (encoding the re-parsed command gives the same bytes) and frames as
+/// one message.
+pub fn command_roundtrip(data: &[u8]) {
+    for message in candidates(Role::Server, data) {
+        for options in [ParseOptions::default(), utf8_options()] {
+            let Ok(command) = parse_command_with(&message, &options) else {
+                continue;
+            };
+            check_command(&command, &options);
+        }
+    }
+}
+
+/// The round trip of one parsed or generated command (also used by the proptests).
+pub fn check_command(command: &Command<'_>, options: &ParseOptions) {
+    let encoded = to_bytes(command);
+    let again = match parse_command_with(&encoded, options) {
+        Ok(again) => again,
+        Err(e) => panic!("{command:?} encodes to {encoded:?}, which fails: {e:?}"),
+    };
+    assert_eq!(&again, command, "re-parse of {encoded:?}");
+    assert_eq!(to_bytes(&again), encoded, "encoding not stable");
+    check_encoding(
+        &encoded,
+        &to_fragments(command, LiteralPolicy::AsGiven),
+        Role::Server,
+    );
+    assert_eq!(
+        command.clone().into_owned(),
+        *command,
+        "into_owned changed the value"
+    );
+}
+
+/// Every response that parses encodes to bytes that parse back to the same response; the
+/// encoding is stable and frames as one message (plus the response module's own checks,
+/// [`crate::response::response_roundtrip`], e.g. the all-synchronizing encoding).
+pub fn response_roundtrip(data: &[u8]) {
+    for message in candidates(Role::Client, data) {
+        crate::response::response_roundtrip(&message);
+        for options in [ParseOptions::default(), utf8_options()] {
+            let Ok(response) = parse_response_with(&message, &options) else {
+                continue;
+            };
+            check_response(&response, &options);
+        }
+    }
+}
+
+/// The round trip of one parsed or generated response (also used by the proptests).
+pub fn check_response(response: &Response<'_>, options: &ParseOptions) {
+    let encoded = to_bytes(response);
+    let again = match parse_response_with(&encoded, options) {
+        Ok(again) => again,
+        Err(e) => panic!("{response:?} encodes to {encoded:?}, which fails: {e:?}"),
+    };
+    assert_eq!(&again, response, "re-parse of {encoded:?}");
+    assert_eq!(to_bytes(&again), encoded, "encoding not stable");
+    check_encoding(
+        &encoded,
+        &to_fragments(response, LiteralPolicy::AsGiven),
+        Role::Client,
+    );
+    assert_eq!(
+        response.clone().into_owned(),
+        *response,
+        "into_owned changed the value"
+    );
 }
