@@ -3,6 +3,13 @@
 //!
 //! Defaults and ranges are Exchange Server 2013–2019's, from the learn.microsoft.com
 //! pages of those cmdlets; where Exchange 2010 differed the field docs say so.
+//! Sources: "Set connection limits for IMAP4" (Exchange 2013, bb123712: connection
+//! limits 1–2,147,483,647 with defaults 2,147,483,647 / 2,147,483,647 / 16, IMAP
+//! `MaxCommandSize` 1,024–16,384 default 10,240; the Exchange 2010 page lists 2,000 and
+//! 16), the `Set-PopSettings` / `Set-ImapSettings` references (timeouts, POP
+//! `MaxCommandSize` 40–1,024 default 512, `CalendarItemRetrievalOption` values),
+//! "Configuring Authentication for POP3 and IMAP4" (aa997188, `LoginType`) and the
+//! `Set-OutlookAnywhere` reference (`SSLOffloading` defaults to `$true`).
 
 use std::net::SocketAddr;
 
