@@ -53,7 +53,10 @@ impl InboundState {
 /// client's RPC PDUs under the server's receive window, acknowledging the client's traffic
 /// (FlowControlAckWithDestination to the client, via the server, §3.2.1.5.2) every half
 /// window. In merged mode ([`Backend::Local`]) it opens on CONN/B1 and hands RPC PDUs to the
-/// owner as [`ProxyEvent::RpcPduReceived`].
+/// owner as [`ProxyEvent::RpcPduReceived`]; a PDU occupies the receive window until its event
+/// is polled, so an owner that cannot take more work (its OUT channel's
+/// [`OutboundProxy::wants_pdu`] is false) stops polling and the client is held back by flow
+/// control.
 #[derive(Debug)]
 pub struct InboundProxy {
     config: Arc<ProxyConfig>,
