@@ -55,7 +55,7 @@ impl InboundState {
 /// window. In merged mode ([`Backend::Local`]) it opens on CONN/B1 and hands RPC PDUs to the
 /// owner as [`ProxyEvent::RpcPduReceived`]; a PDU occupies the receive window until its event
 /// is polled, so an owner that cannot take more work (its OUT channel's
-/// [`OutboundProxy::wants_pdu`] is false) stops polling and the client is held back by flow
+/// [`OutboundProxy::wants_pdu`](super::OutboundProxy::wants_pdu) is false) stops polling and the client is held back by flow
 /// control.
 #[derive(Debug)]
 pub struct InboundProxy {
