@@ -30,7 +30,7 @@ use cas_policy::{
 };
 
 use crate::live::{LivePolicy, PolicyVersion};
-use crate::protolog::{ProtocolLog, Rotation};
+use crate::protolog::{ProtocolLog, RollOver, Rotation};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     match m.lock() {
@@ -52,13 +52,60 @@ pub fn limits(policy: &Policy, protocol: Protocol) -> ConnectionLimits {
     }
 }
 
-/// Whether `ProtocolLogEnabled` is on for `protocol`.
-pub fn protocol_log_enabled(policy: &Policy, protocol: Protocol) -> bool {
-    match protocol {
-        Protocol::Pop3 => policy.pop_settings().protocol_log_enabled,
-        Protocol::Imap4 => policy.imap_settings().protocol_log_enabled,
-        _ => false,
+/// Where and how `protocol` logs under `policy`: `None` when ProtocolLogEnabled is off.
+///
+/// LogFileLocation (relative paths resolve against the server's log directory; default
+/// `<log_dir>/<protocol>`), LogPerFileSizeQuota (0, Exchange's "unlimited", keeps the
+/// server's rotation size, so a log is always bounded), LogFileRollOverSettings.
+pub fn protocol_log_place(
+    policy: &Policy,
+    protocol: Protocol,
+    log_dir: &std::path::Path,
+    server_rotation: Rotation,
+) -> Option<(PathBuf, Rotation)> {
+    let (enabled, location, quota, roll_over) = match protocol {
+        Protocol::Pop3 => {
+            let p = policy.pop_settings();
+            (
+                p.protocol_log_enabled,
+                &p.log_file_location,
+                p.log_per_file_size_quota,
+                p.log_file_roll_over_settings,
+            )
+        }
+        Protocol::Imap4 => {
+            let p = policy.imap_settings();
+            (
+                p.protocol_log_enabled,
+                &p.log_file_location,
+                p.log_per_file_size_quota,
+                p.log_file_roll_over_settings,
+            )
+        }
+        _ => return None,
+    };
+    if !enabled {
+        return None;
     }
+    let dir = match location {
+        Some(l) => log_dir.join(l),
+        None => log_dir.join(protocol.name().to_ascii_lowercase()),
+    };
+    let rotation = Rotation {
+        max_file_size: if quota > 0 {
+            quota
+        } else {
+            server_rotation.max_file_size
+        },
+        max_files: server_rotation.max_files,
+        roll_over: match roll_over {
+            cas_policy::LogFileRollOver::Hourly => RollOver::Hourly,
+            cas_policy::LogFileRollOver::Weekly => RollOver::Weekly,
+            cas_policy::LogFileRollOver::Monthly => RollOver::Monthly,
+            _ => RollOver::Daily,
+        },
+    };
+    Some((dir, rotation))
 }
 
 struct Trackers {
@@ -236,23 +283,30 @@ impl AccessControl {
         )
     }
 
-    /// The protocol log of `protocol` when ProtocolLogEnabled is on in the policy in force.
+    /// The protocol log of `protocol` when ProtocolLogEnabled is on in the policy in force
+    /// (a new writer when the policy moved or re-sized it).
     pub fn protocol_log(&self, protocol: Protocol) -> Option<Arc<ProtocolLog>> {
-        if !protocol_log_enabled(&self.policy().policy, protocol) {
-            return None;
+        let (dir, rotation) = protocol_log_place(
+            &self.policy().policy,
+            protocol,
+            &self.log_dir,
+            self.rotation,
+        )?;
+        let mut logs = lock(&self.logs);
+        if let Some(log) = logs.get(&protocol)
+            && log.dir() == dir
+            && log.rotation() == rotation
+        {
+            return Some(log.clone());
         }
         let name = protocol.name().to_ascii_lowercase();
-        let log = lock(&self.logs)
-            .entry(protocol)
-            .or_insert_with(|| {
-                Arc::new(ProtocolLog::new(
-                    self.log_dir.join(&name),
-                    &name,
-                    &format!("{} Protocol Log", protocol.name()),
-                    self.rotation,
-                ))
-            })
-            .clone();
+        let log = Arc::new(ProtocolLog::new(
+            dir,
+            &name,
+            &format!("{} Protocol Log", protocol.name()),
+            rotation,
+        ));
+        logs.insert(protocol, log.clone());
         Some(log)
     }
 }

@@ -535,6 +535,7 @@ pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settin
             .log_max_file_size
             .unwrap_or(defaults.max_file_size),
         max_files: file.server.log_max_files.unwrap_or(defaults.max_files),
+        roll_over: defaults.roll_over,
     };
     if log_rotation.max_file_size < 1024 {
         return Err(invalid(

@@ -32,7 +32,44 @@ use std::time::SystemTime;
 /// Text that replaces secrets in the log.
 pub const REDACTED: &str = "****";
 
-/// Size-based rotation settings.
+/// When a new file is started regardless of size (Exchange `LogFileRollOverSettings`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RollOver {
+    /// Size only.
+    #[default]
+    Never,
+    /// At the start of every UTC hour.
+    Hourly,
+    /// At 00:00 UTC.
+    Daily,
+    /// Every 7 days (Monday 00:00 UTC).
+    Weekly,
+    /// On the first of the month, 00:00 UTC.
+    Monthly,
+}
+
+impl RollOver {
+    /// The period `t` falls in; a new period starts a new file.
+    fn period(self, t: SystemTime) -> u64 {
+        let secs = t
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        match self {
+            RollOver::Never => 0,
+            RollOver::Hourly => secs / 3600,
+            RollOver::Daily => secs / 86_400,
+            // 1970-01-01 was a Thursday: shift so weeks start on Monday.
+            RollOver::Weekly => (secs / 86_400 + 3) / 7,
+            RollOver::Monthly => {
+                let (y, m, _) = civil_from_days((secs / 86_400) as i64);
+                (y as u64) * 12 + u64::from(m)
+            }
+        }
+    }
+}
+
+/// Rotation settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rotation {
     /// Largest size of one file in bytes before it is rotated. Default 10 MiB (Exchange's
@@ -40,6 +77,8 @@ pub struct Rotation {
     pub max_file_size: u64,
     /// Rotated files kept besides the current one. Default 10.
     pub max_files: u32,
+    /// Time-based roll-over. Default none.
+    pub roll_over: RollOver,
 }
 
 impl Default for Rotation {
@@ -47,6 +86,7 @@ impl Default for Rotation {
         Self {
             max_file_size: 10 * 1024 * 1024,
             max_files: 10,
+            roll_over: RollOver::Never,
         }
     }
 }
@@ -81,6 +121,8 @@ impl LogEvent {
 struct Current {
     file: Option<fs::File>,
     size: u64,
+    /// The roll-over period the open file belongs to.
+    period: u64,
 }
 
 /// One protocol's rotating log, shared by all its sessions.
@@ -116,6 +158,7 @@ impl ProtocolLog {
             current: Mutex::new(Current {
                 file: None,
                 size: 0,
+                period: 0,
             }),
             failed: AtomicBool::new(false),
         }
@@ -147,9 +190,22 @@ impl ProtocolLog {
         }
     }
 
+    /// The directory the files go to.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The rotation settings.
+    pub fn rotation(&self) -> Rotation {
+        self.rotation
+    }
+
     fn append(&self, current: &mut Current, line: &str) -> io::Result<()> {
         let len = line.len() as u64 + 1;
-        if current.file.is_some() && current.size + len > self.rotation.max_file_size {
+        let period = self.rotation.roll_over.period(SystemTime::now());
+        if current.file.is_some()
+            && (current.size + len > self.rotation.max_file_size || period != current.period)
+        {
             current.file = None;
             self.rotate()?;
         }
@@ -182,6 +238,7 @@ impl ProtocolLog {
             }
             current.file = Some(file);
             current.size = size;
+            current.period = period;
         }
         if let Some(file) = current.file.as_mut() {
             let mut buf = Vec::with_capacity(line.len() + 1);
@@ -330,6 +387,35 @@ mod tests {
     }
 
     #[test]
+    fn roll_over_periods() {
+        let t = |secs: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+        // 2025-11-23 is a Sunday, 2025-11-24 a Monday.
+        let sunday = t(1_763_856_000);
+        let monday = t(1_763_942_400);
+        assert_ne!(
+            RollOver::Weekly.period(sunday),
+            RollOver::Weekly.period(monday)
+        );
+        assert_eq!(
+            RollOver::Weekly.period(monday),
+            RollOver::Weekly.period(t(1_763_942_400 + 6 * 86_400))
+        );
+        assert_eq!(
+            RollOver::Daily.period(monday),
+            RollOver::Daily.period(t(1_763_942_400 + 86_399))
+        );
+        assert_ne!(
+            RollOver::Hourly.period(monday),
+            RollOver::Hourly.period(t(1_763_942_400 + 3600))
+        );
+        assert_ne!(
+            RollOver::Monthly.period(t(1_764_460_800)),
+            RollOver::Monthly.period(t(1_764_547_200))
+        );
+        assert_eq!(RollOver::Never.period(monday), 0);
+    }
+
+    #[test]
     fn rotates_and_bounds_the_file_count() {
         let dir = tempfile::tempdir().unwrap();
         let log = Arc::new(ProtocolLog::new(
@@ -339,6 +425,7 @@ mod tests {
             Rotation {
                 max_file_size: 400,
                 max_files: 2,
+                roll_over: RollOver::Never,
             },
         ));
         let mut s = SessionLog::new(log.clone(), "127.0.0.1:110".into(), "127.0.0.1:5".into());

@@ -131,19 +131,41 @@ fn parse_opt_bool(s: &str) -> Result<Option<bool>, String> {
     }
 }
 
+/// Exchange's `[d.]hh:mm:ss[.fffffff]`, or a whole number of seconds.
+fn parse_timespan(s: &str) -> Result<cas_policy::TimeSpan, String> {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        let secs: u64 = s.parse().map_err(|_| format!("{s} seconds is too large"))?;
+        return Ok(cas_policy::TimeSpan::from_secs(secs));
+    }
+    s.parse()
+        .map_err(|e: cas_policy::ConfigError| e.to_string())
+}
+
+/// Checks a `true|false|$null` value (converted by [`parse_opt_bool`] later; clap cannot hold
+/// an `Option<Option<bool>>` argument).
+fn check_opt_bool(s: &str) -> Result<String, String> {
+    parse_opt_bool(s).map(|_| s.to_owned())
+}
+
 /// Empty or `$null` clears an optional text setting.
-fn parse_opt_text(s: &str) -> Result<Option<String>, String> {
-    Ok(match s {
+fn opt_text(s: &Option<String>) -> Option<Option<String>> {
+    s.as_deref().map(|s| match s {
         "" | "$null" => None,
         s => Some(s.to_owned()),
     })
 }
 
-/// An Exchange enumeration value by its canonical name (clap matched it case-insensitively).
+/// An Exchange enumeration value from a name clap accepted (case-insensitively) from one
+/// of the lists below, which mirror the policy crate's serde names (the unit tests check
+/// that every listed name deserializes, so a mismatch is caught there).
 fn enum_value<T: DeserializeOwned>(name: &str) -> T {
-    // The names come from `PossibleValuesParser` lists that mirror the serde names, which the
-    // unit tests check; a mismatch is a programming error caught there.
-    serde_json::from_value(Value::String(name.to_owned()))
+    let canonical = ENUM_NAMES
+        .iter()
+        .flat_map(|list| list.iter())
+        .find(|n| n.eq_ignore_ascii_case(name))
+        .copied()
+        .unwrap_or(name);
+    serde_json::from_value(Value::String(canonical.to_owned()))
         .unwrap_or_else(|e| panic!("enumeration value {name}: {e}"))
 }
 
@@ -162,6 +184,16 @@ const SORT_ORDERS: [&str; 2] = ["Ascending", "Descending"];
 const CALENDAR_OPTIONS: [&str; 4] = ["iCalendar", "IntranetUrl", "InternetUrl", "Custom"];
 const EXTENDED_PROTECTION: [&str; 3] = ["None", "Allow", "Require"];
 const HTTP_AUTH: [&str; 3] = ["Basic", "Ntlm", "Negotiate"];
+const ROLL_OVER: [&str; 4] = ["Hourly", "Daily", "Weekly", "Monthly"];
+const ENUM_NAMES: [&[&str]; 7] = [
+    &MIME_FORMATS,
+    &LOGIN_TYPES,
+    &SORT_ORDERS,
+    &CALENDAR_OPTIONS,
+    &EXTENDED_PROTECTION,
+    &HTTP_AUTH,
+    &ROLL_OVER,
+];
 
 /// Set-CASMailbox parameters.
 #[derive(Args, Debug, Clone, Default)]
@@ -187,8 +219,8 @@ pub struct CasMailboxArgs {
     #[arg(long, value_name = "RANGES", allow_hyphen_values = true)]
     pub mapi_block_outlook_versions: Option<String>,
     /// MapiHttpEnabled: MAPI over HTTP; `$null` uses the organisation's setting.
-    #[arg(long, value_name = "true|false|$null", value_parser = parse_opt_bool)]
-    pub mapi_http_enabled: Option<Option<bool>>,
+    #[arg(long, value_name = "true|false|$null", value_parser = check_opt_bool)]
+    pub mapi_http_enabled: Option<String>,
     /// OWAEnabled: Outlook on the web.
     #[arg(long, value_name = BOOL, value_parser = parse_bool)]
     pub owa_enabled: Option<bool>,
@@ -259,7 +291,10 @@ impl CasMailboxArgs {
             mapi_block_outlook_rpc_http: self.mapi_block_outlook_rpc_http,
             mapi_block_outlook_non_cached_mode: self.mapi_block_outlook_non_cached_mode,
             mapi_block_outlook_versions: versions,
-            mapi_http_enabled: self.mapi_http_enabled,
+            mapi_http_enabled: self
+                .mapi_http_enabled
+                .as_deref()
+                .map(|s| parse_opt_bool(s).unwrap_or(None)),
             owa_enabled: self.owa_enabled,
             active_sync_enabled: self.active_sync_enabled,
             ews_enabled: self.ews_enabled,
@@ -282,11 +317,11 @@ pub struct ProtocolSettingsArgs {
     /// MaxConnectionsPerUser: logged-in connections of one user.
     #[arg(long, value_name = "N")]
     pub max_connections_per_user: Option<u32>,
-    /// PreAuthenticatedConnectionTimeout, hh:mm:ss (00:00:10 to 01:00:00).
-    #[arg(long, value_name = "TIMESPAN")]
+    /// PreAuthenticatedConnectionTimeout, hh:mm:ss or seconds (00:00:10 to 01:00:00).
+    #[arg(long, value_name = "TIMESPAN", value_parser = parse_timespan)]
     pub pre_authenticated_connection_timeout: Option<cas_policy::TimeSpan>,
-    /// AuthenticatedConnectionTimeout, hh:mm:ss (00:00:30 to 1.00:00:00).
-    #[arg(long, value_name = "TIMESPAN")]
+    /// AuthenticatedConnectionTimeout, hh:mm:ss or seconds (00:00:30 to 1.00:00:00).
+    #[arg(long, value_name = "TIMESPAN", value_parser = parse_timespan)]
     pub authenticated_connection_timeout: Option<cas_policy::TimeSpan>,
     /// MaxCommandSize in bytes (POP3 40-1024, IMAP4 1024-16384).
     #[arg(long, value_name = "BYTES")]
@@ -304,11 +339,21 @@ pub struct ProtocolSettingsArgs {
     #[arg(long, value_parser = PossibleValuesParser::new(CALENDAR_OPTIONS), ignore_case = true)]
     pub calendar_item_retrieval_option: Option<String>,
     /// Banner: greeting text ("" or $null restores the default).
-    #[arg(long, value_name = "TEXT", value_parser = parse_opt_text)]
-    pub banner: Option<Option<String>>,
+    #[arg(long, value_name = "TEXT")]
+    pub banner: Option<String>,
     /// ProtocolLogEnabled: write protocol logs under <data-dir>/logs/<protocol>/.
     #[arg(long, value_name = BOOL, value_parser = parse_bool)]
     pub protocol_log_enabled: Option<bool>,
+    /// LogFileLocation: protocol log directory, absolute or relative to the data directory
+    /// ("" restores <data-dir>/logs/<protocol>).
+    #[arg(long, value_name = "DIR")]
+    pub log_file_location: Option<String>,
+    /// LogFileRollOverSettings: when the protocol log starts a new file.
+    #[arg(long, value_parser = PossibleValuesParser::new(ROLL_OVER), ignore_case = true)]
+    pub log_file_roll_over_settings: Option<String>,
+    /// LogPerFileSizeQuota in bytes (0: the server's default rotation size).
+    #[arg(long, value_name = "BYTES")]
+    pub log_per_file_size_quota: Option<u64>,
     /// EnableGSSAPIAndNTLMAuth: offer AUTH NTLM (and GSSAPI).
     #[arg(long = "enable-gssapi-and-ntlm-auth", value_name = BOOL, value_parser = parse_bool)]
     pub enable_gssapi_and_ntlm_auth: Option<bool>,
@@ -316,8 +361,8 @@ pub struct ProtocolSettingsArgs {
     #[arg(long, value_parser = PossibleValuesParser::new(EXTENDED_PROTECTION), ignore_case = true)]
     pub extended_protection_policy: Option<String>,
     /// X509CertificateName ("" clears it).
-    #[arg(long = "x509-certificate-name", value_name = "HOST", value_parser = parse_opt_text)]
-    pub x509_certificate_name: Option<Option<String>>,
+    #[arg(long = "x509-certificate-name", value_name = "HOST")]
+    pub x509_certificate_name: Option<String>,
     /// UnencryptedOrTLSBindings, comma-separated IP:PORT list.
     #[arg(
         long = "unencrypted-or-tls-bindings",
@@ -345,11 +390,14 @@ macro_rules! settings_change {
             message_retrieval_mime_format: a.message_retrieval_mime_format.as_deref().map(enum_value),
             suppress_read_receipt: a.suppress_read_receipt,
             calendar_item_retrieval_option: a.calendar_item_retrieval_option.as_deref().map(enum_value),
-            banner: a.banner.clone(),
+            banner: opt_text(&a.banner),
             protocol_log_enabled: a.protocol_log_enabled,
+            log_file_location: opt_text(&a.log_file_location),
+            log_file_roll_over_settings: a.log_file_roll_over_settings.as_deref().map(enum_value),
+            log_per_file_size_quota: a.log_per_file_size_quota,
             enable_gssapi_and_ntlm_auth: a.enable_gssapi_and_ntlm_auth,
             extended_protection_policy: a.extended_protection_policy.as_deref().map(enum_value),
-            x509_certificate_name: a.x509_certificate_name.clone(),
+            x509_certificate_name: opt_text(&a.x509_certificate_name),
             unencrypted_or_tls_bindings: a.unencrypted_or_tls_bindings.clone(),
             ssl_bindings: a.ssl_bindings.clone(),
             $($extra)*
@@ -361,11 +409,11 @@ macro_rules! settings_change {
 #[derive(Args, Debug, Clone, Default)]
 pub struct OutlookAnywhereArgs {
     /// ExternalHostname ("" clears it).
-    #[arg(long, value_name = "HOST", value_parser = parse_opt_text)]
-    pub external_hostname: Option<Option<String>>,
+    #[arg(long, value_name = "HOST")]
+    pub external_hostname: Option<String>,
     /// InternalHostname ("" clears it).
-    #[arg(long, value_name = "HOST", value_parser = parse_opt_text)]
-    pub internal_hostname: Option<Option<String>>,
+    #[arg(long, value_name = "HOST")]
+    pub internal_hostname: Option<String>,
     /// DefaultAuthenticationMethod: sets both client methods and IISAuthenticationMethods.
     #[arg(long, value_parser = PossibleValuesParser::new(HTTP_AUTH), ignore_case = true)]
     pub default_authentication_method: Option<String>,
@@ -396,8 +444,8 @@ impl OutlookAnywhereArgs {
     fn change(&self, enabled: Option<bool>) -> OutlookAnywhereChange {
         OutlookAnywhereChange {
             enabled,
-            external_hostname: self.external_hostname.clone(),
-            internal_hostname: self.internal_hostname.clone(),
+            external_hostname: opt_text(&self.external_hostname),
+            internal_hostname: opt_text(&self.internal_hostname),
             default_authentication_method: self
                 .default_authentication_method
                 .as_deref()
@@ -986,6 +1034,201 @@ mod tests {
         for n in HTTP_AUTH {
             let _: cas_policy::HttpAuthMethod = enum_value(n);
         }
+        for n in ROLL_OVER {
+            let _: cas_policy::LogFileRollOver = enum_value(n);
+        }
+    }
+
+    fn parse(args: &[&str]) -> AdminCommand {
+        use clap::Parser;
+        let mut argv = vec!["cas-server"];
+        argv.extend(args);
+        crate::config::Cli::try_parse_from(argv)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+            .command
+            .unwrap()
+    }
+
+    #[test]
+    fn every_parameter_parses() {
+        use clap::CommandFactory;
+        crate::config::Cli::command().debug_assert();
+        let AdminCommand::SetCasMailbox { settings, .. } = parse(&[
+            "set-casmailbox",
+            "--ou",
+            "corp",
+            "--pop-enabled",
+            "false",
+            "--imap-enabled",
+            "$true",
+            "--mapi-enabled",
+            "true",
+            "--mapi-block-outlook-rpc-http",
+            "true",
+            "--mapi-block-outlook-non-cached-mode",
+            "true",
+            "--mapi-block-outlook-versions",
+            "-13.32767.65535;15.0.0-",
+            "--mapi-http-enabled",
+            "$null",
+            "--owa-enabled",
+            "false",
+            "--active-sync-enabled",
+            "false",
+            "--ews-enabled",
+            "false",
+            "--pop-use-protocol-defaults",
+            "false",
+            "--pop-messages-retrieval-mime-format",
+            "textonly",
+            "--pop-enable-exact-rfc822-size",
+            "true",
+            "--pop-suppress-read-receipt",
+            "true",
+            "--pop-force-ical-for-calendar-retrieval-option",
+            "true",
+            "--imap-use-protocol-defaults",
+            "false",
+            "--imap-messages-retrieval-mime-format",
+            "Tnef",
+            "--imap-enable-exact-rfc822-size",
+            "true",
+            "--imap-suppress-read-receipt",
+            "true",
+            "--imap-force-ical-for-calendar-retrieval-option",
+            "true",
+        ]) else {
+            panic!("wrong command")
+        };
+        let change = settings.change().unwrap();
+        assert_eq!(change.pop_enabled, Some(false));
+        assert_eq!(change.mapi_http_enabled, Some(None));
+        assert_eq!(
+            change.imap_messages_retrieval_mime_format,
+            Some(cas_policy::MimeFormat::Tnef)
+        );
+        assert!(change.mapi_block_outlook_versions.is_some());
+        let AdminCommand::SetPopSettings { settings, .. } = parse(&[
+            "set-popsettings",
+            "--login-type",
+            "securelogin",
+            "--max-connections",
+            "100",
+            "--max-connection-from-single-ip",
+            "2",
+            "--max-connections-per-user",
+            "16",
+            "--pre-authenticated-connection-timeout",
+            "00:01:00",
+            "--authenticated-connection-timeout",
+            "1800",
+            "--max-command-size",
+            "512",
+            "--enable-exact-rfc822-size",
+            "true",
+            "--message-retrieval-mime-format",
+            "HtmlOnly",
+            "--suppress-read-receipt",
+            "true",
+            "--calendar-item-retrieval-option",
+            "iCalendar",
+            "--banner",
+            "hello",
+            "--protocol-log-enabled",
+            "true",
+            "--log-file-location",
+            "",
+            "--log-file-roll-over-settings",
+            "hourly",
+            "--log-per-file-size-quota",
+            "1000000",
+            "--enable-gssapi-and-ntlm-auth",
+            "false",
+            "--extended-protection-policy",
+            "Require",
+            "--x509-certificate-name",
+            "mail.example.com",
+            "--unencrypted-or-tls-bindings",
+            "0.0.0.0:110,[::]:110",
+            "--ssl-bindings",
+            "0.0.0.0:995",
+            "--message-retrieval-sort-order",
+            "Descending",
+        ]) else {
+            panic!("wrong command")
+        };
+        let change = settings_change!(
+            &settings,
+            PopSettingsChange {
+                message_retrieval_sort_order: None,
+            }
+        );
+        assert_eq!(change.banner, Some(Some("hello".into())));
+        assert_eq!(change.log_file_location, Some(None));
+        assert_eq!(change.unencrypted_or_tls_bindings.unwrap().len(), 2);
+        let AdminCommand::EnableOutlookAnywhere { settings, .. } = parse(&[
+            "enable-outlookanywhere",
+            "--external-hostname",
+            "mail.example.com",
+            "--internal-hostname",
+            "$null",
+            "--default-authentication-method",
+            "ntlm",
+            "--external-client-authentication-method",
+            "Negotiate",
+            "--internal-client-authentication-method",
+            "Ntlm",
+            "--iis-authentication-methods",
+            "Basic,Ntlm,Negotiate",
+            "--ssl-offloading",
+            "false",
+            "--external-clients-require-ssl",
+            "true",
+            "--internal-clients-require-ssl",
+            "false",
+            "--valid-ports",
+            "*:6001-6004,*:593",
+        ]) else {
+            panic!("wrong command")
+        };
+        let change = settings.change(Some(true));
+        assert_eq!(
+            change.external_hostname,
+            Some(Some("mail.example.com".into()))
+        );
+        assert_eq!(change.internal_hostname, Some(None));
+        assert_eq!(change.iis_authentication_methods.unwrap().len(), 3);
+        assert_eq!(change.valid_ports.unwrap().len(), 2);
+        for args in [
+            &["get-casmailbox", "--ou", "corp", "--json"][..],
+            &["get-casmailbox", "alice", "--format", "list"],
+            &["get-imapsettings", "--format", "table"],
+            &["set-imapsettings", "--show-hidden-folders-enabled", "true"],
+            &["get-outlookanywhere"],
+            &["disable-outlookanywhere"],
+            &["set-outlookanywhere", "--ssl-offloading", "true"],
+            &[
+                "new-mailbox",
+                "carol",
+                "--ou",
+                "corp/sales",
+                "--password-stdin",
+            ],
+            &["remove-mailbox", "carol"],
+            &["set-mailbox-password", "carol", "--password-stdin"],
+        ] {
+            parse(args);
+        }
+    }
+
+    #[test]
+    fn enumeration_values_ignore_case() {
+        let v: cas_policy::SortOrder = enum_value("descending");
+        assert_eq!(v, cas_policy::SortOrder::Descending);
+        let v: cas_policy::LoginType = enum_value("PLAINTEXTLOGIN");
+        assert_eq!(v, cas_policy::LoginType::PlainTextLogin);
+        let v: cas_policy::CalendarItemRetrievalOption = enum_value("icalendar");
+        assert_eq!(v, cas_policy::CalendarItemRetrievalOption::ICalendar);
     }
 
     #[test]

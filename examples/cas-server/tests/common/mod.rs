@@ -208,6 +208,28 @@ impl Server {
         self.wait_for_reload(before);
     }
 
+    /// Sends SIGHUP and waits until the server logged that the policy did not reload.
+    pub fn reload_expecting_failure(&self) {
+        let failures = || self.log().matches("policy not reloaded").count();
+        let before = failures();
+        let pid = self.child.as_ref().unwrap().id();
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while failures() <= before {
+            assert!(
+                Instant::now() < deadline,
+                "no failed reload logged:\n{}",
+                self.log()
+            );
+            sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits (up to 20 s) until the log shows more than `before` policy reloads.
     pub fn wait_for_reload(&self, before: usize) {
         let deadline = Instant::now() + Duration::from_secs(20);
