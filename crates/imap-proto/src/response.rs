@@ -47,8 +47,8 @@ use crate::code::{ObjectId, ResponseCode};
 use crate::error::{ParseError, ValidationError};
 use crate::parse::ParseOptions;
 use crate::types::{
-    AString, Capability, DateTime, Flag, FlagFetch, IString, Mailbox, MailboxAttribute, ModSeq,
-    NString, QuotaResource, Section, SequenceSet, Tag,
+    AString, Atom, Capability, DateTime, Flag, FlagFetch, IString, Mailbox, MailboxAttribute,
+    ModSeq, NString, QuotaResource, Section, SequenceSet, Tag,
 };
 
 mod encoder;
@@ -444,6 +444,10 @@ pub enum Data<'a> {
         /// Resources with usage and limit.
         resources: Vec<QuotaUsage<'a>>,
     },
+    /// `sort-data = "SORT" *(SP nz-number)` (RFC 5256)
+    Sort(Vec<NonZeroU32>),
+    /// `thread-data = "THREAD" [SP 1*thread-list]` (RFC 5256)
+    Thread(Vec<Thread>),
     /// `quotaroot-response = "QUOTAROOT" SP mailbox *(SP quota-root-name)` (RFC 9208)
     QuotaRoot {
         /// The mailbox asked about.
@@ -630,6 +634,46 @@ pub struct NamespaceDescription<'a> {
     pub extensions: Vec<(IString<'a>, Vec<IString<'a>>)>,
 }
 
+/// One `thread-list` of a THREAD response (RFC 5256 §4).
+///
+/// ```text
+/// thread-list     = "(" (thread-members / thread-nested) ")"
+/// thread-members  = nz-number *(SP nz-number) [SP thread-nested]
+/// thread-nested   = 2*thread-list
+/// ```
+///
+/// A thread is a chain of messages, each the parent of the next, that may end in two or more
+/// branches. `(3 6 (4 23)(44 7 96))` is `members: [3, 6]` with two branches, `[4, 23]` and
+/// `[44, 7, 96]`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Thread {
+    /// The chain of messages; empty for a thread that starts with branches (`((1)(2))`).
+    pub members: Vec<NonZeroU32>,
+    /// The sub-threads following the chain: two or more per RFC 5256, or none. The parser
+    /// also accepts a single one (some servers send `(1 (2))`) and keeps it as sent.
+    pub branches: Vec<Thread>,
+}
+
+/// A Gmail label in `X-GM-LABELS`: a system label (`\Inbox`, `\Important` ...) or a user
+/// label (an astring).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum GmailLabel<'a> {
+    /// `"\" atom`
+    System(Atom<'a>),
+    /// `astring`
+    Name(AString<'a>),
+}
+
+impl GmailLabel<'_> {
+    /// Copies every borrowed field.
+    pub fn into_owned(self) -> GmailLabel<'static> {
+        match self {
+            Self::System(a) => GmailLabel::System(a.into_owned()),
+            Self::Name(a) => GmailLabel::Name(a.into_owned()),
+        }
+    }
+}
+
 /// `quota-resource = resource-name SP resource-usage SP resource-limit` (RFC 9208)
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct QuotaUsage<'a> {
@@ -694,6 +738,12 @@ pub enum FetchItem<'a> {
     EmailId(ObjectId<'a>),
     /// `"THREADID" SP ("(" objectid ")" / nil)` (RFC 8474)
     ThreadId(Option<ObjectId<'a>>),
+    /// `"X-GM-MSGID" SP number64`: Gmail's message id.
+    GmailMessageId(u64),
+    /// `"X-GM-THRID" SP number64`: Gmail's thread id.
+    GmailThreadId(u64),
+    /// `"X-GM-LABELS" SP "(" [label *(SP label)] ")"`: Gmail's labels.
+    GmailLabels(Vec<GmailLabel<'a>>),
 }
 
 fn owned_caps(caps: Vec<Capability<'_>>) -> Vec<Capability<'static>> {
@@ -748,6 +798,8 @@ impl Data<'_> {
                 root: root.into_owned(),
                 resources: resources.into_iter().map(QuotaUsage::into_owned).collect(),
             },
+            Self::Sort(n) => Data::Sort(n),
+            Self::Thread(t) => Data::Thread(t),
             Self::QuotaRoot { mailbox, roots } => Data::QuotaRoot {
                 mailbox: mailbox.into_owned(),
                 roots: roots.into_iter().map(AString::into_owned).collect(),
@@ -930,6 +982,11 @@ impl FetchItem<'_> {
             Self::ModSeq(m) => FetchItem::ModSeq(m),
             Self::EmailId(id) => FetchItem::EmailId(id.into_owned()),
             Self::ThreadId(id) => FetchItem::ThreadId(id.map(ObjectId::into_owned)),
+            Self::GmailMessageId(n) => FetchItem::GmailMessageId(n),
+            Self::GmailThreadId(n) => FetchItem::GmailThreadId(n),
+            Self::GmailLabels(l) => {
+                FetchItem::GmailLabels(l.into_iter().map(GmailLabel::into_owned).collect())
+            }
         }
     }
 }

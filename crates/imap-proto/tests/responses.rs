@@ -837,7 +837,7 @@ fn errors_are_typed() {
         ),
         (b"* FOO bar\r\n", ParseErrorKind::Syntax),
         (b"a1 MAYBE ok\r\n", ParseErrorKind::Syntax),
-        (b"* 1 FETCH (X-GM-MSGID 1)\r\n", ParseErrorKind::Syntax),
+        (b"* 1 FETCH (X-UNKNOWN 1)\r\n", ParseErrorKind::Syntax),
         (b"* OK hi\r\n* OK again\r\n", ParseErrorKind::TrailingData),
         (b"* 99999999999 EXISTS\r\n", ParseErrorKind::NumberOverflow),
         (b"* OK a\0b\r\n", ParseErrorKind::Syntax),
@@ -909,4 +909,39 @@ fn rfc9051_list_extended_examples() {
     );
     let opts = ParseOptions::default().with_utf8_accept(true);
     assert!(parse_response_with(utf8, &opts).is_ok());
+}
+
+// --- RFC 5256 SORT/THREAD and Gmail FETCH items -------------------------------------------
+
+#[test]
+fn sort_and_thread() {
+    assert_eq!(
+        data(kat("* SORT 2 84 882")),
+        Data::Sort(vec![nz(2), nz(84), nz(882)])
+    );
+    kat("* SORT");
+    // RFC 5256 §4 example.
+    let Data::Thread(threads) = data(kat("* THREAD (2)(3 6 (4 23)(44 7 96))")) else {
+        panic!()
+    };
+    assert_eq!(threads.len(), 2);
+    assert_eq!(threads[1].members, vec![nz(3), nz(6)]);
+    assert_eq!(threads[1].branches.len(), 2);
+    assert_eq!(threads[1].branches[1].members, vec![nz(44), nz(7), nz(96)]);
+    kat("* THREAD ((3)(5))");
+    kat("* THREAD");
+    kat_canonical("* THREAD (1 (2) (3))", "* THREAD (1 (2)(3))");
+    kat("* THREAD (1 (2))");
+}
+
+#[test]
+fn gmail_fetch_items() {
+    let Data::Fetch { items, .. } = data(kat(
+        "* 1 FETCH (X-GM-THRID 1278455344230334865 X-GM-MSGID 1278455344230334865 X-GM-LABELS (\\Inbox \\Sent Important \"Muy Importante\") UID 4)",
+    )) else {
+        panic!()
+    };
+    assert_eq!(items[0], FetchItem::GmailThreadId(1278455344230334865));
+    assert!(matches!(&items[2], FetchItem::GmailLabels(l) if l.len() == 4));
+    kat("* 2 FETCH (X-GM-LABELS ())");
 }

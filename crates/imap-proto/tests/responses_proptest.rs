@@ -14,10 +14,10 @@ use cas_imap_proto::body::{
 use cas_imap_proto::code::{CodeText, MetadataCode, ObjectId, OtherCode, ResponseCode};
 use cas_imap_proto::encode::to_bytes;
 use cas_imap_proto::response::{
-    Base64, ContinueRequest, Data, Delimiter, ESearch, ESearchItem, FetchItem, ListExtendedItem,
-    MailboxList, NamespaceDescription, QuotaUsage, Response, ResponseText, Status, StatusResponse,
-    StatusValue, TaggedExtComp, TaggedExtValue, TaggedLabel, Text, parse_response,
-    response_roundtrip,
+    Base64, ContinueRequest, Data, Delimiter, ESearch, ESearchItem, FetchItem, GmailLabel,
+    ListExtendedItem, MailboxList, NamespaceDescription, QuotaUsage, Response, ResponseText,
+    Status, StatusResponse, StatusValue, TaggedExtComp, TaggedExtValue, TaggedLabel, Text, Thread,
+    parse_response, response_roundtrip,
 };
 use cas_imap_proto::types::{
     AString, Atom, AtomExt, Capability, Charset, Date, DateTime, Flag, FlagExtension, FlagFetch,
@@ -666,8 +666,31 @@ fn fetch_item() -> BoxedStrategy<FetchItem<'static>> {
         modseq().prop_map(FetchItem::ModSeq),
         object_id().prop_map(FetchItem::EmailId),
         of(object_id()).prop_map(FetchItem::ThreadId),
+        num64().prop_map(FetchItem::GmailMessageId),
+        num64().prop_map(FetchItem::GmailThreadId),
+        vec(
+            prop_oneof![
+                atom().prop_map(GmailLabel::System),
+                astring().prop_map(GmailLabel::Name),
+            ],
+            0..4
+        )
+        .prop_map(FetchItem::GmailLabels),
     ]
     .boxed()
+}
+
+fn thread() -> BoxedStrategy<Thread> {
+    vec(nz(), 0..4)
+        .prop_map(|members| Thread {
+            members,
+            branches: vec![],
+        })
+        .prop_recursive(4, 16, 3, |inner| {
+            (vec(nz(), 0..3), vec(inner, 0..3))
+                .prop_map(|(members, branches)| Thread { members, branches })
+        })
+        .boxed()
 }
 
 fn data() -> BoxedStrategy<Data<'static>> {
@@ -711,6 +734,8 @@ fn data() -> BoxedStrategy<Data<'static>> {
             .prop_map(|(root, resources)| Data::Quota { root, resources }),
         (mailbox(), vec(astring(), 0..3))
             .prop_map(|(mailbox, roots)| Data::QuotaRoot { mailbox, roots }),
+        vec(nz(), 0..6).prop_map(Data::Sort),
+        vec(thread(), 0..4).prop_map(Data::Thread),
     ]
     .boxed()
 }

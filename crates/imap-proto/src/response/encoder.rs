@@ -6,9 +6,9 @@
 //! whatever mode the value carries.
 
 use super::{
-    Base64, ContinueRequest, Data, Delimiter, ESearch, ESearchItem, FetchItem, ListExtendedItem,
-    MailboxList, NamespaceDescription, QuotaUsage, Response, ResponseText, Status, StatusResponse,
-    StatusValue, TaggedExtComp, TaggedExtValue, TaggedLabel, Text,
+    Base64, ContinueRequest, Data, Delimiter, ESearch, ESearchItem, FetchItem, GmailLabel,
+    ListExtendedItem, MailboxList, NamespaceDescription, QuotaUsage, Response, ResponseText,
+    Status, StatusResponse, StatusValue, TaggedExtComp, TaggedExtValue, TaggedLabel, Text, Thread,
 };
 use crate::encode::{Encode, Encoder, join, paren_list};
 use crate::types::encode_part;
@@ -239,6 +239,22 @@ impl Encode for Data<'_> {
                 root.encode(out);
                 out.push_sp();
                 paren_list(resources, out);
+            }
+            Self::Sort(numbers) => {
+                out.push_bytes(b"SORT");
+                for n in numbers {
+                    out.push_sp();
+                    out.push_number(u64::from(n.get()));
+                }
+            }
+            Self::Thread(threads) => {
+                out.push_bytes(b"THREAD");
+                if !threads.is_empty() {
+                    out.push_sp();
+                    for t in threads {
+                        t.encode(out);
+                    }
+                }
             }
             Self::QuotaRoot { mailbox, roots } => {
                 out.push_bytes(b"QUOTAROOT ");
@@ -500,6 +516,18 @@ impl Encode for FetchItem<'_> {
                 out.push_bytes(id.as_bytes());
                 out.push_bytes(b")");
             }
+            Self::GmailMessageId(n) => {
+                out.push_bytes(b"X-GM-MSGID ");
+                out.push_number(*n);
+            }
+            Self::GmailThreadId(n) => {
+                out.push_bytes(b"X-GM-THRID ");
+                out.push_number(*n);
+            }
+            Self::GmailLabels(labels) => {
+                out.push_bytes(b"X-GM-LABELS ");
+                paren_list(labels, out);
+            }
             Self::ThreadId(id) => match id {
                 Some(id) => {
                     out.push_bytes(b"THREADID (");
@@ -515,4 +543,38 @@ impl Encode for FetchItem<'_> {
 #[allow(dead_code)]
 fn unused_join<T: Encode>(items: &[T], out: &mut Encoder) {
     join(items, out);
+}
+
+impl Encode for GmailLabel<'_> {
+    fn encode(&self, out: &mut Encoder) {
+        match self {
+            Self::System(a) => {
+                out.push_bytes(b"\\");
+                a.encode(out);
+            }
+            Self::Name(a) => a.encode(out),
+        }
+    }
+}
+
+impl Encode for Thread {
+    /// Writes one `thread-list`: the chain, then the branches back to back.
+    fn encode(&self, out: &mut Encoder) {
+        out.push_bytes(b"(");
+        for (i, n) in self.members.iter().enumerate() {
+            if i > 0 {
+                out.push_sp();
+            }
+            out.push_number(u64::from(n.get()));
+        }
+        if !self.branches.is_empty() {
+            if !self.members.is_empty() {
+                out.push_sp();
+            }
+            for b in &self.branches {
+                b.encode(out);
+            }
+        }
+        out.push_bytes(b")");
+    }
 }

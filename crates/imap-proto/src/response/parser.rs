@@ -7,9 +7,10 @@ use std::num::NonZeroU32;
 
 use super::helpers::{enter, fail, is_line_end, nstring8, string8, take_text, word};
 use super::{
-    Base64, ContinueRequest, Data, Delimiter, ESearch, ESearchItem, FetchItem, ListExtendedItem,
-    MailboxList, NamespaceDescription, QuotaUsage, Response, ResponseText, Status, StatusResponse,
-    StatusValue, TaggedExtComp, TaggedExtValue, TaggedLabel, Text, is_base64,
+    Base64, ContinueRequest, Data, Delimiter, ESearch, ESearchItem, FetchItem, GmailLabel,
+    ListExtendedItem, MailboxList, NamespaceDescription, QuotaUsage, Response, ResponseText,
+    Status, StatusResponse, StatusValue, TaggedExtComp, TaggedExtValue, TaggedLabel, Text, Thread,
+    is_base64,
 };
 use crate::body::{body, envelope};
 use crate::code::{ObjectId, resp_text_code};
@@ -178,6 +179,8 @@ fn response_data(input: &[u8], depth: usize, utf8: bool) -> PResult<'_, Response
         2 if kw.eq_ignore_ascii_case(b"ID") => id_data(after).map(data),
         5 if kw.eq_ignore_ascii_case(b"QUOTA") => quota_data(after).map(data),
         9 if kw.eq_ignore_ascii_case(b"QUOTAROOT") => quotaroot_data(after, utf8).map(data),
+        4 if kw.eq_ignore_ascii_case(b"SORT") => sort_data(after).map(data),
+        6 if kw.eq_ignore_ascii_case(b"THREAD") => thread_data(after, depth).map(data),
         _ => fail(rest, ParseErrorKind::Syntax),
     }
 }
@@ -324,10 +327,92 @@ fn fetch_item(input: &[u8], depth: usize) -> PResult<'_, FetchItem<'_>> {
             let (r, id) = paren_objectid(rest)?;
             (r, FetchItem::ThreadId(Some(id)))
         }
+    } else if is(b"X-GM-MSGID") {
+        let (r, n) = number64(rest)?;
+        (r, FetchItem::GmailMessageId(n))
+    } else if is(b"X-GM-THRID") {
+        let (r, n) = number64(rest)?;
+        (r, FetchItem::GmailThreadId(n))
+    } else if is(b"X-GM-LABELS") {
+        let (r, labels) = paren_list(rest, gmail_label)?;
+        (r, FetchItem::GmailLabels(labels))
     } else {
         return fail(input, ParseErrorKind::Syntax);
     };
     Ok(item)
+}
+
+/// A Gmail label: `"\\" atom / astring`.
+fn gmail_label(input: &[u8]) -> PResult<'_, GmailLabel<'_>> {
+    if let [b'\\', r @ ..] = input {
+        let (r, a) = atom(r)?;
+        return Ok((r, GmailLabel::System(a)));
+    }
+    astring(input).map(|(r, a)| (r, GmailLabel::Name(a)))
+}
+
+/// `sort-data = "SORT" *(SP nz-number)` (RFC 5256); leniently with a trailing space.
+fn sort_data(input: &[u8]) -> PResult<'_, Data<'_>> {
+    let mut rest = input;
+    let mut numbers = Vec::new();
+    while let [b' ', r @ ..] = rest {
+        if is_line_end(r) {
+            rest = r;
+            break;
+        }
+        let (r, n) = nz_number(r)?;
+        numbers.push(n);
+        rest = r;
+    }
+    Ok((rest, Data::Sort(numbers)))
+}
+
+/// `thread-data = "THREAD" [SP 1*thread-list]` (RFC 5256)
+fn thread_data(input: &[u8], depth: usize) -> PResult<'_, Data<'_>> {
+    let mut threads = Vec::new();
+    let mut rest = input;
+    if let [b' ', r @ ..] = rest {
+        rest = r;
+        while rest.first() == Some(&b'(') {
+            let (r, t) = thread_list(rest, depth)?;
+            threads.push(t);
+            rest = r;
+        }
+    }
+    Ok((rest, Data::Thread(threads)))
+}
+
+/// `thread-list = "(" (thread-members / thread-nested) ")"`,
+/// `thread-members = nz-number *(SP nz-number) [SP thread-nested]`,
+/// `thread-nested = 2*thread-list`
+///
+/// Lenient: a single nested list (`(1 (2))`, sent by some servers) and an empty list are
+/// accepted and kept as they are, so they re-encode unchanged.
+fn thread_list(input: &[u8], depth: usize) -> PResult<'_, Thread> {
+    let depth = enter(input, depth)?;
+    let (mut rest, _) = byte(input, b'(')?;
+    let mut thread = Thread::default();
+    loop {
+        match rest {
+            [b'0'..=b'9', ..] => {
+                let (r, n) = nz_number(rest)?;
+                thread.members.push(n);
+                rest = r.strip_prefix(b" ").unwrap_or(r);
+            }
+            [b'(', ..] => {
+                let (r, t) = thread_list(rest, depth)?;
+                thread.branches.push(t);
+                // Lenient: a space between branches.
+                rest = r.strip_prefix(b" ").unwrap_or(r);
+            }
+            [b')', r @ ..] => {
+                rest = r;
+                break;
+            }
+            _ => return fail(rest, ParseErrorKind::Syntax),
+        }
+    }
+    Ok((rest, thread))
 }
 
 /// `"(" objectid ")"` (RFC 8474)
