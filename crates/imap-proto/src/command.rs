@@ -33,7 +33,7 @@ use crate::parse::{
 use crate::types::{
     AString, Atom, Capability, Charset, Date, DateTime, Flag, IString, ListMailbox, Literal,
     Mailbox, MailboxAttribute, ModSeq, NString, QuotaResource, Secret, Section, SequenceSet,
-    SequenceSetArg, StatusItem, Tag, encode_part,
+    SequenceSetArg, StatusItem, Tag, ThreadAlgorithm, encode_part,
 };
 
 /// A tagged client command.
@@ -270,6 +270,50 @@ pub enum CommandBody<'a> {
         /// to 2^63 - 1 on encoding.
         limits: Vec<(QuotaResource<'a>, u64)>,
     },
+    /// `[UID] SORT [RETURN (opts)] (criteria) charset keys...` (RFC 5256, RFC 5267 ESORT,
+    /// RFC 5957 SORT=DISPLAY).
+    Sort {
+        /// `UID SORT`
+        uid: bool,
+        /// ESORT `RETURN (...)`; `None` when absent.
+        return_options: Option<Vec<SearchReturnOption>>,
+        /// Sort criteria (at least one; empty is encoded as `(ARRIVAL)`).
+        criteria: Vec<SortCriterion>,
+        /// Charset of the search strings (required by SORT).
+        charset: Charset<'a>,
+        /// Search keys, all of which must match (at least one; empty is encoded as `ALL`).
+        search: Vec<SearchKey<'a>>,
+    },
+    /// `[UID] THREAD algorithm charset keys...` (RFC 5256).
+    Thread {
+        /// `UID THREAD`
+        uid: bool,
+        /// Threading algorithm.
+        algorithm: ThreadAlgorithm<'a>,
+        /// Charset of the search strings.
+        charset: Charset<'a>,
+        /// Search keys (at least one; empty is encoded as `ALL`).
+        search: Vec<SearchKey<'a>>,
+    },
+    /// `GETMETADATA [(options)] mailbox entries` (RFC 5464); the empty mailbox name means
+    /// server annotations.
+    GetMetadata {
+        /// `MAXSIZE` / `DEPTH` options; empty when none.
+        options: Vec<GetMetadataOption>,
+        /// Mailbox.
+        mailbox: Mailbox<'a>,
+        /// Entry names such as `/private/comment` (at least one).
+        entries: Vec<AString<'a>>,
+    },
+    /// `SETMETADATA mailbox (entry value ...)` (RFC 5464); a `NIL` value removes the entry.
+    SetMetadata {
+        /// Mailbox.
+        mailbox: Mailbox<'a>,
+        /// Entry/value pairs (at least one); values may be `literal8`.
+        entries: Vec<(AString<'a>, NString<'a>)>,
+    },
+    /// `UNAUTHENTICATE` (RFC 8437)
+    Unauthenticate,
 }
 
 impl CommandBody<'_> {
@@ -316,6 +360,13 @@ impl CommandBody<'_> {
             Self::GetQuota { .. } => "GETQUOTA",
             Self::GetQuotaRoot { .. } => "GETQUOTAROOT",
             Self::SetQuota { .. } => "SETQUOTA",
+            Self::Sort { uid: false, .. } => "SORT",
+            Self::Sort { uid: true, .. } => "UID SORT",
+            Self::Thread { uid: false, .. } => "THREAD",
+            Self::Thread { uid: true, .. } => "UID THREAD",
+            Self::GetMetadata { .. } => "GETMETADATA",
+            Self::SetMetadata { .. } => "SETMETADATA",
+            Self::Unauthenticate => "UNAUTHENTICATE",
         }
     }
 
@@ -492,6 +543,47 @@ impl CommandBody<'_> {
                     .map(|(r, l)| (r.into_owned(), l))
                     .collect(),
             },
+            C::Sort {
+                uid,
+                return_options,
+                criteria,
+                charset,
+                search,
+            } => C::Sort {
+                uid,
+                return_options,
+                criteria,
+                charset: charset.into_owned(),
+                search: search.into_iter().map(SearchKey::into_owned).collect(),
+            },
+            C::Thread {
+                uid,
+                algorithm,
+                charset,
+                search,
+            } => C::Thread {
+                uid,
+                algorithm: algorithm.into_owned(),
+                charset: charset.into_owned(),
+                search: search.into_iter().map(SearchKey::into_owned).collect(),
+            },
+            C::GetMetadata {
+                options,
+                mailbox,
+                entries,
+            } => C::GetMetadata {
+                options,
+                mailbox: mailbox.into_owned(),
+                entries: entries.into_iter().map(AString::into_owned).collect(),
+            },
+            C::SetMetadata { mailbox, entries } => C::SetMetadata {
+                mailbox: mailbox.into_owned(),
+                entries: entries
+                    .into_iter()
+                    .map(|(e, v)| (e.into_owned(), v.into_owned()))
+                    .collect(),
+            },
+            C::Unauthenticate => C::Unauthenticate,
         }
     }
 }
@@ -1107,12 +1199,117 @@ pub enum StoreKind {
     Remove,
 }
 
+/// A SORT key (RFC 5256 `sort-key`, RFC 5957 `DISPLAYFROM` / `DISPLAYTO`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SortKey {
+    /// `ARRIVAL`
+    Arrival,
+    /// `CC`
+    Cc,
+    /// `DATE`
+    Date,
+    /// `FROM`
+    From,
+    /// `SIZE`
+    Size,
+    /// `SUBJECT`
+    Subject,
+    /// `TO`
+    To,
+    /// `DISPLAYFROM` (RFC 5957)
+    DisplayFrom,
+    /// `DISPLAYTO` (RFC 5957)
+    DisplayTo,
+}
+
+impl SortKey {
+    fn as_bytes(self) -> &'static [u8] {
+        match self {
+            Self::Arrival => b"ARRIVAL",
+            Self::Cc => b"CC",
+            Self::Date => b"DATE",
+            Self::From => b"FROM",
+            Self::Size => b"SIZE",
+            Self::Subject => b"SUBJECT",
+            Self::To => b"TO",
+            Self::DisplayFrom => b"DISPLAYFROM",
+            Self::DisplayTo => b"DISPLAYTO",
+        }
+    }
+}
+
+/// `sort-criterion = ["REVERSE" SP] sort-key` (RFC 5256).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SortCriterion {
+    /// `REVERSE`
+    pub reverse: bool,
+    /// The key.
+    pub key: SortKey,
+}
+
+impl Encode for SortCriterion {
+    fn encode(&self, out: &mut Encoder) {
+        if self.reverse {
+            out.push_bytes(b"REVERSE ");
+        }
+        out.push_bytes(self.key.as_bytes());
+    }
+}
+
+/// How deep GETMETADATA looks below an entry (RFC 5464 `DEPTH`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MetadataDepth {
+    /// `0`: the entry only.
+    Zero,
+    /// `1`: the entry and its children.
+    One,
+    /// `infinity`: the whole subtree.
+    Infinity,
+}
+
+/// A GETMETADATA option (RFC 5464).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GetMetadataOption {
+    /// `MAXSIZE n`: omit values larger than n octets.
+    MaxSize(u32),
+    /// `DEPTH 0 / 1 / infinity`
+    Depth(MetadataDepth),
+}
+
+impl Encode for GetMetadataOption {
+    fn encode(&self, out: &mut Encoder) {
+        match self {
+            Self::MaxSize(n) => {
+                out.push_bytes(b"MAXSIZE ");
+                out.push_number(u64::from(*n));
+            }
+            Self::Depth(d) => out.push_bytes(match d {
+                MetadataDepth::Zero => b"DEPTH 0",
+                MetadataDepth::One => b"DEPTH 1",
+                MetadataDepth::Infinity => b"DEPTH infinity",
+            }),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Parsing
 // ---------------------------------------------------------------------------------------
 
 // Keyword keys for the dispatching `match`es (see `parse::kw`).
 const K_ALL: u128 = kw("ALL");
+const K_ARRIVAL: u128 = kw("ARRIVAL");
+const K_DATE: u128 = kw("DATE");
+const K_DISPLAYFROM: u128 = kw("DISPLAYFROM");
+const K_DISPLAYTO: u128 = kw("DISPLAYTO");
+const K_GETMETADATA: u128 = kw("GETMETADATA");
+const K_SETMETADATA: u128 = kw("SETMETADATA");
+const K_SIZE: u128 = kw("SIZE");
+const K_SORT: u128 = kw("SORT");
+const K_THREAD: u128 = kw("THREAD");
+const K_UNAUTHENTICATE: u128 = kw("UNAUTHENTICATE");
 const K_ANSWERED: u128 = kw("ANSWERED");
 const K_APPEND: u128 = kw("APPEND");
 const K_AUTHENTICATE: u128 = kw("AUTHENTICATE");
@@ -1362,6 +1559,11 @@ fn command_body(input: &[u8], ctx: Ctx) -> PResult<'_, CommandBody<'_>> {
         K_COMPRESS => cut(compress(rest))?,
         K_GETQUOTA => cut(getquota(rest))?,
         K_SETQUOTA => cut(setquota(rest))?,
+        K_SORT => cut(sort(rest, ctx, false))?,
+        K_THREAD => cut(thread(rest, ctx, false))?,
+        K_GETMETADATA => cut(getmetadata(rest, ctx))?,
+        K_SETMETADATA => cut(setmetadata(rest, ctx))?,
+        K_UNAUTHENTICATE => (rest, CommandBody::Unauthenticate),
         _ => return unknown_command(input),
     };
     Ok(body)
@@ -1378,6 +1580,8 @@ fn uid(input: &[u8], ctx: Ctx) -> PResult<'_, CommandBody<'_>> {
         K_COPY => copy_or_move(after, ctx, true, false),
         K_MOVE => copy_or_move(after, ctx, true, true),
         K_EXPUNGE => uid_expunge(after),
+        K_SORT => sort(after, ctx, true),
+        K_THREAD => thread(after, ctx, true),
         _ => return unknown_command(rest),
     })
 }
@@ -1726,14 +1930,8 @@ fn uid_expunge(input: &[u8]) -> PResult<'_, CommandBody<'_>> {
 /// `search = "SEARCH" [search-return-opts] SP search-program` (RFC 9051),
 /// `search-program = ["CHARSET" SP charset SP] search-key *(SP search-key)`
 fn search(input: &[u8], ctx: Ctx, uid: bool) -> PResult<'_, CommandBody<'_>> {
-    let (mut rest, ()) = sp(input)?;
-    let mut return_options = None;
-    if let Ok((r, ())) = keyword(rest, b"RETURN ") {
-        let (r, opts) = parse::paren_list(r, search_return_opt)?;
-        let (r, ()) = sp(r)?;
-        return_options = Some(opts);
-        rest = r;
-    }
+    let (rest, ()) = sp(input)?;
+    let (mut rest, return_options) = search_return_opts(rest)?;
     let mut charset_value = None;
     if let Ok((r, ())) = keyword(rest, b"CHARSET ") {
         let (r, c) = charset(r)?;
@@ -1741,13 +1939,7 @@ fn search(input: &[u8], ctx: Ctx, uid: bool) -> PResult<'_, CommandBody<'_>> {
         charset_value = Some(c);
         rest = r;
     }
-    let (mut rest, first) = search_key(rest, ctx.max_depth)?;
-    let mut criteria = vec![first];
-    while let Ok((r, ())) = sp(rest) {
-        let (r, k) = search_key(r, ctx.max_depth)?;
-        criteria.push(k);
-        rest = r;
-    }
+    let (rest, criteria) = search_keys(rest, ctx)?;
     Ok((
         rest,
         CommandBody::Search {
@@ -1757,6 +1949,167 @@ fn search(input: &[u8], ctx: Ctx, uid: bool) -> PResult<'_, CommandBody<'_>> {
             criteria,
         },
     ))
+}
+
+/// `search-key *(SP search-key)`
+fn search_keys(input: &[u8], ctx: Ctx) -> PResult<'_, Vec<SearchKey<'_>>> {
+    let (mut rest, first) = search_key(input, ctx.max_depth)?;
+    let mut keys = Vec::with_capacity(4);
+    keys.push(first);
+    while let Ok((r, ())) = sp(rest) {
+        let (r, k) = search_key(r, ctx.max_depth)?;
+        keys.push(k);
+        rest = r;
+    }
+    Ok((rest, keys))
+}
+
+/// `search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"`
+/// after its leading SP, followed by SP (RFC 4466 / RFC 5267 for SORT).
+fn search_return_opts(input: &[u8]) -> PResult<'_, Option<Vec<SearchReturnOption>>> {
+    match keyword(input, b"RETURN ") {
+        Ok((r, ())) => {
+            let (r, opts) = parse::paren_list(r, search_return_opt)?;
+            let (r, ()) = sp(r)?;
+            Ok((r, Some(opts)))
+        }
+        Err(_) => Ok((input, None)),
+    }
+}
+
+/// `sort = ["UID" SP] "SORT" [search-return-opts] SP sort-criteria SP search-criteria`,
+/// `sort-criteria = "(" sort-criterion *(SP sort-criterion) ")"`,
+/// `search-criteria = charset 1*(SP search-key)` (RFC 5256, RFC 5267)
+fn sort(input: &[u8], ctx: Ctx, uid: bool) -> PResult<'_, CommandBody<'_>> {
+    let (rest, ()) = sp(input)?;
+    let (rest, return_options) = search_return_opts(rest)?;
+    let (rest, criteria) = parse::paren_list1(rest, sort_criterion)?;
+    let (rest, ()) = sp(rest)?;
+    let (rest, charset) = charset(rest)?;
+    let (rest, ()) = sp(rest)?;
+    let (rest, search) = search_keys(rest, ctx)?;
+    Ok((
+        rest,
+        CommandBody::Sort {
+            uid,
+            return_options,
+            criteria,
+            charset,
+            search,
+        },
+    ))
+}
+
+/// `sort-criterion = ["REVERSE" SP] sort-key`, `sort-key = "ARRIVAL" / "CC" / "DATE" /
+/// "FROM" / "SIZE" / "SUBJECT" / "TO"` (RFC 5256) `/ "DISPLAYFROM" / "DISPLAYTO"` (RFC 5957)
+fn sort_criterion(input: &[u8]) -> PResult<'_, SortCriterion> {
+    let (rest, reverse) = match keyword(input, b"REVERSE ") {
+        Ok((r, ())) => (r, true),
+        Err(_) => (input, false),
+    };
+    let (after, _, key) = keyword_key(rest);
+    let key = match key {
+        K_ARRIVAL => SortKey::Arrival,
+        K_CC => SortKey::Cc,
+        K_DATE => SortKey::Date,
+        K_FROM => SortKey::From,
+        K_SIZE => SortKey::Size,
+        K_SUBJECT => SortKey::Subject,
+        K_TO => SortKey::To,
+        K_DISPLAYFROM => SortKey::DisplayFrom,
+        K_DISPLAYTO => SortKey::DisplayTo,
+        _ => return fail(rest),
+    };
+    Ok((after, SortCriterion { reverse, key }))
+}
+
+/// `thread = ["UID" SP] "THREAD" SP thread-alg SP search-criteria`,
+/// `thread-alg = "ORDEREDSUBJECT" / "REFERENCES" / thread-alg-ext`, `thread-alg-ext = atom`
+/// (RFC 5256)
+fn thread(input: &[u8], ctx: Ctx, uid: bool) -> PResult<'_, CommandBody<'_>> {
+    let (rest, ()) = sp(input)?;
+    let (rest, algorithm) = atom(rest)?;
+    let (rest, ()) = sp(rest)?;
+    let (rest, charset) = charset(rest)?;
+    let (rest, ()) = sp(rest)?;
+    let (rest, search) = search_keys(rest, ctx)?;
+    Ok((
+        rest,
+        CommandBody::Thread {
+            uid,
+            algorithm: ThreadAlgorithm::from_atom(algorithm),
+            charset,
+            search,
+        },
+    ))
+}
+
+/// `getmetadata = "GETMETADATA" [SP getmetadata-options] SP mailbox SP entries`,
+/// `getmetadata-options = "(" getmetadata-option *(SP getmetadata-option) ")"`,
+/// `entries = entry / "(" entry *(SP entry) ")"`, `entry = astring` (RFC 5464)
+fn getmetadata(input: &[u8], ctx: Ctx) -> PResult<'_, CommandBody<'_>> {
+    let (mut rest, ()) = sp(input)?;
+    let mut options = Vec::new();
+    if rest.first() == Some(&b'(') {
+        let (r, o) = parse::paren_list1(rest, getmetadata_option)?;
+        let (r, ()) = sp(r)?;
+        options = o;
+        rest = r;
+    }
+    let (rest, mailbox) = mailbox(rest, ctx.utf8)?;
+    let (rest, ()) = sp(rest)?;
+    let (rest, entries) = if rest.first() == Some(&b'(') {
+        parse::paren_list1(rest, astring)?
+    } else {
+        let (r, e) = astring(rest)?;
+        (r, vec![e])
+    };
+    Ok((
+        rest,
+        CommandBody::GetMetadata {
+            options,
+            mailbox,
+            entries,
+        },
+    ))
+}
+
+/// `getmetadata-option = maxsize-opt / scope-opt`, `maxsize-opt = "MAXSIZE" SP number`,
+/// `scope-opt = "DEPTH" SP ("0" / "1" / "infinity")` (RFC 5464)
+fn getmetadata_option(input: &[u8]) -> PResult<'_, GetMetadataOption> {
+    if let Ok((rest, ())) = keyword(input, b"MAXSIZE ") {
+        let (rest, n) = parse::number(rest)?;
+        return Ok((rest, GetMetadataOption::MaxSize(n)));
+    }
+    let (rest, ()) = keyword(input, b"DEPTH ")?;
+    let (after, w, _) = keyword_key(rest);
+    let depth = match w {
+        b"0" => MetadataDepth::Zero,
+        b"1" => MetadataDepth::One,
+        w if w.eq_ignore_ascii_case(b"infinity") => MetadataDepth::Infinity,
+        _ => return fail(rest),
+    };
+    Ok((after, GetMetadataOption::Depth(depth)))
+}
+
+/// `setmetadata = "SETMETADATA" SP mailbox SP entry-values`,
+/// `entry-values = "(" entry-value *(SP entry-value) ")"`, `entry-value = entry SP value`,
+/// `value = nstring / literal8` (RFC 5464)
+fn setmetadata(input: &[u8], ctx: Ctx) -> PResult<'_, CommandBody<'_>> {
+    let (rest, mailbox) = one_mailbox(input, ctx)?;
+    let (rest, ()) = sp(rest)?;
+    let (rest, entries) = parse::paren_list1(rest, |i| {
+        let (r, entry) = astring(i)?;
+        let (r, ()) = sp(r)?;
+        let (r, value) = if r.first() == Some(&b'~') {
+            let (r, l) = literal_any(r, true)?;
+            (r, NString(Some(IString::Literal(l))))
+        } else {
+            nstring(r)?
+        };
+        Ok((r, (entry, value)))
+    })?;
+    Ok((rest, CommandBody::SetMetadata { mailbox, entries }))
 }
 
 /// `search-return-opt = "MIN" / "MAX" / "ALL" / "COUNT" / "SAVE"` (RFC 4731, RFC 5182)
@@ -2385,20 +2738,12 @@ impl Encode for CommandBody<'_> {
                 charset,
                 criteria,
             } => {
-                if let Some(opts) = return_options {
-                    out.push_bytes(b" RETURN ");
-                    paren_list(opts, out);
-                }
+                encode_return_options(return_options.as_deref(), out);
                 if let Some(c) = charset {
                     out.push_bytes(b" CHARSET ");
                     c.encode(out);
                 }
-                if criteria.is_empty() {
-                    out.push_bytes(b" ALL");
-                }
-                for k in criteria {
-                    sp_then(k, out);
-                }
+                encode_search_keys(criteria, out);
             }
             Self::Fetch {
                 uid: _,
@@ -2466,6 +2811,69 @@ impl Encode for CommandBody<'_> {
                 }
             },
             Self::Compress { algorithm } => sp_then(algorithm, out),
+            Self::Unauthenticate => {}
+            Self::Sort {
+                uid: _,
+                return_options,
+                criteria,
+                charset,
+                search,
+            } => {
+                encode_return_options(return_options.as_deref(), out);
+                out.push_sp();
+                if criteria.is_empty() {
+                    out.push_bytes(b"(ARRIVAL)");
+                } else {
+                    paren_list(criteria, out);
+                }
+                sp_then(charset, out);
+                encode_search_keys(search, out);
+            }
+            Self::Thread {
+                uid: _,
+                algorithm,
+                charset,
+                search,
+            } => {
+                sp_then(algorithm, out);
+                sp_then(charset, out);
+                encode_search_keys(search, out);
+            }
+            Self::GetMetadata {
+                options,
+                mailbox,
+                entries,
+            } => {
+                if !options.is_empty() {
+                    out.push_sp();
+                    paren_list(options, out);
+                }
+                sp_then(mailbox, out);
+                out.push_sp();
+                match entries.as_slice() {
+                    // entries needs one; the RFC 5464 shared comment is a harmless stand-in.
+                    [] => out.push_bytes(b"/shared/comment"),
+                    [one] => one.encode(out),
+                    many => paren_list(many, out),
+                }
+            }
+            Self::SetMetadata { mailbox, entries } => {
+                sp_then(mailbox, out);
+                out.push_bytes(b" (");
+                if entries.is_empty() {
+                    // entry-values needs one pair; removing the shared comment is the
+                    // neutral stand-in.
+                    out.push_bytes(b"/shared/comment NIL");
+                }
+                for (i, (e, v)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.push_sp();
+                    }
+                    e.encode(out);
+                    sp_then(v, out);
+                }
+                out.push_bytes(b")");
+            }
             Self::GetQuota { root } => sp_then(root, out),
             Self::SetQuota { root, limits } => {
                 sp_then(root, out);
@@ -2599,6 +3007,24 @@ impl Encode for SearchKey<'_> {
             }
             _ => {}
         }
+    }
+}
+
+/// ` RETURN (...)` when present.
+fn encode_return_options(options: Option<&[SearchReturnOption]>, out: &mut Encoder) {
+    if let Some(opts) = options {
+        out.push_bytes(b" RETURN ");
+        paren_list(opts, out);
+    }
+}
+
+/// ` key key ...`; an empty list is written ` ALL` (the grammar needs one key).
+fn encode_search_keys(keys: &[SearchKey<'_>], out: &mut Encoder) {
+    if keys.is_empty() {
+        out.push_bytes(b" ALL");
+    }
+    for k in keys {
+        sp_then(k, out);
     }
 }
 

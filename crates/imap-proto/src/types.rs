@@ -1533,6 +1533,22 @@ keyword_enum!(
     }
 );
 
+keyword_enum!(
+    /// A THREAD algorithm (RFC 5256 `thread-alg`).
+    ThreadAlgorithm, ext: Other, {
+        /// `ORDEREDSUBJECT`
+        OrderedSubject = "ORDEREDSUBJECT",
+        /// `REFERENCES`
+        References = "REFERENCES",
+    }
+);
+
+impl Encode for ThreadAlgorithm<'_> {
+    fn encode(&self, out: &mut Encoder) {
+        out.push_bytes(self.as_str().as_bytes());
+    }
+}
+
 impl Encode for QuotaResource<'_> {
     fn encode(&self, out: &mut Encoder) {
         out.push_bytes(self.as_str().as_bytes());

@@ -10,9 +10,9 @@ use proptest::prelude::*;
 
 use cas_imap_proto::command::{
     AppendMessage, Base64Data, Command, CommandBody, EntryType, FetchAttribute, FetchAttributes,
-    FetchModifier, ListReturnOption, ListSelectionOption, ModSeqEntry, PartialRange,
-    QResyncParameter, SearchKey, SearchReturnOption, SelectParameter, StoreKind, parse_command,
-    parse_command_with,
+    FetchModifier, GetMetadataOption, ListReturnOption, ListSelectionOption, MetadataDepth,
+    ModSeqEntry, PartialRange, QResyncParameter, SearchKey, SearchReturnOption, SelectParameter,
+    SortCriterion, SortKey, StoreKind, parse_command, parse_command_with,
 };
 use cas_imap_proto::encode::{Encoder, Fragment, LiteralPolicy, to_bytes, to_fragments};
 use cas_imap_proto::mutf7;
@@ -21,6 +21,7 @@ use cas_imap_proto::types::{
     AString, Atom, AtomExt, Capability, Charset, Date, DateTime, Flag, IString, ListMailbox,
     ListToken, Literal, LiteralMode, Mailbox, MailboxAttribute, ModSeq, NString, QuotaResource,
     Quoted, Section, SectionText, SeqOrUid, SeqRange, SequenceSet, SequenceSetArg, StatusItem, Tag,
+    ThreadAlgorithm,
 };
 
 fn tag() -> impl Strategy<Value = Tag<'static>> {
@@ -394,6 +395,7 @@ fn command_body() -> impl Strategy<Value = CommandBody<'static>> {
         C::Unselect,
         C::Expunge,
         C::Idle,
+        C::Unauthenticate,
     ]);
     let auth = (
         atom(),
@@ -541,8 +543,95 @@ fn command_body() -> impl Strategy<Value = CommandBody<'static>> {
         )
             .prop_map(|(root, limits)| C::SetQuota { root, limits }),
     ];
+    let search_keys = || proptest::collection::vec(search_key(), 1..3);
+    let sort = (
+        any::<bool>(),
+        proptest::option::of(proptest::collection::vec(
+            proptest::sample::select(vec![
+                SearchReturnOption::Min,
+                SearchReturnOption::Max,
+                SearchReturnOption::All,
+                SearchReturnOption::Count,
+            ]),
+            0..3,
+        )),
+        proptest::collection::vec(
+            (
+                any::<bool>(),
+                proptest::sample::select(vec![
+                    SortKey::Arrival,
+                    SortKey::Cc,
+                    SortKey::Date,
+                    SortKey::From,
+                    SortKey::Size,
+                    SortKey::Subject,
+                    SortKey::To,
+                    SortKey::DisplayFrom,
+                    SortKey::DisplayTo,
+                ]),
+            )
+                .prop_map(|(reverse, key)| SortCriterion { reverse, key }),
+            1..4,
+        ),
+        charset(),
+        search_keys(),
+    )
+        .prop_map(|(uid, return_options, criteria, charset, search)| C::Sort {
+            uid,
+            return_options,
+            criteria,
+            charset,
+            search,
+        });
+    let thread = (any::<bool>(), atom(), charset(), search_keys()).prop_map(
+        |(uid, algorithm, charset, search)| C::Thread {
+            uid,
+            algorithm: ThreadAlgorithm::from_atom(algorithm),
+            charset,
+            search,
+        },
+    );
+    let metadata_value = prop_oneof![
+        proptest::option::of(istring()).prop_map(NString),
+        (
+            proptest::collection::vec(any::<u8>(), 0..20),
+            literal_mode()
+        )
+            .prop_map(|(d, m)| NString(Some(IString::Literal(Literal::new_binary(d, m))))),
+    ];
+    let metadata = prop_oneof![
+        (
+            proptest::collection::vec(
+                prop_oneof![
+                    any::<u32>().prop_map(GetMetadataOption::MaxSize),
+                    proptest::sample::select(vec![
+                        MetadataDepth::Zero,
+                        MetadataDepth::One,
+                        MetadataDepth::Infinity
+                    ])
+                    .prop_map(GetMetadataOption::Depth),
+                ],
+                0..3
+            ),
+            mailbox(),
+            proptest::collection::vec(astring(), 1..3)
+        )
+            .prop_map(|(options, mailbox, entries)| C::GetMetadata {
+                options,
+                mailbox,
+                entries
+            }),
+        (
+            mailbox(),
+            proptest::collection::vec((astring(), metadata_value), 1..3)
+        )
+            .prop_map(|(mailbox, entries)| C::SetMetadata { mailbox, entries }),
+    ];
     prop_oneof![
         simple,
+        sort,
+        thread,
+        metadata,
         auth,
         (astring(), astring()).prop_map(|(username, password)| C::Login {
             username,

@@ -928,3 +928,94 @@ fn zero_copy_on_hot_paths() {
     let owned = c.clone().into_owned();
     assert_eq!(owned, c);
 }
+
+#[test]
+fn sort_and_thread_rfc5256_examples() {
+    let c = canonical(b"A283 SORT (SUBJECT) UTF-8 SINCE 1-Feb-1994\r\n");
+    assert_eq!(
+        c.body,
+        CommandBody::Sort {
+            uid: false,
+            return_options: None,
+            criteria: vec![SortCriterion {
+                reverse: false,
+                key: SortKey::Subject
+            }],
+            charset: Charset::Atom(Atom::new("UTF-8").unwrap()),
+            search: vec![SearchKey::Since(Date::new(1994, 2, 1).unwrap())],
+        }
+    );
+    canonical(b"A284 SORT (SUBJECT) US-ASCII TEXT \"not in mailbox\"\r\n");
+    let c = canonical(b"A285 SORT (SUBJECT REVERSE DATE) UTF-8 ALL\r\n");
+    assert!(matches!(&c.body, CommandBody::Sort { criteria, .. }
+        if criteria[1] == SortCriterion { reverse: true, key: SortKey::Date }));
+    // RFC 5267 ESORT and RFC 5957 SORT=DISPLAY.
+    let c = canonical(
+        b"A301 UID SORT RETURN (MIN MAX) (DISPLAYFROM REVERSE ARRIVAL) UTF-8 UNDELETED\r\n",
+    );
+    assert!(
+        matches!(&c.body, CommandBody::Sort { uid: true, return_options: Some(o), .. } if o.len() == 2)
+    );
+    let c = parse_ok(b"A283 THREAD ORDEREDSUBJECT UTF-8 SINCE 5-MAR-2000\r\n");
+    assert_eq!(
+        c.body,
+        CommandBody::Thread {
+            uid: false,
+            algorithm: ThreadAlgorithm::OrderedSubject,
+            charset: Charset::Atom(Atom::new("UTF-8").unwrap()),
+            search: vec![SearchKey::Since(Date::new(2000, 3, 5).unwrap())],
+        }
+    );
+    let c = canonical(b"A284 THREAD REFERENCES US-ASCII TEXT \"gewp\"\r\n");
+    assert!(matches!(
+        &c.body,
+        CommandBody::Thread {
+            algorithm: ThreadAlgorithm::References,
+            ..
+        }
+    ));
+    canonical(b"a UID THREAD X-REFS UTF-8 ALL\r\n");
+    // SORT needs a charset and at least one criterion.
+    // The charset is mandatory: here "ALL" is taken as the charset and the keys are missing.
+    assert!(parse_command(b"a SORT (SUBJECT) ALL\r\n").is_err());
+    assert!(parse_command(b"a SORT (SUBJECT) UTF-8\r\n").is_err());
+    assert!(parse_command(b"a SORT () UTF-8 ALL\r\n").is_err());
+    assert!(parse_command(b"a SORT (WEIGHT) UTF-8 ALL\r\n").is_err());
+}
+
+#[test]
+fn metadata_rfc5464_examples() {
+    let c = canonical(b"a GETMETADATA \"\" /shared/comment\r\n");
+    assert!(
+        matches!(&c.body, CommandBody::GetMetadata { options, entries, .. }
+        if options.is_empty() && entries.len() == 1)
+    );
+    canonical(b"a GETMETADATA INBOX /private/comment\r\n");
+    canonical(b"a GETMETADATA INBOX (/shared/comment /private/comment)\r\n");
+    let c = canonical(b"a GETMETADATA (MAXSIZE 1024 DEPTH infinity) INBOX /private/comment\r\n");
+    assert!(matches!(&c.body, CommandBody::GetMetadata { options, .. }
+        if options == &[GetMetadataOption::MaxSize(1024), GetMetadataOption::Depth(MetadataDepth::Infinity)]));
+    canonical(b"a GETMETADATA (DEPTH 1) INBOX /private/filters/values\r\n");
+    let c = canonical(
+        b"a SETMETADATA INBOX (/private/comment {33}\r\nMy new comment across\r\ntwo lines.)\r\n",
+    );
+    assert!(matches!(&c.body, CommandBody::SetMetadata { entries, .. }
+        if entries[0].1.as_bytes() == Some(&b"My new comment across\r\ntwo lines."[..])));
+    let c = canonical(b"a SETMETADATA INBOX (/private/comment NIL)\r\n");
+    assert!(
+        matches!(&c.body, CommandBody::SetMetadata { entries, .. } if entries[0].1 == NString(None))
+    );
+    canonical(
+        b"a SETMETADATA \"\" (/shared/comment \"Shared comment\" /shared/x ~{2}\r\n\0\x01)\r\n",
+    );
+    assert!(parse_command(b"a GETMETADATA (DEPTH 2) INBOX /a\r\n").is_err());
+    assert!(parse_command(b"a SETMETADATA INBOX ()\r\n").is_err());
+}
+
+#[test]
+fn unauthenticate() {
+    assert_eq!(
+        canonical(b"a UNAUTHENTICATE\r\n").body,
+        CommandBody::Unauthenticate
+    );
+}
