@@ -517,6 +517,9 @@ pub struct Net {
     /// Channels whose proxy closed: the client sees the end of the connection once it has
     /// read everything before it, as TCP would deliver it.
     pending_eof: Vec<ClientChannelId>,
+    /// Recycle channels when the client asks for it.
+    pub auto_recycle: bool,
+    next_cookie: u8,
 }
 
 pub fn cookies() -> ClientCookies {
@@ -559,6 +562,8 @@ impl Net {
             http_heads: Vec::new(),
             out_successor: None,
             pending_eof: Vec::new(),
+            auto_recycle: false,
+            next_cookie: 0x30,
         };
         net.run();
         net
@@ -588,13 +593,17 @@ impl Net {
         while let Some(ev) = self.client.poll_event() {
             moved = true;
             match &ev {
-                ClientEvent::ChannelRequested { id, method, .. } => {
+                ClientEvent::ChannelRequested {
+                    id,
+                    method,
+                    content_length,
+                } => {
                     let proxy = match method {
                         ChannelMethod::RpcInData => Proxy::In(InboundProxy::new(
                             self.config.clone(),
                             self.now,
                             self.backend(),
-                            1 << 30,
+                            *content_length,
                             None,
                         )),
                         ChannelMethod::RpcOutData => Proxy::Out(OutboundProxy::new(
@@ -607,6 +616,18 @@ impl Net {
                     self.heads.insert(*id, Vec::new());
                 }
                 ClientEvent::PduReceived(pdu) => self.received.push(pdu.clone()),
+                ClientEvent::InChannelRecycleNeeded if self.auto_recycle => {
+                    self.next_cookie += 1;
+                    self.client
+                        .recycle_in_channel(self.now, Cookie([self.next_cookie; 16]))
+                        .expect("IN recycle refused");
+                }
+                ClientEvent::OutChannelRecycleNeeded if self.auto_recycle => {
+                    self.next_cookie += 1;
+                    self.client
+                        .recycle_out_channel(self.now, Cookie([self.next_cookie; 16]))
+                        .expect("OUT recycle refused");
+                }
                 _ => {}
             }
             self.client_events.push(ev);
@@ -741,6 +762,14 @@ impl Net {
                     if head.ends_with(b"\r\n\r\n") {
                         rest.extend_from_slice(&chunk[i + 1..]);
                         self.http_heads.push((id, head.clone()));
+                        let text = String::from_utf8_lossy(head).to_string();
+                        if let Some(len) = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("Content-Length: "))
+                            .and_then(|v| v.trim().parse().ok())
+                        {
+                            self.client.set_out_channel_content_length(id, len);
+                        }
                         break;
                     }
                 }

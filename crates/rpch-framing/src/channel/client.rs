@@ -34,6 +34,11 @@ pub struct ClientConfig {
     pub client_keepalive_ms: u32,
     /// PDU framing limits.
     pub pdu_limits: Limits,
+    /// Ask for a replacement OUT channel when fewer than this many bytes of its lifetime
+    /// remain. Default 520 KiB: what can still arrive on the old channel after the request —
+    /// the outbound proxy's queue and what is in flight, each at most one receive window (at
+    /// most 256 KiB, §2.2.3.5.1) — plus the 8 KiB Windows servers keep (MS-RPCH <51>).
+    pub out_channel_recycle_margin: u32,
     /// Most RPC PDU bytes [`Client::send_pdu`] queues. Default 256 KiB.
     pub max_queued: usize,
     /// Most bytes buffered from one OUT channel that cannot be processed yet (a successor OUT
@@ -49,6 +54,7 @@ impl Default for ClientConfig {
             receive_window: 65536,
             in_channel_lifetime: 1 << 30,
             client_keepalive_ms: 300_000,
+            out_channel_recycle_margin: 520 * 1024,
             pdu_limits: Limits::default(),
             max_queued: 256 * 1024,
             max_buffered: 1024 * 1024,
@@ -142,6 +148,27 @@ struct OutChan {
     request: Writer,
     reader: Reader,
     recv: ReceiveWindow,
+    /// Content-Length of the response, once the owner told us.
+    content_length: Option<u64>,
+    /// Body bytes received (RPC and RTS PDUs).
+    received: u64,
+    /// [`ClientEvent::OutChannelRecycleNeeded`] was emitted for this channel.
+    recycle_announced: bool,
+}
+
+impl OutChan {
+    fn new(id: ClientChannelId, cookie: Cookie, window: u32) -> Self {
+        Self {
+            id,
+            cookie,
+            request: Writer::default(),
+            reader: Reader::default(),
+            recv: ReceiveWindow::new(window),
+            content_length: None,
+            received: 0,
+            recycle_announced: false,
+        }
+    }
 }
 
 /// The client side of a virtual connection.
@@ -192,13 +219,7 @@ impl Client {
     /// A new virtual connection; see the type docs.
     pub fn new(config: Arc<ClientConfig>, now: Instant, cookies: ClientCookies) -> Self {
         let window = config.receive_window;
-        let mut out_cur = OutChan {
-            id: ClientChannelId(1),
-            cookie: cookies.out_channel,
-            request: Writer::default(),
-            reader: Reader::default(),
-            recv: ReceiveWindow::new(window),
-        };
+        let mut out_cur = OutChan::new(ClientChannelId(1), cookies.out_channel, window);
         out_cur.request.push_rts(&pdus::conn_a1(ConnA1 {
             version: PROTOCOL_VERSION,
             virtual_connection: cookies.virtual_connection,
@@ -414,13 +435,7 @@ impl Client {
             });
         }
         let id = self.new_id();
-        let mut chan = OutChan {
-            id,
-            cookie: successor,
-            request: Writer::default(),
-            reader: Reader::default(),
-            recv: ReceiveWindow::new(self.config.receive_window),
-        };
+        let mut chan = OutChan::new(id, successor, self.config.receive_window);
         chan.request.push_rts(&pdus::out_r_a3(OutRecycleA3 {
             version: PROTOCOL_VERSION,
             virtual_connection: self.cookies.virtual_connection,
@@ -435,6 +450,21 @@ impl Client {
             content_length: 120,
         });
         Ok(id)
+    }
+
+    /// The Content-Length of OUT channel `id`'s response, from its head: the channel's
+    /// lifetime. With it the client asks for a replacement OUT channel
+    /// ([`ClientEvent::OutChannelRecycleNeeded`]) when fewer than
+    /// [`ClientConfig::out_channel_recycle_margin`] bytes remain.
+    pub fn set_out_channel_content_length(&mut self, id: ClientChannelId, content_length: u64) {
+        for chan in [Some(&mut self.out_cur), self.out_next.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            if chan.id == id {
+                chan.content_length = Some(content_length);
+            }
+        }
     }
 
     /// Ends the virtual connection now.
@@ -600,6 +630,16 @@ impl Client {
     }
 
     fn on_out_frame(&mut self, now: Instant, frame: Frame) {
+        self.out_cur.received += frame.bytes.len() as u64;
+        if let Some(len) = self.out_cur.content_length
+            && !self.out_cur.recycle_announced
+            && self.out_next.is_none()
+            && len.saturating_sub(self.out_cur.received)
+                < u64::from(self.config.out_channel_recycle_margin)
+        {
+            self.out_cur.recycle_announced = true;
+            self.events.push_back(ClientEvent::OutChannelRecycleNeeded);
+        }
         if frame.packet_type != PacketType::Rts {
             if self.state != ClientState::Opened {
                 return self.fail(ChannelError::UnexpectedRpc {
