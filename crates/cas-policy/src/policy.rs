@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use crate::rules::{RuleInput, RuleMatch, evaluation_order};
 use crate::{
-    AuthMechanism, CalendarItemRetrievalOption, CasMailbox, ConfigError, Decision, Denial,
-    DenialReason, HttpAuthMethod, ImapSettings, MimeFormat, OutlookAnywhereSettings,
-    OutlookClientVersion, PolicyConfig, PopSettings, Protocol, RuleAction, SortOrder,
-    VersionRanges,
+    AuthMechanism, CalendarItemRetrievalOption, CasMailbox, ConfigError, ConnectionLimits,
+    Decision, Denial, DenialReason, HttpAuthMethod, ImapSettings, MimeFormat,
+    OutlookAnywhereSettings, OutlookClientVersion, PolicyConfig, PopSettings, Protocol, RuleAction,
+    SortOrder, VersionRanges,
 };
 
 /// A validated, immutable policy. Build one per configuration (at start and on each
@@ -115,6 +115,26 @@ impl Policy {
     /// `[OutlookAnywhere]`.
     pub fn outlook_anywhere(&self) -> &OutlookAnywhereSettings {
         &self.config.outlook_anywhere
+    }
+
+    /// The connection limits of `protocol`: `[PopSettings]` / `[ImapSettings]`, and
+    /// [`ConnectionLimits::UNLIMITED`] for the protocols Exchange does not limit this way.
+    pub fn connection_limits(&self, protocol: Protocol) -> ConnectionLimits {
+        match protocol {
+            Protocol::Pop3 => ConnectionLimits::pop(&self.config.pop),
+            Protocol::Imap4 => ConnectionLimits::imap(&self.config.imap),
+            _ => ConnectionLimits::UNLIMITED,
+        }
+    }
+
+    /// The `LoginType` of `protocol` (POP3/IMAP); `None` for the HTTP protocols, where
+    /// [`mechanism_allowed`](Self::mechanism_allowed) consults `IISAuthenticationMethods`.
+    pub fn login_type(&self, protocol: Protocol) -> Option<crate::LoginType> {
+        match protocol {
+            Protocol::Pop3 => Some(self.config.pop.login_type),
+            Protocol::Imap4 => Some(self.config.imap.login_type),
+            _ => None,
+        }
     }
 
     /// The mailbox settings of `user` (case-insensitive); Exchange's defaults for users

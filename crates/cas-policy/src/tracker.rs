@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::mailbox::MAX_USER_NAME_LEN;
-use crate::{Denial, DenialReason, ImapSettings, PopSettings, client_key};
+use crate::{Denial, DenialReason, ImapSettings, MAX_CONNECTION_LIMIT, PopSettings, client_key};
 
 /// The three limits of one protocol (`MaxConnections`, `MaxConnectionFromSingleIP`,
 /// `MaxConnectionsPerUser`).
@@ -19,6 +19,14 @@ pub struct ConnectionLimits {
 }
 
 impl ConnectionLimits {
+    /// No limit at all (every count at [`MAX_CONNECTION_LIMIT`]), for protocols
+    /// without connection settings.
+    pub const UNLIMITED: ConnectionLimits = ConnectionLimits {
+        max_connections: MAX_CONNECTION_LIMIT,
+        max_connection_from_single_ip: MAX_CONNECTION_LIMIT,
+        max_connections_per_user: MAX_CONNECTION_LIMIT,
+    };
+
     /// The POP3 limits of `settings`.
     pub fn pop(settings: &PopSettings) -> Self {
         ConnectionLimits {
