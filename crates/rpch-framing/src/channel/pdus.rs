@@ -309,3 +309,96 @@ pub(crate) fn is_ance(p: &RtsPdu) -> bool {
 pub(crate) fn ance() -> RtsPdu {
     RtsPdu::out_r1_a10()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rts::RtsPduKind;
+
+    const C: Cookie = Cookie([7; 16]);
+    const D: Cookie = Cookie([8; 16]);
+
+    /// Our builders produce exactly the named PDU (as rpch-pdu's recognizer sees it), and our
+    /// recognizers take what rpch-pdu's constructors build and nothing else.
+    #[test]
+    fn builders_and_recognizers_agree_with_the_named_pdus() {
+        let a1 = ConnA1 {
+            version: 1,
+            virtual_connection: C,
+            out_channel: D,
+            receive_window: 65536,
+        };
+        assert_eq!(conn_a1(a1).kind(), Some(RtsPduKind::ConnA1));
+        assert!(as_conn_a1(&conn_a1(a1)).is_some_and(|x| x.out_channel == D));
+        let b1 = ConnB1 {
+            version: 1,
+            virtual_connection: C,
+            in_channel: D,
+            channel_lifetime: 1 << 30,
+            client_keepalive: 300_000,
+            association_group: C,
+        };
+        assert_eq!(conn_b1(b1).kind(), Some(RtsPduKind::ConnB1));
+        assert!(as_conn_b1(&conn_b1(b1)).is_some_and(|x| x.in_channel == D));
+        let b2 = conn_b2(&b1, 65536, 120_000, None);
+        assert_eq!(b2.kind(), Some(RtsPduKind::ConnB2));
+        assert_eq!(b2.encoded_len(), 128);
+        assert_eq!(as_conn_b3(&RtsPdu::conn_b3(65536, 1)), Some((65536, 1)));
+        assert_eq!(
+            as_conn_c(&RtsPdu::conn_c1(1, 65536, 120_000)),
+            Some((1, 65536, 120_000))
+        );
+        assert_eq!(as_conn_a3(&RtsPdu::conn_a3(120_000)), Some(120_000));
+        let ir = InRecycleA1 {
+            version: 1,
+            virtual_connection: C,
+            predecessor: C,
+            successor: D,
+        };
+        assert_eq!(in_r_a1(ir).kind(), Some(RtsPduKind::InR1A1));
+        assert!(as_in_r_a1(&RtsPdu::in_r2_a1(1, C, C, D)).is_some());
+        let or = OutRecycleA3 {
+            version: 1,
+            virtual_connection: C,
+            predecessor: C,
+            successor: D,
+            client_window: 65536,
+        };
+        assert_eq!(out_r_a3(or).kind(), Some(RtsPduKind::OutR1A3));
+        assert_eq!(out_r_a3(or).encoded_len(), 96);
+        assert!(as_out_r_a3(&RtsPdu::out_r2_a3(1, C, C, D, 65536)).is_some());
+        for ance_pdu in [
+            RtsPdu::out_r1_a9(),
+            RtsPdu::out_r1_a10(),
+            RtsPdu::out_r1_a11(),
+        ] {
+            assert!(is_ance(&ance_pdu));
+        }
+        // 96 + 24: the Content-Length of a replacement OUT channel (§2.1.2.1.2).
+        assert_eq!(out_r_a3(or).encoded_len() + ance().encoded_len(), 120);
+        let ack = AckValues {
+            bytes_received: 10,
+            available_window: 20,
+        };
+        assert_eq!(
+            flow_control_ack(ack, C).kind(),
+            Some(RtsPduKind::FlowControlAck)
+        );
+        let with_dest = flow_control_ack_to(ForwardDestination::OutProxy, ack, C);
+        assert_eq!(
+            with_dest.kind(),
+            Some(RtsPduKind::FlowControlAckWithDestination)
+        );
+        assert_eq!(as_flow_control_ack(&with_dest), Some((ack, C)));
+        assert_eq!(destination(&with_dest), Some(ForwardDestination::OutProxy));
+        assert_eq!(as_keep_alive(&RtsPdu::keep_alive(60_000)), Some(60_000));
+        assert!(is_ping(&ping()) && ping().kind() == Some(RtsPduKind::Ping));
+        assert_eq!(ping().encoded_len() as u32, PING_LEN);
+        // Shapes that differ by flags or commands are not taken for one another.
+        assert!(as_conn_a1(&RtsPdu::conn_a3(120_000)).is_none());
+        assert!(as_conn_c(&RtsPdu::conn_b3(65536, 1)).is_none());
+        assert!(as_in_r_a1(&RtsPdu::out_r1_a3(1, C, C, D, 65536)).is_none());
+        assert!(as_flow_control_ack(&RtsPdu::ping_traffic_sent_notify(20)).is_none());
+        assert!(!is_ance(&RtsPdu::out_r2_b3()));
+    }
+}
