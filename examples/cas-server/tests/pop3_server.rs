@@ -695,3 +695,61 @@ async fn client_that_stops_reading_mid_retr_is_dropped_and_commits_nothing() {
     assert_nothing_committed(&fx, &files);
     drop(c);
 }
+
+#[tokio::test(start_paused = true)]
+async fn policy_reload_closes_a_revoked_session_at_its_next_command_without_committing() {
+    let (fx, files, mut c, task) = logged_in_with_600s_timeout_and_a_deletion().await;
+    // A command still works under the policy in force.
+    c.ok("NOOP").await;
+    let revoked = cas_policy::Policy::from_toml_str(
+        "[CASMailbox.alice]\nOrganizationalUnit = \"corp/sales\"\nPopEnabled = false\n",
+    )
+    .unwrap();
+    fx.ctx.access.live_policy().install(revoked);
+    let reply = c.cmd("STAT").await;
+    assert!(
+        reply.starts_with("-ERR [SYS/TEMP]") && reply.contains("POP3 access is disabled"),
+        "{reply}"
+    );
+    let rest = c.rest().await;
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    assert_eq!(task.await.unwrap(), Ending::Closed);
+    assert_nothing_committed(&fx, &files);
+}
+
+#[tokio::test(start_paused = true)]
+async fn sort_order_and_mime_format_from_the_policy_over_a_pipe() {
+    let fx = Fixture::with_policy(
+        Pop3Settings {
+            allow_clear_text_without_tls: true,
+            ..Pop3Settings::default()
+        },
+        "[PopSettings]\nMessageRetrievalSortOrder = \"Descending\"\n\
+         MessageRetrievalMimeFormat = \"TextOnly\"\nEnableExactRFC822Size = true\n",
+    );
+    let shutdown = CancellationToken::new();
+    let (client, _task) = pipe_session(&fx, &shutdown);
+    let mut c = Client::new(Box::new(client)).await;
+    c.patience = Duration::from_secs(3600);
+    c.login("alice", ALICE_PASSWORD).await;
+    let samples = demo::sample_messages("alice");
+    let listing = c.multi("LIST").await;
+    assert_eq!(listing.len(), samples.len());
+    // Message 2 of the reversed drop is the second newest sample (stored with CRLF is the
+    // newest); its exact size is that of the converted message RETR sends.
+    let size: usize = listing[0].split_once(' ').unwrap().1.parse().unwrap();
+    c.ok("RETR 1").await;
+    let body = c.body().await;
+    // Undo the terminator and the dot-stuffing: what remains is the converted message.
+    let message = String::from_utf8_lossy(&body[..body.len() - 3]).replace("\r\n..", "\r\n.");
+    assert_eq!(message.len(), size, "LIST size differs from what RETR sent");
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("Subject: Stored with CRLF"), "{text}");
+    assert!(text.contains("Content-Type: text/plain"), "{text}");
+    // The multipart sample is message number samples.len() - 1 in descending order.
+    c.ok(&format!("RETR {}", samples.len() - 1)).await;
+    let body = String::from_utf8_lossy(&c.body().await).into_owned();
+    assert!(body.contains("Subject: Agenda and budget (MIME)"), "{body}");
+    assert!(!body.contains("text/html"), "{body}");
+    assert!(body.contains("budget.csv"), "{body}");
+}

@@ -341,11 +341,11 @@ pub struct ProtocolSettingsArgs {
     /// Banner: greeting text ("" or $null restores the default).
     #[arg(long, value_name = "TEXT")]
     pub banner: Option<String>,
-    /// ProtocolLogEnabled: write protocol logs under <data-dir>/logs/<protocol>/.
+    /// ProtocolLogEnabled: write protocol logs under DATA_DIR/logs/PROTOCOL/.
     #[arg(long, value_name = BOOL, value_parser = parse_bool)]
     pub protocol_log_enabled: Option<bool>,
     /// LogFileLocation: protocol log directory, absolute or relative to the data directory
-    /// ("" restores <data-dir>/logs/<protocol>).
+    /// ("" restores DATA_DIR/logs/PROTOCOL).
     #[arg(long, value_name = "DIR")]
     pub log_file_location: Option<String>,
     /// LogFileRollOverSettings: when the protocol log starts a new file.

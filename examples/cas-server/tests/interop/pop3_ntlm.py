@@ -50,7 +50,18 @@ def main():
         channel_bindings=bindings(cb_kind, pop.sock) if mode != "plain" else None,
         options=spnego.NegotiateOptions.use_ntlm,
     )
-    first = pop._shortcmd("AUTH NTLM")
+    try:
+        first = pop._shortcmd("AUTH NTLM")
+    except poplib.error_proto as e:
+        text = e.args[0]
+        print("AUTH refused:", text.decode(errors="replace"))
+        if expect == "privacy" and text.startswith(b"-ERR [AUTH]"):
+            pop.quit()
+            return 0
+        return 1
+    if expect == "privacy":
+        print("AUTH NTLM accepted, expected a refusal")
+        return 1
     # MS-POP3: the empty challenge is "+ " (plus, space), not "+OK".
     assert first == b"+ ", first
     negotiate = client.step()
