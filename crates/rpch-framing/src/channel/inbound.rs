@@ -588,7 +588,7 @@ impl InboundProxy {
         }
     }
 
-    fn on_backend_frame(&mut self, now: Instant, frame: Frame) {
+    fn on_backend_frame(&mut self, _now: Instant, frame: Frame) {
         if frame.packet_type != PacketType::Rts {
             // The server sends RPC PDUs on the OUT channel only.
             return self.fail_backend(ChannelError::UnexpectedRpc {
@@ -617,7 +617,6 @@ impl InboundProxy {
                     self.backend_deadline = None;
                     self.state = InboundState::Opened;
                     self.events.push_back(ProxyEvent::Opened);
-                    let _ = now;
                 }
                 None => self.fail_backend(ChannelError::unexpected_rts(&rts, self.state.name())),
             };

@@ -420,6 +420,13 @@ impl OutboundProxy {
         self.queued_bytes
     }
 
+    /// Bytes of the OUT channel's lifetime (the response's Content-Length) not yet used. RPC
+    /// PDUs that do not fit wait; the client recycles the channel before that happens.
+    pub fn lifetime_remaining(&self) -> u64 {
+        let body_sent = self.to_client.total() - self.head_len;
+        u64::from(self.config.out_channel_content_length).saturating_sub(body_sent)
+    }
+
     /// The client's window as we see it, once known.
     pub fn send_window(&self) -> Option<&SendWindow> {
         self.send.as_ref()
@@ -469,14 +476,6 @@ impl OutboundProxy {
             ));
             self.ping_bytes_unreported = 0;
         }
-    }
-
-    fn body_sent(&self) -> u64 {
-        self.to_client.total() - self.head_len
-    }
-
-    fn lifetime_left(&self) -> u64 {
-        u64::from(self.config.out_channel_content_length).saturating_sub(self.body_sent())
     }
 
     fn push_client_rts(&mut self, now: Instant, rts: &RtsPdu) {
@@ -791,7 +790,6 @@ impl OutboundProxy {
                 self.acks_sent += 1;
             }
         }
-        let _ = self.lifetime_left();
     }
 
     fn fail_client(&mut self, e: ChannelError) {
