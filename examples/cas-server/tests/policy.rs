@@ -574,3 +574,24 @@ fn mime_format_and_sort_order_on_retr() {
         "{agenda}"
     );
 }
+
+#[test]
+fn a_data_directory_without_policy_file_runs_with_exchange_defaults() {
+    if !client_available("policy_missing_file", &python(), POPLIB) {
+        return;
+    }
+    let mut server = Server::start();
+    server.terminate();
+    fs::remove_file(server.data_dir().join("policy.toml")).unwrap();
+    server.restart();
+    login(&server, "alice", "ok");
+    let shown = server.admin_ok(&["get-casmailbox", "alice", "--json"]);
+    let alice: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(alice["PopEnabled"], true);
+    assert_eq!(alice["OrganizationalUnit"], Value::Null);
+    // The first edit writes the file; the running server follows it.
+    server.admin_ok(&["set-casmailbox", "alice", "--pop-enabled", "false"]);
+    assert!(server.data_dir().join("policy.toml").exists());
+    server.reload();
+    login(&server, "alice", "AUTH");
+}

@@ -753,3 +753,33 @@ async fn sort_order_and_mime_format_from_the_policy_over_a_pipe() {
     assert!(!body.contains("text/html"), "{body}");
     assert!(body.contains("budget.csv"), "{body}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn failed_logins_are_throttled_per_address_with_login_delay() {
+    let fx = Fixture::with_policy(
+        Pop3Settings {
+            allow_clear_text_without_tls: true,
+            ..Pop3Settings::default()
+        },
+        "[LoginThrottle]\nAddressFreeFailures = 1\nBaseDelay = \"00:00:10\"\n",
+    );
+    let shutdown = CancellationToken::new();
+    let (client, _task) = pipe_session(&fx, &shutdown);
+    let mut c = Client::new(Box::new(client)).await;
+    c.patience = Duration::from_secs(3600);
+    // One failure is free (AddressFreeFailures = 1); the second starts the backoff.
+    for _ in 0..2 {
+        c.ok("USER alice").await;
+        let reply = c.cmd("PASS wrong").await;
+        assert!(reply.starts_with("-ERR [AUTH]"), "{reply}");
+    }
+    // The next attempt from the same address, even with the right password, must wait.
+    c.ok("USER alice").await;
+    let reply = c.cmd(&format!("PASS {ALICE_PASSWORD}")).await;
+    assert!(reply.starts_with("-ERR [LOGIN-DELAY]"), "{reply}");
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    // A new session: this one has used up its failed logins.
+    let (client, _task) = pipe_session(&fx, &shutdown);
+    let mut c = Client::new(Box::new(client)).await;
+    c.login("alice", ALICE_PASSWORD).await;
+}

@@ -127,6 +127,11 @@ impl Server {
         }
     }
 
+    /// Starts the server again on the same data directory and ports (after `terminate`).
+    pub fn restart(&mut self) {
+        self.spawn();
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
     }
