@@ -56,9 +56,8 @@ fn conn_sequence_opens_the_virtual_connection() {
             .any(|e| matches!(e, ClientEvent::Opened))
     );
     // The client's ClientKeepalive (300 s) becomes TCP keep-alive on the IN backend connection.
-    assert!(net.proxy_events.iter().any(
-        |(id, e)| *id == in_id && *e == ProxyEvent::BackendKeepalive(Duration::from_secs(300))
-    ));
+    assert!(net.proxy_events.iter().any(|(id, e)| *id == in_id
+        && *e == ProxyEvent::BackendKeepaliveChanged(Duration::from_secs(300))));
 }
 
 #[test]

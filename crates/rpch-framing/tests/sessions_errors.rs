@@ -271,11 +271,15 @@ fn in_channel_lifetime_is_enforced() {
 #[test]
 fn keep_alive_pdu_changes_the_backend_keepalive() {
     let (mut p, now) = inbound_forwarding();
-    assert!(events_in(&mut p).contains(&ProxyEvent::BackendKeepalive(Duration::from_secs(300))));
+    assert!(
+        events_in(&mut p).contains(&ProxyEvent::BackendKeepaliveChanged(Duration::from_secs(
+            300
+        )))
+    );
     p.handle_input(now, &enc(&RtsPdu::keep_alive(60_000)));
     assert_eq!(
         events_in(&mut p),
-        [ProxyEvent::BackendKeepalive(Duration::from_secs(60))]
+        [ProxyEvent::BackendKeepaliveChanged(Duration::from_secs(60))]
     );
     assert_eq!(p.backend_keepalive(), Some(Duration::from_secs(60)));
     // Pings from the client are accepted silently.

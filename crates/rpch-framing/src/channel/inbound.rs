@@ -570,7 +570,7 @@ impl InboundProxy {
     /// The keep-alive interval the client wants on the IN channel's connection to the server
     /// (CONN/B1 ClientKeepalive, Keep-Alive RTS PDU, §2.2.4.46). That connection is plain TCP
     /// and MS-RPCH defines no RTS keep-alive from the inbound proxy to the server, so the owner
-    /// applies it as TCP keep-alive ([`ProxyEvent::BackendKeepalive`]).
+    /// applies it as TCP keep-alive ([`ProxyEvent::BackendKeepaliveChanged`]).
     fn set_keepalive(&mut self, ms: u32) {
         // 0 means the default of 300 s (§2.2.3.5.6).
         let ms = if ms == 0 {
@@ -583,7 +583,7 @@ impl InboundProxy {
             self.keepalive = Some(interval);
             if matches!(self.backend, Backend::Forward(_)) {
                 self.events
-                    .push_back(ProxyEvent::BackendKeepalive(interval));
+                    .push_back(ProxyEvent::BackendKeepaliveChanged(interval));
             }
         }
     }

@@ -85,7 +85,7 @@
 //!   server must support whichever proxy the successor reaches; the R2 shortcuts (both
 //!   channels on one proxy) are not used.
 //! - The inbound proxy turns the client's ClientKeepalive into a
-//!   [`ProxyEvent::BackendKeepalive`] for TCP keep-alive on the backend connection; MS-RPCH
+//!   [`ProxyEvent::BackendKeepaliveChanged`] for TCP keep-alive on the backend connection; MS-RPCH
 //!   defines no RTS keep-alive from the inbound proxy to the server.
 //! - The outbound proxy pings the client after half the connection timeout of silence and
 //!   reports ping bytes to the server (Ping Traffic Sent Notify) once more than 1031 piled up,
@@ -324,7 +324,7 @@ pub enum ProxyEvent {
     },
     /// Forwarding inbound proxy: set TCP keep-alive on the backend connection to this
     /// interval (the client's ClientKeepalive from CONN/B1 or a Keep-Alive RTS PDU, §2.2.4.46).
-    BackendKeepalive(std::time::Duration),
+    BackendKeepaliveChanged(std::time::Duration),
     /// The channel is open: RPC PDUs flow.
     Opened,
     /// Merged inbound proxy: an RPC PDU from the client for the local server. Its bytes have
