@@ -393,3 +393,24 @@ fn ack_with_an_invalid_window_closes_the_out_channel() {
     m.handle_forwarded_rts(now, other);
     assert!(!m.is_closed());
 }
+
+#[test]
+fn client_gives_up_when_the_connection_does_not_open() {
+    use rpch_framing::channel::{Client, ClientConfig, ClientCookies, ClientEvent};
+    let now = Instant::now();
+    let cookies = ClientCookies {
+        virtual_connection: Cookie([1; 16]),
+        in_channel: Cookie([2; 16]),
+        out_channel: Cookie([3; 16]),
+        association_group: Cookie([4; 16]),
+    };
+    let mut c = Client::new(Arc::new(ClientConfig::default()), now, cookies);
+    let deadline = c.poll_timeout().unwrap();
+    assert_eq!(deadline, now + Duration::from_secs(30));
+    c.handle_timeout(deadline);
+    assert!(c.is_closed());
+    let events: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
+    assert!(events.contains(&ClientEvent::Closed {
+        reason: CloseReason::BackendTimeout
+    }));
+}

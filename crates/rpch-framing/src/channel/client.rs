@@ -39,6 +39,10 @@ pub struct ClientConfig {
     /// the outbound proxy's queue and what is in flight, each at most one receive window (at
     /// most 256 KiB, §2.2.3.5.1) — plus the 8 KiB Windows servers keep (MS-RPCH <51>).
     pub out_channel_recycle_margin: u32,
+    /// How long CONN/A3 and CONN/C2 may take to arrive before the virtual connection is given
+    /// up ([`CloseReason::BackendTimeout`]). Default 30 s, the connection setup time Windows
+    /// allows (MS-RPCH <26>).
+    pub open_timeout: Duration,
     /// Most RPC PDU bytes [`Client::send_pdu`] queues. Default 256 KiB.
     pub max_queued: usize,
     /// Most bytes buffered from one OUT channel that cannot be processed yet (a successor OUT
@@ -55,6 +59,7 @@ impl Default for ClientConfig {
             in_channel_lifetime: 1 << 30,
             client_keepalive_ms: 300_000,
             out_channel_recycle_margin: 520 * 1024,
+            open_timeout: Duration::from_secs(30),
             pdu_limits: Limits::default(),
             max_queued: 256 * 1024,
             max_buffered: 1024 * 1024,
@@ -213,12 +218,14 @@ pub struct Client {
     blocked: bool,
     times_blocked: u64,
     in_recycle_announced: bool,
+    open_deadline: Instant,
 }
 
 impl Client {
     /// A new virtual connection; see the type docs.
     pub fn new(config: Arc<ClientConfig>, now: Instant, cookies: ClientCookies) -> Self {
         let window = config.receive_window;
+        let open_deadline = now + config.open_timeout;
         let mut out_cur = OutChan::new(ClientChannelId(1), cookies.out_channel, window);
         out_cur.request.push_rts(&pdus::conn_a1(ConnA1 {
             version: PROTOCOL_VERSION,
@@ -273,6 +280,7 @@ impl Client {
             blocked: false,
             times_blocked: 0,
             in_recycle_announced: false,
+            open_deadline,
         }
     }
 
@@ -332,10 +340,14 @@ impl Client {
         }
     }
 
-    /// Timers: keep-alive pings on the IN channel.
+    /// Timers: keep-alive pings on the IN channel; the virtual connection must open within
+    /// [`ClientConfig::open_timeout`].
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.is_closed() {
             return;
+        }
+        if self.state == ClientState::Opening && now >= self.open_deadline {
+            return self.close_with(CloseReason::BackendTimeout);
         }
         if let Some(t) = self.next_ping()
             && now >= t
@@ -518,7 +530,11 @@ impl Client {
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.next_ping()
+        match (self.state, self.next_ping()) {
+            (ClientState::Opening, Some(p)) => Some(p.min(self.open_deadline)),
+            (ClientState::Opening, None) => Some(self.open_deadline),
+            (_, p) => p,
+        }
     }
 
     // ---- getters ------------------------------------------------------------------------
