@@ -549,6 +549,12 @@ impl Client {
         self.state == ClientState::Closed
     }
 
+    /// Whether to read more from the OUT channel(s): false once closed, or while PDUs received
+    /// but not yet polled fill our receive window — poll events to make room.
+    pub fn wants_input(&self) -> bool {
+        !self.is_closed() && !self.out_cur.recv.is_full()
+    }
+
     /// Whether [`send_pdu`](Self::send_pdu) would take another PDU.
     pub fn wants_pdu(&self) -> bool {
         !self.is_closed() && self.queued_bytes < self.config.max_queued
