@@ -614,8 +614,9 @@ pub(crate) fn paren_list<'a, T>(
     if let Ok((r, ())) = byte(rest, b')') {
         return Ok((r, Vec::new()));
     }
-    // Lists are short; one allocation up front instead of growing 4 → 8.
-    let mut out = Vec::with_capacity(8);
+    // Room for typical lists up front (FETCH item lists are longer and grow once); small
+    // enough that `(1) (1) ...` cannot amplify a line into much more memory.
+    let mut out = Vec::with_capacity(4);
     loop {
         let (r, v) = item(rest)?;
         out.push(v);
