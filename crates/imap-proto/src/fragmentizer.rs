@@ -243,6 +243,9 @@ pub struct NoPendingLiteral;
 /// (the largest `u64`) + `+}` CR LF is 26; a few more let leading zeros through.
 const TAIL_LEN: usize = 32;
 
+/// The most buffer space reserved ahead of literal bytes that have not arrived yet.
+const RESERVE_AHEAD: usize = 1024 * 1024;
+
 /// Capacity kept between messages; anything above is released.
 const IDLE_CAPACITY: usize = 8 * 1024;
 
@@ -508,7 +511,7 @@ impl Fragmentizer {
         let State::Decision { end, .. } = self.state else {
             return Err(NoPendingLiteral);
         };
-        self.buf.reserve(end.saturating_sub(self.buf.len()));
+        self.reserve_literal(end);
         self.state = State::Literal { end };
         Ok(())
     }
@@ -742,9 +745,17 @@ impl Fragmentizer {
                 head,
             }));
         }
-        self.buf.reserve(end.saturating_sub(self.buf.len()));
+        self.reserve_literal(end);
         self.state = State::Literal { end };
         None
+    }
+
+    /// Makes room for a literal ending at `end`, so that its bytes are not copied again as
+    /// the buffer grows; at most [`RESERVE_AHEAD`] at a time, so that an announcement alone
+    /// cannot make the fragmentizer allocate the whole limit.
+    fn reserve_literal(&mut self, end: usize) {
+        self.buf
+            .reserve(end.saturating_sub(self.buf.len()).min(RESERVE_AHEAD));
     }
 
     fn finish_message(&mut self, end: usize) -> Frame {

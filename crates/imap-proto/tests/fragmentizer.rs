@@ -550,3 +550,14 @@ fn limit_display() {
         "non-synchronizing literal of 5000 bytes exceeds 4096"
     );
 }
+
+#[test]
+fn an_announcement_alone_does_not_allocate_the_literal() {
+    let mut f = server(Limits {
+        max_non_sync_literal: None,
+        ..Limits::default()
+    });
+    f.push(b"a1 APPEND INBOX {20000000+}\r\n");
+    assert_eq!(f.poll(), None);
+    assert!(f.capacity() <= 2 * 1024 * 1024, "capacity {}", f.capacity());
+}
