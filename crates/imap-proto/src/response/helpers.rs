@@ -1,7 +1,7 @@
 //! Small parsing helpers shared by the response, code and body parsers.
 
 use crate::error::ParseErrorKind;
-use crate::parse::{NomError, PResult, literal_any, nstring, string};
+use crate::parse::{NomError, PResult, literal_any, nil, quoted};
 use crate::types::{IString, NString};
 
 /// A recoverable error of `kind` at `input` (an alternative may still match).
@@ -56,18 +56,70 @@ pub(crate) fn word(input: &[u8]) -> (&[u8], &[u8]) {
 /// [`crate::types::IString::from_bytes`] holding NUL encodes as `literal8`, so responses
 /// read it back wherever a string may appear.
 pub(crate) fn string8(input: &[u8]) -> PResult<'_, IString<'_>> {
-    if input.first() == Some(&b'~') {
-        let (rest, l) = literal_any(input, true)?;
-        return Ok((rest, IString::Literal(l)));
+    match input.first() {
+        Some(b'"') => quoted(input).map(|(r, q)| (r, IString::Quoted(q))),
+        Some(b'{' | b'~') => literal_any(input, true).map(|(r, l)| (r, IString::Literal(l))),
+        _ => crate::parse::fail(input),
     }
-    string(input)
 }
 
 /// `nstring = string / nil`, with `literal8` accepted as in [`string8`].
+#[inline]
 pub(crate) fn nstring8(input: &[u8]) -> PResult<'_, NString<'_>> {
-    if input.first() == Some(&b'~') {
-        let (rest, s) = string8(input)?;
-        return Ok((rest, NString(Some(s))));
+    match input.first() {
+        Some(b'"' | b'{' | b'~') => string8(input).map(|(r, s)| (r, NString(Some(s)))),
+        _ => nil(input).map(|(r, ())| (r, NString(None))),
     }
-    nstring(input)
+}
+
+/// `nz-number` on the hot path of long SEARCH/SORT lists: one pass over the digits, no
+/// error values built on success. Same result as [`crate::parse::nz_number`], which it
+/// defers to on anything unusual (so errors are reported the same way).
+#[inline]
+pub(crate) fn nz_number_fast(input: &[u8]) -> PResult<'_, std::num::NonZeroU32> {
+    let mut value: u64 = 0;
+    let mut len = 0;
+    // At most 10 digits fit a u32; longer runs take the slow path for the overflow error.
+    while len < 10
+        && let Some(&d) = input.get(len)
+        && d.is_ascii_digit()
+    {
+        value = value * 10 + u64::from(d - b'0');
+        len += 1;
+    }
+    let ends = !matches!(input.get(len), Some(b'0'..=b'9'));
+    if ends
+        && let Ok(v) = u32::try_from(value)
+        && let Some(n) = std::num::NonZeroU32::new(v)
+    {
+        return Ok((&input[len..], n));
+    }
+    crate::parse::nz_number(input)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_nz_number_agrees_with_the_primitive() {
+        for input in [
+            &b"1"[..],
+            b"42 ",
+            b"0",
+            b"00",
+            b"007)",
+            b"4294967295",
+            b"4294967296",
+            b"99999999999",
+            b"0000000000001",
+            b"",
+            b"x",
+            b"12345678901 ",
+        ] {
+            let fast = nz_number_fast(input).map_err(|e| format!("{e:?}"));
+            let slow = crate::parse::nz_number(input).map_err(|e| format!("{e:?}"));
+            assert_eq!(fast, slow, "{:?}", String::from_utf8_lossy(input));
+        }
+    }
 }

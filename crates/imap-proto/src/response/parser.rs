@@ -5,7 +5,9 @@
 
 use std::num::NonZeroU32;
 
-use super::helpers::{enter, fail, is_line_end, nstring8, string8, take_text, word};
+use super::helpers::{
+    enter, fail, is_line_end, nstring8, nz_number_fast, string8, take_text, word,
+};
 use super::{
     Base64, ContinueRequest, Data, Delimiter, ESearch, ESearchItem, FetchItem, GmailLabel,
     ListExtendedItem, MailboxList, NamespaceDescription, QuotaUsage, Response, ResponseText,
@@ -360,7 +362,7 @@ fn sort_data(input: &[u8]) -> PResult<'_, Data<'_>> {
             rest = r;
             break;
         }
-        let (r, n) = nz_number(r)?;
+        let (r, n) = nz_number_fast(r)?;
         numbers.push(n);
         rest = r;
     }
@@ -470,7 +472,7 @@ fn search_data(input: &[u8]) -> PResult<'_, Data<'_>> {
                 break;
             }
             Some(b'0'..=b'9') => {
-                let (r, n) = nz_number(r)?;
+                let (r, n) = nz_number_fast(r)?;
                 numbers.push(n);
                 rest = r;
             }
