@@ -2316,7 +2316,10 @@ fn fetch(input: &[u8], uid: bool) -> PResult<'_, CommandBody<'_>> {
     let (rest, sequence_set) = sequence_set_arg(rest)?;
     let (rest, ()) = sp(rest)?;
     let (rest, attributes) = if rest.first() == Some(&b'(') {
-        let (r, v) = parse::paren_list1(rest, fetch_att)?;
+        let (r, v) = parse::paren_list_with_capacity(rest, 12, fetch_att)?;
+        if v.is_empty() {
+            return fail(rest);
+        }
         (r, FetchAttributes::List(v))
     } else {
         let (r, w) = word(rest);

@@ -525,6 +525,13 @@ pub(crate) fn nstring(input: &[u8]) -> PResult<'_, NString<'_>> {
 /// unless `utf8` (UTF8=ACCEPT) is set; without it, names containing `&` must be canonical
 /// modified UTF-7 (RFC 3501 §5.1.3).
 pub(crate) fn mailbox(input: &[u8], utf8: bool) -> PResult<'_, Mailbox<'_>> {
+    // The most common mailbox by far: decide it without building the astring.
+    if input.len() >= 5
+        && input[..5].eq_ignore_ascii_case(b"INBOX")
+        && !input.get(5).is_some_and(|&b| chars::is(b, chars::ASTRING))
+    {
+        return Ok((&input[5..], Mailbox::Inbox));
+    }
     let (rest, name) = astring(input)?;
     let bytes = name.as_bytes();
     if bytes.eq_ignore_ascii_case(b"INBOX") {
@@ -608,15 +615,25 @@ pub(crate) fn mailbox_attribute(input: &[u8]) -> PResult<'_, MailboxAttribute<'_
 /// `"(" [item *(SP item)] ")"` with a non-recursive item parser.
 pub(crate) fn paren_list<'a, T>(
     input: &'a [u8],
+    item: impl FnMut(&'a [u8]) -> PResult<'a, T>,
+) -> PResult<'a, Vec<T>> {
+    // Room for typical lists up front; small enough that `(1) (1) ...` cannot amplify a
+    // line into much more memory.
+    paren_list_with_capacity(input, 4, item)
+}
+
+/// [`paren_list`] with the initial capacity chosen by the caller (FETCH item lists are
+/// usually longer than other lists).
+pub(crate) fn paren_list_with_capacity<'a, T>(
+    input: &'a [u8],
+    capacity: usize,
     mut item: impl FnMut(&'a [u8]) -> PResult<'a, T>,
 ) -> PResult<'a, Vec<T>> {
     let (mut rest, ()) = byte(input, b'(')?;
     if let Ok((r, ())) = byte(rest, b')') {
         return Ok((r, Vec::new()));
     }
-    // Room for typical lists up front (FETCH item lists are longer and grow once); small
-    // enough that `(1) (1) ...` cannot amplify a line into much more memory.
-    let mut out = Vec::with_capacity(4);
+    let mut out = Vec::with_capacity(capacity);
     loop {
         let (r, v) = item(rest)?;
         out.push(v);
@@ -799,7 +816,12 @@ pub(crate) fn section_part(input: &[u8]) -> PResult<'_, Vec<NonZeroU32>> {
 
 /// `header-list = "(" header-fld-name *(SP header-fld-name) ")"`, `header-fld-name = astring`
 pub(crate) fn header_list(input: &[u8]) -> PResult<'_, Vec<AString<'_>>> {
-    paren_list1(input, astring)
+    // Clients ask for 5 to 15 header fields at once.
+    let (rest, v) = paren_list_with_capacity(input, 16, astring)?;
+    if v.is_empty() {
+        return fail(input);
+    }
+    Ok((rest, v))
 }
 
 /// `section-msgtext = "HEADER" / "HEADER.FIELDS" [".NOT"] SP header-list / "TEXT"`, and with
