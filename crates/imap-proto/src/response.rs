@@ -444,6 +444,14 @@ pub enum Data<'a> {
         /// Resources with usage and limit.
         resources: Vec<QuotaUsage<'a>>,
     },
+    /// `metadata-resp = "METADATA" SP mailbox SP (entry-values / entry-list)` (RFC 5464);
+    /// the empty mailbox name is the server's own metadata.
+    Metadata {
+        /// The mailbox.
+        mailbox: Mailbox<'a>,
+        /// Entries with values (answer to GETMETADATA) or names only (unsolicited change).
+        entries: MetadataEntries<'a>,
+    },
     /// `sort-data = "SORT" *(SP nz-number)` (RFC 5256)
     Sort(Vec<NonZeroU32>),
     /// `thread-data = "THREAD" [SP 1*thread-list]` (RFC 5256)
@@ -634,6 +642,32 @@ pub struct NamespaceDescription<'a> {
     pub extensions: Vec<(IString<'a>, Vec<IString<'a>>)>,
 }
 
+/// The entries of a METADATA response (RFC 5464 §4.4).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum MetadataEntries<'a> {
+    /// `entry-values = "(" entry-value *(SP entry-value) ")"`, `entry-value = entry SP value`,
+    /// `value = nstring / literal8`: entry names with their values (`NIL` removes one).
+    Values(Vec<(AString<'a>, NString<'a>)>),
+    /// `entry-list = entry *(SP entry)`: names of entries that changed.
+    Names(Vec<AString<'a>>),
+}
+
+impl MetadataEntries<'_> {
+    /// Copies every borrowed field.
+    pub fn into_owned(self) -> MetadataEntries<'static> {
+        match self {
+            Self::Values(v) => MetadataEntries::Values(
+                v.into_iter()
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect(),
+            ),
+            Self::Names(v) => {
+                MetadataEntries::Names(v.into_iter().map(AString::into_owned).collect())
+            }
+        }
+    }
+}
+
 /// One `thread-list` of a THREAD response (RFC 5256 §4).
 ///
 /// ```text
@@ -797,6 +831,10 @@ impl Data<'_> {
             Self::Quota { root, resources } => Data::Quota {
                 root: root.into_owned(),
                 resources: resources.into_iter().map(QuotaUsage::into_owned).collect(),
+            },
+            Self::Metadata { mailbox, entries } => Data::Metadata {
+                mailbox: mailbox.into_owned(),
+                entries: entries.into_owned(),
             },
             Self::Sort(n) => Data::Sort(n),
             Self::Thread(t) => Data::Thread(t),

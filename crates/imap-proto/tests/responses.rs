@@ -10,8 +10,8 @@ use cas_imap_proto::encode::{Encoder, Fragment, LiteralPolicy, to_bytes};
 use cas_imap_proto::error::ParseErrorKind;
 use cas_imap_proto::parse::ParseOptions;
 use cas_imap_proto::response::{
-    ContinueRequest, Data, ESearchItem, FetchItem, ListExtendedItem, Response, Status,
-    StatusResponse, StatusValue, TaggedExtValue, parse_response, parse_response_with,
+    ContinueRequest, Data, ESearchItem, FetchItem, ListExtendedItem, MetadataEntries, Response,
+    Status, StatusResponse, StatusValue, TaggedExtValue, parse_response, parse_response_with,
 };
 use cas_imap_proto::types::{
     Capability, Flag, FlagFetch, FlagPerm, Mailbox, MailboxAttribute, ModSeq, SectionText,
@@ -944,4 +944,25 @@ fn gmail_fetch_items() {
     assert_eq!(items[0], FetchItem::GmailThreadId(1278455344230334865));
     assert!(matches!(&items[2], FetchItem::GmailLabels(l) if l.len() == 4));
     kat("* 2 FETCH (X-GM-LABELS ())");
+}
+
+#[test]
+fn metadata_responses() {
+    // RFC 5464 §4.4 examples
+    let Data::Metadata { mailbox, entries } = data(kat_canonical(
+        "* METADATA \"INBOX\" (/private/comment \"My own comment\")",
+        "* METADATA INBOX (/private/comment \"My own comment\")",
+    )) else {
+        panic!()
+    };
+    assert_eq!(mailbox, Mailbox::Inbox);
+    assert!(matches!(entries, MetadataEntries::Values(v) if v.len() == 1));
+    kat("* METADATA \"\" (/shared/comment \"Shared comment\" /shared/admin NIL)");
+    kat_raw(b"* METADATA \"\" (/shared/comment ~{4}\r\nab\0c)\r\n");
+    let Data::Metadata { entries, .. } =
+        data(kat("* METADATA INBOX /shared/comment /private/comment"))
+    else {
+        panic!()
+    };
+    assert!(matches!(entries, MetadataEntries::Names(v) if v.len() == 2));
 }

@@ -15,9 +15,9 @@ use cas_imap_proto::code::{CodeText, MetadataCode, ObjectId, OtherCode, Response
 use cas_imap_proto::encode::to_bytes;
 use cas_imap_proto::response::{
     Base64, ContinueRequest, Data, Delimiter, ESearch, ESearchItem, FetchItem, GmailLabel,
-    ListExtendedItem, MailboxList, NamespaceDescription, QuotaUsage, Response, ResponseText,
-    Status, StatusResponse, StatusValue, TaggedExtComp, TaggedExtValue, TaggedLabel, Text, Thread,
-    parse_response, response_roundtrip,
+    ListExtendedItem, MailboxList, MetadataEntries, NamespaceDescription, QuotaUsage, Response,
+    ResponseText, Status, StatusResponse, StatusValue, TaggedExtComp, TaggedExtValue, TaggedLabel,
+    Text, Thread, parse_response, response_roundtrip,
 };
 use cas_imap_proto::types::{
     AString, Atom, AtomExt, Capability, Charset, Date, DateTime, Flag, FlagExtension, FlagFetch,
@@ -735,6 +735,14 @@ fn data() -> BoxedStrategy<Data<'static>> {
         (mailbox(), vec(astring(), 0..3))
             .prop_map(|(mailbox, roots)| Data::QuotaRoot { mailbox, roots }),
         vec(nz(), 0..6).prop_map(Data::Sort),
+        (
+            mailbox(),
+            prop_oneof![
+                vec((astring(), nstring()), 0..3).prop_map(MetadataEntries::Values),
+                vec(astring(), 0..3).prop_map(MetadataEntries::Names),
+            ]
+        )
+            .prop_map(|(mailbox, entries)| Data::Metadata { mailbox, entries }),
         vec(thread(), 0..4).prop_map(Data::Thread),
     ]
     .boxed()

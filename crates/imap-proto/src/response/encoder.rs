@@ -7,8 +7,9 @@
 
 use super::{
     Base64, ContinueRequest, Data, Delimiter, ESearch, ESearchItem, FetchItem, GmailLabel,
-    ListExtendedItem, MailboxList, NamespaceDescription, QuotaUsage, Response, ResponseText,
-    Status, StatusResponse, StatusValue, TaggedExtComp, TaggedExtValue, TaggedLabel, Text, Thread,
+    ListExtendedItem, MailboxList, MetadataEntries, NamespaceDescription, QuotaUsage, Response,
+    ResponseText, Status, StatusResponse, StatusValue, TaggedExtComp, TaggedExtValue, TaggedLabel,
+    Text, Thread,
 };
 use crate::encode::{Encode, Encoder, join, paren_list};
 use crate::types::encode_part;
@@ -239,6 +240,30 @@ impl Encode for Data<'_> {
                 root.encode(out);
                 out.push_sp();
                 paren_list(resources, out);
+            }
+            Self::Metadata { mailbox, entries } => {
+                out.push_bytes(b"METADATA ");
+                mailbox.encode(out);
+                match entries {
+                    MetadataEntries::Values(values) => {
+                        out.push_bytes(b" (");
+                        for (i, (name, value)) in values.iter().enumerate() {
+                            if i > 0 {
+                                out.push_sp();
+                            }
+                            name.encode(out);
+                            out.push_sp();
+                            value.encode(out);
+                        }
+                        out.push_bytes(b")");
+                    }
+                    MetadataEntries::Names(names) => {
+                        for name in names {
+                            out.push_sp();
+                            name.encode(out);
+                        }
+                    }
+                }
             }
             Self::Sort(numbers) => {
                 out.push_bytes(b"SORT");

@@ -10,9 +10,9 @@ use super::helpers::{
 };
 use super::{
     Base64, ContinueRequest, Data, Delimiter, ESearch, ESearchItem, FetchItem, GmailLabel,
-    ListExtendedItem, MailboxList, NamespaceDescription, QuotaUsage, Response, ResponseText,
-    Status, StatusResponse, StatusValue, TaggedExtComp, TaggedExtValue, TaggedLabel, Text, Thread,
-    is_base64,
+    ListExtendedItem, MailboxList, MetadataEntries, NamespaceDescription, QuotaUsage, Response,
+    ResponseText, Status, StatusResponse, StatusValue, TaggedExtComp, TaggedExtValue, TaggedLabel,
+    Text, Thread, is_base64,
 };
 use crate::body::{body, envelope};
 use crate::code::{ObjectId, resp_text_code};
@@ -182,6 +182,7 @@ fn response_data(input: &[u8], depth: usize, utf8: bool) -> PResult<'_, Response
         5 if kw.eq_ignore_ascii_case(b"QUOTA") => quota_data(after).map(data),
         9 if kw.eq_ignore_ascii_case(b"QUOTAROOT") => quotaroot_data(after, utf8).map(data),
         4 if kw.eq_ignore_ascii_case(b"SORT") => sort_data(after).map(data),
+        8 if kw.eq_ignore_ascii_case(b"METADATA") => metadata_data(after, utf8).map(data),
         6 if kw.eq_ignore_ascii_case(b"THREAD") => thread_data(after, depth).map(data),
         _ => fail(rest, ParseErrorKind::Syntax),
     }
@@ -351,6 +352,36 @@ fn gmail_label(input: &[u8]) -> PResult<'_, GmailLabel<'_>> {
         return Ok((r, GmailLabel::System(a)));
     }
     astring(input).map(|(r, a)| (r, GmailLabel::Name(a)))
+}
+
+/// `metadata-resp = "METADATA" SP mailbox SP (entry-values / entry-list)` (RFC 5464)
+///
+/// Lenient: an empty `()` value list, and no entries at all (read as an empty name list).
+fn metadata_data(input: &[u8], utf8: bool) -> PResult<'_, Data<'_>> {
+    let (rest, _) = sp(input)?;
+    let (rest, mailbox) = mailbox(rest, utf8)?;
+    let (rest, entries) = match rest {
+        [b' ', r @ ..] if r.first() == Some(&b'(') => {
+            let (r, values) = paren_list(r, |i| {
+                let (i, name) = astring(i)?;
+                let (i, _) = sp(i)?;
+                let (i, value) = nstring8(i)?;
+                Ok((i, (name, value)))
+            })?;
+            (r, MetadataEntries::Values(values))
+        }
+        _ => {
+            let mut names = Vec::new();
+            let mut rest = rest;
+            while let [b' ', r @ ..] = rest {
+                let (r, name) = astring(r)?;
+                names.push(name);
+                rest = r;
+            }
+            (rest, MetadataEntries::Names(names))
+        }
+    };
+    Ok((rest, Data::Metadata { mailbox, entries }))
 }
 
 /// `sort-data = "SORT" *(SP nz-number)` (RFC 5256); leniently with a trailing space.
