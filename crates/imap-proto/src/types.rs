@@ -311,9 +311,22 @@ pub enum IString<'a> {
 }
 
 impl<'a> IString<'a> {
+    /// Like [`IString::from_bytes`], but refuses values containing NUL, which only a
+    /// `literal8` can carry and which are therefore invalid wherever the grammar says
+    /// `string` / `astring` (LOGIN arguments, SEARCH strings, mailbox names ...).
+    pub fn new(bytes: impl Into<Cow<'a, [u8]>>) -> Result<Self, ValidationError> {
+        let bytes = bytes.into();
+        if memchr::memchr(0, &bytes).is_some() {
+            return Err(ValidationError::new("string (contains NUL)"));
+        }
+        Ok(Self::from_bytes(bytes))
+    }
+
     /// Chooses the representation for `bytes`: quoted when every byte may be quoted and the
     /// value is short, otherwise a synchronizing literal (the encoder's literal policy can
-    /// turn it into `{n+}`). Values with NUL become a `literal8`.
+    /// turn it into `{n+}`). Values with NUL become a `literal8` (`~{n}`), which is valid
+    /// only where the grammar allows `literal8` (APPEND data, METADATA values, BINARY
+    /// FETCH data); use [`IString::new`] to refuse them instead.
     pub fn from_bytes(bytes: impl Into<Cow<'a, [u8]>>) -> Self {
         let bytes = bytes.into();
         // 8-bit text is only quotable for RFC 9051 peers; a literal is safe for everyone.
@@ -366,8 +379,19 @@ pub enum AString<'a> {
 }
 
 impl<'a> AString<'a> {
+    /// Like [`AString::from_bytes`], but refuses values containing NUL (no `astring` form
+    /// can carry NUL; see [`IString::new`]).
+    pub fn new(bytes: impl Into<Cow<'a, [u8]>>) -> Result<Self, ValidationError> {
+        let bytes = bytes.into();
+        if memchr::memchr(0, &bytes).is_some() {
+            return Err(ValidationError::new("astring (contains NUL)"));
+        }
+        Ok(Self::from_bytes(bytes))
+    }
+
     /// Chooses the representation for `bytes`: atom if possible, else as
-    /// [`IString::from_bytes`] (so the empty value becomes `""`).
+    /// [`IString::from_bytes`] (so the empty value becomes `""`, and NUL makes a `literal8`
+    /// that only `literal8` positions accept; [`AString::new`] refuses it).
     pub fn from_bytes(bytes: impl Into<Cow<'a, [u8]>>) -> Self {
         let bytes = bytes.into();
         if !bytes.is_empty() && bytes.iter().all(|&b| chars::is(b, chars::ASTRING)) {

@@ -749,3 +749,62 @@ impl EncodeTo for Command<'_> {
         cas_imap_proto::encode::Encode::encode(self, out);
     }
 }
+
+proptest! {
+    #[test]
+    fn mutf7_round_trip(name in "\\PC{0,16}") {
+        let wire = mutf7::encode(&name);
+        prop_assert!(wire.bytes().all(|b| (0x20..=0x7e).contains(&b)));
+        prop_assert_eq!(mutf7::decode(wire.as_bytes()).unwrap(), name);
+    }
+
+    #[test]
+    fn mutf7_decode_accepts_only_canonical_forms(wire in "[ -~]{0,16}") {
+        // Whatever decodes must encode back to the same bytes: one wire form per name.
+        if let Ok(name) = mutf7::decode(wire.as_bytes()) {
+            prop_assert_eq!(mutf7::encode(&name), wire);
+        }
+    }
+
+    #[test]
+    fn astring_choice_always_parses(bytes in prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..40),
+        proptest::collection::vec(1u8..=255, 0..40),
+    ]) {
+        // The representation chosen for any bytes encodes to valid syntax that reads back
+        // the same bytes (LOGIN takes two astrings).
+        let Ok(a) = AString::new(bytes.clone()) else {
+            // Only NUL is refused: no astring form can carry it.
+            prop_assert!(bytes.contains(&0));
+            prop_assert!(matches!(
+                AString::from_bytes(bytes.clone()),
+                AString::String(IString::Literal(l)) if l.is_binary()
+            ));
+            return Ok(());
+        };
+        let cmd = Command::new(
+            Tag::new("t").unwrap(),
+            CommandBody::Login { username: a.clone(), password: a.into() },
+        );
+        let encoded = to_bytes(&cmd);
+        let parsed = parse_command(&encoded);
+        prop_assert!(parsed.is_ok(), "{:?}", encoded);
+        let CommandBody::Login { username, .. } = parsed.unwrap().body else {
+            panic!("not LOGIN");
+        };
+        prop_assert_eq!(username.as_bytes(), &bytes[..]);
+    }
+
+    #[test]
+    fn base64_round_trip(data in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let enc = Base64Data::encode(&data);
+        prop_assert_eq!(enc.decode().unwrap(), data);
+        let mut line = enc.as_bytes().to_vec();
+        line.extend_from_slice(b"\r\n");
+        let parsed = cas_imap_proto::command::parse_authenticate_data(&line).unwrap();
+        prop_assert_eq!(
+            parsed,
+            cas_imap_proto::command::AuthenticateData::Response(enc)
+        );
+    }
+}
