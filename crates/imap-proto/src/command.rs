@@ -4,7 +4,24 @@
 //! line from the tag to the final CRLF, literals inline) and returns a [`Command`] borrowing
 //! from it. The command keyword is read once and matched case-insensitively as an integer key;
 //! each command then has its own parser, one function per ABNF rule of RFC 3501 / RFC 9051 §9
-//! and the extensions listed in the crate docs.
+//! and of the extensions below.
+//!
+//! Extensions covered: SASL-IR (RFC 4959), ENABLE (5161), IDLE (2177), UNSELECT (3691),
+//! NAMESPACE (2342), ID (2971), MOVE (6851), UIDPLUS `UID EXPUNGE` (4315), LITERAL+/LITERAL-
+//! (7888, through [`crate::encode::LiteralPolicy`]), BINARY literal8 and `BINARY[...]`
+//! (3516), MULTIAPPEND (3502), CONDSTORE/QRESYNC (7162), LIST-EXTENDED (5258), LIST-STATUS
+//! (5819), SPECIAL-USE and CREATE-SPECIAL-USE (6154), STATUS=SIZE (8438), APPENDLIMIT (7889),
+//! ESEARCH (4731), SEARCHRES (5182), WITHIN (5032), OBJECTID fetch items (8474), COMPRESS
+//! (4978), QUOTA (9208), SORT/THREAD (5256) with ESORT (5267) and SORT=DISPLAY (5957),
+//! METADATA (5464), UNAUTHENTICATE (8437), UTF8=ACCEPT mailbox names (6855).
+//!
+//! Deliberately left out: `APPEND ... UTF8 (literal8)` (RFC 6855, dropped by RFC 9051),
+//! CATENATE (4469), NOTIFY (5465), generic LIST/SELECT/CREATE option extensions (RFC 4466
+//! `option-extension`: unknown options are a syntax error so the server answers `BAD`), and
+//! `$` inside a comma list (RFC 5182 only allows it on its own in practice).
+//!
+//! Semantics the grammar does not express are the session's job: e.g. VANISHED only in
+//! `UID FETCH` with CHANGEDSINCE (RFC 7162 §3.2.6), `\Recent` not storable.
 //!
 //! ```
 //! use cas_imap_proto::command::{parse_command, CommandBody};
@@ -643,6 +660,10 @@ impl<'a> Base64Data<'a> {
         let mut out = Vec::with_capacity(text.len() / 4 * 3);
         for (ci, chunk) in text.chunks(4).enumerate() {
             let pad = chunk.iter().rev().take_while(|&&c| c == b'=').count();
+            let last = (ci + 1) * 4 >= text.len();
+            if chunk.len() != 4 || pad > 2 || (pad > 0 && !last) {
+                return Err(ParseError::new(ParseErrorKind::InvalidBase64, ci * 4));
+            }
             let mut n = 0u32;
             for (i, &c) in chunk.iter().enumerate() {
                 let v = if i >= 4 - pad {
@@ -660,7 +681,7 @@ impl<'a> Base64Data<'a> {
                 2 => n & 0xffff,
                 _ => 0,
             };
-            if chunk.len() != 4 || pad > 2 || unused_bits != 0 {
+            if unused_bits != 0 {
                 return Err(ParseError::new(ParseErrorKind::InvalidBase64, ci * 4));
             }
             out.extend_from_slice(&bytes[..keep]);
