@@ -725,10 +725,17 @@ impl ServerSession {
     /// Ends the session from the application side (e.g. server shutdown): queues
     /// `-ERR [SYS/TEMP] text` (unless a message body is half sent) and reports
     /// `Closed { Shutdown }`. Commits nothing.
-    pub fn close(&mut self, _now: Instant, text: &str) {
+    pub fn close(&mut self, now: Instant, text: &str) {
+        self.close_with_code(now, ResponseCode::SysTemp, text);
+    }
+
+    /// Like [`close`](Self::close), with the response code the application chose: a
+    /// session whose access was revoked by a policy change ends with `-ERR [AUTH] text`
+    /// rather than a temporary-failure code that invites the client to retry at once.
+    pub fn close_with_code(&mut self, _now: Instant, code: ResponseCode, text: &str) {
         self.finish(
             CloseReason::Shutdown(text.to_owned()),
-            Some(StatusLine::err_with(ResponseCode::SysTemp, text)),
+            Some(StatusLine::err_with(code, text)),
         );
     }
 

@@ -786,6 +786,20 @@ fn send_misuse_hands_the_value_back() {
 }
 
 #[test]
+fn close_with_code_sends_the_applications_code_and_commits_nothing() {
+    let mut t = T::plain();
+    t.login(vec![entry(3, "a")]);
+    t.c(b"DELE 1\r\n");
+    t.out();
+    t.s.close_with_code(t.now, ResponseCode::Auth, "POP3 access is disabled");
+    t.expect("-ERR [AUTH] POP3 access is disabled\r\n");
+    assert_eq!(
+        t.closed(),
+        CloseReason::Shutdown("POP3 access is disabled".into())
+    );
+}
+
+#[test]
 fn message_unavailable_and_commit_failed() {
     let mut t = T::plain();
     t.login(vec![entry(3, "a")]);

@@ -993,7 +993,7 @@ impl Application<ServerSession> for Pop3App {
                 &format!("access revoked by a policy change: {}", d.message),
             );
             // Nothing is committed: the session ends without UPDATE.
-            session.close(now, &d.message);
+            session.close_with_code(now, response_code(&d), &d.message);
         }
     }
 

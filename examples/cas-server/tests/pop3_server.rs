@@ -708,7 +708,7 @@ async fn policy_reload_closes_a_revoked_session_at_its_next_command_without_comm
     fx.ctx.access.live_policy().install(revoked);
     let reply = c.cmd("STAT").await;
     assert!(
-        reply.starts_with("-ERR [SYS/TEMP]") && reply.contains("POP3 access is disabled"),
+        reply.starts_with("-ERR [AUTH]") && reply.contains("POP3 access is disabled"),
         "{reply}"
     );
     let rest = c.rest().await;
