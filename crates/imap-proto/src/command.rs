@@ -1435,6 +1435,7 @@ struct Ctx {
 
 /// Parses one complete command message (tag to final CRLF, literals inline) with default
 /// [`ParseOptions`].
+#[inline]
 pub fn parse_command(message: &[u8]) -> Result<Command<'_>, CommandParseError> {
     parse_command_with(message, &ParseOptions::default())
 }
