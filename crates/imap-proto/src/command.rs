@@ -13,7 +13,9 @@
 //! (5819), SPECIAL-USE and CREATE-SPECIAL-USE (6154), STATUS=SIZE (8438), APPENDLIMIT (7889),
 //! ESEARCH (4731), SEARCHRES (5182), WITHIN (5032), OBJECTID fetch items (8474), COMPRESS
 //! (4978), QUOTA (9208), SORT/THREAD (5256) with ESORT (5267) and SORT=DISPLAY (5957),
-//! METADATA (5464), UNAUTHENTICATE (8437), UTF8=ACCEPT mailbox names (6855).
+//! METADATA (5464), UNAUTHENTICATE (8437), UTF8=ACCEPT mailbox names (6855), and Gmail's
+//! `X-GM-MSGID` / `X-GM-THRID` / `X-GM-LABELS` fetch items and `X-GM-RAW` & co. search keys
+//! (not its `STORE X-GM-LABELS`).
 //!
 //! Deliberately left out: `APPEND ... UTF8 (literal8)` (RFC 6855, dropped by RFC 9051),
 //! CATENATE (4469), NOTIFY (5465), generic LIST/SELECT/CREATE option extensions (RFC 4466
@@ -49,8 +51,8 @@ use crate::parse::{
 };
 use crate::types::{
     AString, Atom, Capability, Charset, Date, DateTime, Flag, IString, ListMailbox, Literal,
-    Mailbox, MailboxAttribute, ModSeq, NString, QuotaResource, Secret, Section, SequenceSet,
-    SequenceSetArg, StatusItem, Tag, ThreadAlgorithm, encode_part,
+    Mailbox, MailboxAttribute, ModSeq, NString, QuotaResource, Quoted, Secret, Section,
+    SequenceSet, SequenceSetArg, StatusItem, Tag, ThreadAlgorithm, encode_part,
 };
 
 /// A tagged client command.
@@ -971,6 +973,14 @@ pub enum SearchKey<'a> {
     Unseen,
     /// `YOUNGER seconds` (RFC 5032 WITHIN)
     Younger(NonZeroU32),
+    /// `X-GM-RAW string`: Gmail search syntax (Gmail)
+    GmailRaw(AString<'a>),
+    /// `X-GM-MSGID n` (Gmail)
+    GmailMessageId(u64),
+    /// `X-GM-THRID n` (Gmail)
+    GmailThreadId(u64),
+    /// `X-GM-LABELS label` (Gmail)
+    GmailLabels(AString<'a>),
     /// `MODSEQ [entry] n` (RFC 7162)
     ModSeq {
         /// The metadata entry, if given.
@@ -1026,6 +1036,10 @@ impl SearchKey<'_> {
             K::Unkeyword(a) => K::Unkeyword(a.into_owned()),
             K::Unseen => K::Unseen,
             K::Younger(n) => K::Younger(n),
+            K::GmailRaw(s) => K::GmailRaw(s.into_owned()),
+            K::GmailMessageId(n) => K::GmailMessageId(n),
+            K::GmailThreadId(n) => K::GmailThreadId(n),
+            K::GmailLabels(s) => K::GmailLabels(s.into_owned()),
             K::ModSeq { entry, mod_seq } => K::ModSeq {
                 entry: entry.map(|e| ModSeqEntry {
                     flag: e.flag.into_owned(),
@@ -1133,6 +1147,12 @@ pub enum FetchAttribute<'a> {
     EmailId,
     /// `THREADID` (RFC 8474)
     ThreadId,
+    /// `X-GM-MSGID` (Gmail)
+    GmailMessageId,
+    /// `X-GM-THRID` (Gmail)
+    GmailThreadId,
+    /// `X-GM-LABELS` (Gmail)
+    GmailLabels,
     /// `BODY[section]<partial>` / `BODY.PEEK[section]<partial>`
     BodySection {
         /// `.PEEK`: do not set `\Seen`.
@@ -1176,6 +1196,9 @@ impl FetchAttribute<'_> {
             F::ModSeq => F::ModSeq,
             F::EmailId => F::EmailId,
             F::ThreadId => F::ThreadId,
+            F::GmailMessageId => F::GmailMessageId,
+            F::GmailThreadId => F::GmailThreadId,
+            F::GmailLabels => F::GmailLabels,
             F::BodySection {
                 peek,
                 section,
@@ -1331,6 +1354,10 @@ const K_SIZE: u128 = kw("SIZE");
 const K_SORT: u128 = kw("SORT");
 const K_THREAD: u128 = kw("THREAD");
 const K_UNAUTHENTICATE: u128 = kw("UNAUTHENTICATE");
+const K_X_GM_LABELS: u128 = kw("X-GM-LABELS");
+const K_X_GM_MSGID: u128 = kw("X-GM-MSGID");
+const K_X_GM_RAW: u128 = kw("X-GM-RAW");
+const K_X_GM_THRID: u128 = kw("X-GM-THRID");
 const K_ANSWERED: u128 = kw("ANSWERED");
 const K_APPEND: u128 = kw("APPEND");
 const K_AUTHENTICATE: u128 = kw("AUTHENTICATE");
@@ -2166,7 +2193,9 @@ fn sp_date(input: &[u8]) -> PResult<'_, Date> {
 /// / "LARGER" SP number64 / "NOT" SP search-key / "OR" SP search-key SP search-key /
 /// "SENTBEFORE" SP date / "SENTON" SP date / "SENTSINCE" SP date / "SMALLER" SP number64 /
 /// "UID" SP sequence-set / "UNDRAFT" / sequence-set / "(" search-key *(SP search-key) ")"`
-/// plus `search-modsequence` (RFC 7162) and `"OLDER" / "YOUNGER" SP nz-number` (RFC 5032).
+/// plus `search-modsequence` (RFC 7162), `"OLDER" / "YOUNGER" SP nz-number` (RFC 5032) and
+/// Gmail's `"X-GM-RAW" / "X-GM-LABELS" SP astring`, `"X-GM-MSGID" / "X-GM-THRID" SP
+/// number64`.
 ///
 /// `depth` bounds the recursion through `NOT`, `OR` and parentheses.
 fn search_key(input: &[u8], depth: usize) -> PResult<'_, SearchKey<'_>> {
@@ -2279,9 +2308,41 @@ fn search_key(input: &[u8], depth: usize) -> PResult<'_, SearchKey<'_>> {
             (r, K::Or(Box::new(a), Box::new(b)))
         }
         K_MODSEQ => search_modsequence(rest)?,
+        K_X_GM_RAW => sp_astring(rest).map(|(r, s)| (r, K::GmailRaw(s)))?,
+        K_X_GM_LABELS => {
+            let (r, ()) = sp(rest)?;
+            let (r, label) = gmail_label(r)?;
+            (r, K::GmailLabels(label))
+        }
+        K_X_GM_MSGID | K_X_GM_THRID => {
+            let (r, ()) = sp(rest)?;
+            let (r, n) = number64(r)?;
+            (
+                r,
+                if key == K_X_GM_MSGID {
+                    K::GmailMessageId(n)
+                } else {
+                    K::GmailThreadId(n)
+                },
+            )
+        }
         _ => return fail(input),
     };
     Ok(key)
+}
+
+/// A Gmail label: `astring`, or a system label written like a flag (`\Important`, as Gmail
+/// itself sends them), kept as the string `\Important` (encoded quoted).
+fn gmail_label(input: &[u8]) -> PResult<'_, AString<'_>> {
+    if input.first() == Some(&b'\\') {
+        let (rest, a) = atom(&input[1..])?;
+        let text = &input[..1 + a.as_bytes().len()];
+        return Ok((
+            rest,
+            AString::String(IString::Quoted(Quoted::new_unchecked(text))),
+        ));
+    }
+    astring(input)
 }
 
 /// `search-modsequence = "MODSEQ" [search-modseq-ext] SP mod-sequence-valzer`,
@@ -2403,7 +2464,8 @@ fn partial_range(input: &[u8]) -> PResult<'_, Option<PartialRange>> {
 /// `fetch-att = "ENVELOPE" / "FLAGS" / "INTERNALDATE" / "RFC822" [".HEADER" / ".SIZE" /
 /// ".TEXT"] / "BODY" ["STRUCTURE"] / "UID" / "BODY" section [partial] / "BODY.PEEK" section
 /// [partial] / "BINARY" [".PEEK"] section-binary [partial] / "BINARY.SIZE" section-binary`
-/// plus `"MODSEQ"` (RFC 7162) and `"EMAILID" / "THREADID"` (RFC 8474).
+/// plus `"MODSEQ"` (RFC 7162), `"EMAILID" / "THREADID"` (RFC 8474) and Gmail's
+/// `"X-GM-MSGID" / "X-GM-THRID" / "X-GM-LABELS"`.
 fn fetch_att(input: &[u8]) -> PResult<'_, FetchAttribute<'_>> {
     let (rest, w, key) = keyword_key(input);
     use FetchAttribute as F;
@@ -2420,6 +2482,9 @@ fn fetch_att(input: &[u8]) -> PResult<'_, FetchAttribute<'_>> {
         K_MODSEQ => (rest, F::ModSeq),
         K_EMAILID => (rest, F::EmailId),
         K_THREADID => (rest, F::ThreadId),
+        K_X_GM_MSGID => (rest, F::GmailMessageId),
+        K_X_GM_THRID => (rest, F::GmailThreadId),
+        K_X_GM_LABELS => (rest, F::GmailLabels),
         K_BODY | K_BODY_PEEK => {
             let peek = w.len() > 4;
             if rest.first() != Some(&b'[') {
@@ -3001,6 +3066,16 @@ impl Encode for SearchKey<'_> {
                 out.push_number(u64::from(n.get()));
             }
             K::Uid(s) => kw_then(b"UID", s, out),
+            K::GmailRaw(s) => kw_then(b"X-GM-RAW", s, out),
+            K::GmailLabels(s) => kw_then(b"X-GM-LABELS", s, out),
+            K::GmailMessageId(n) | K::GmailThreadId(n) => {
+                out.push_bytes(if matches!(self, K::GmailMessageId(_)) {
+                    b"X-GM-MSGID "
+                } else {
+                    b"X-GM-THRID "
+                });
+                out.push_number64(*n);
+            }
             K::Not(k) => kw_then(b"NOT", k.as_ref(), out),
             K::Or(a, b) => {
                 kw_then(b"OR", a.as_ref(), out);
@@ -3091,6 +3166,9 @@ impl Encode for FetchAttribute<'_> {
             F::ModSeq => out.push_bytes(b"MODSEQ"),
             F::EmailId => out.push_bytes(b"EMAILID"),
             F::ThreadId => out.push_bytes(b"THREADID"),
+            F::GmailMessageId => out.push_bytes(b"X-GM-MSGID"),
+            F::GmailThreadId => out.push_bytes(b"X-GM-THRID"),
+            F::GmailLabels => out.push_bytes(b"X-GM-LABELS"),
             F::BodySection {
                 peek,
                 section,

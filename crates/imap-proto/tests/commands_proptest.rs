@@ -223,6 +223,9 @@ fn fetch_attribute() -> impl Strategy<Value = FetchAttribute<'static>> {
             F::ModSeq,
             F::EmailId,
             F::ThreadId,
+            F::GmailMessageId,
+            F::GmailThreadId,
+            F::GmailLabels,
         ]),
         (any::<bool>(), section(), partial_range()).prop_map(|(peek, section, partial)| {
             F::BodySection {
@@ -260,6 +263,10 @@ fn search_key() -> impl Strategy<Value = SearchKey<'static>> {
             K::Unseen,
         ]),
         astring().prop_map(K::Bcc),
+        astring().prop_map(K::GmailRaw),
+        astring().prop_map(K::GmailLabels),
+        number64().prop_map(K::GmailMessageId),
+        number64().prop_map(K::GmailThreadId),
         astring().prop_map(K::Body),
         astring().prop_map(K::Cc),
         astring().prop_map(K::From),

@@ -1019,3 +1019,22 @@ fn unauthenticate() {
         CommandBody::Unauthenticate
     );
 }
+
+#[test]
+fn gmail_extensions() {
+    let c = canonical(b"a UID FETCH 1:* (UID X-GM-MSGID X-GM-THRID X-GM-LABELS)\r\n");
+    assert!(
+        matches!(&c.body, CommandBody::Fetch { attributes: FetchAttributes::List(v), .. }
+        if v[1..] == [FetchAttribute::GmailMessageId, FetchAttribute::GmailThreadId, FetchAttribute::GmailLabels])
+    );
+    let c = parse_ok(
+        b"a UID SEARCH X-GM-RAW \"has:attachment in:unread\" X-GM-MSGID 1278455344230334865 X-GM-THRID 1266894439832287888 X-GM-LABELS \\Important\r\n",
+    );
+    let CommandBody::Search { criteria, .. } = &c.body else {
+        panic!()
+    };
+    assert_eq!(criteria[1], SearchKey::GmailMessageId(1278455344230334865));
+    assert!(matches!(&criteria[3], SearchKey::GmailLabels(l) if l.as_bytes() == b"\\Important"));
+    assert!(to_bytes(&c).ends_with(b"X-GM-LABELS \"\\\\Important\"\r\n"));
+    canonical(b"a SEARCH X-GM-LABELS Work/Project\r\n");
+}
