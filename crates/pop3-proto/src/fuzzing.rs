@@ -11,8 +11,8 @@ use crate::command::Command;
 use crate::error::SendErrorKind;
 use crate::response::{Capability, Expire, Response, Uid};
 use crate::server::{
-    CommandId, Event, Limits, MaildropEntry, Reply, Request, ServerConfig, ServerSession,
-    SessionOptions, State,
+    CommandId, Event, Limits, MAX_TRACE_LINE, MaildropEntry, Reply, Request, ServerConfig,
+    ServerSession, SessionOptions, State,
 };
 use crate::stuffing::crlf_size;
 
@@ -318,6 +318,16 @@ impl AutoApp {
                 }
                 Request::Commit { .. } => self.reply(id, Reply::CommitSucceeded),
             },
+            Event::CommandTraced { line } | Event::ReplyTraced { line } => {
+                assert!(
+                    line.chars().count() <= MAX_TRACE_LINE + 3,
+                    "trace line not bounded: {line:?}"
+                );
+                assert!(
+                    !line.chars().any(char::is_control),
+                    "control character in a trace line: {line:?}"
+                );
+            }
             Event::TlsRequested => self.tls_requested = true,
             Event::AuthenticationCancelled { .. } => {}
             Event::Closed { .. } => {
@@ -355,6 +365,7 @@ pub fn small_config(flags: u8) -> ServerConfig {
         },
         login_delay: (flags & 32 != 0).then(|| Duration::from_secs(300)),
         expire: (flags & 32 != 0).then_some(Expire::Days(30)),
+        trace: flags & 128 != 0,
         ..ServerConfig::default()
     }
 }

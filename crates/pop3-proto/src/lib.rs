@@ -138,6 +138,6 @@ pub use error::{
 };
 pub use response::{Capability, Expire, Response, ResponseCode, Status, StatusLine, Uid};
 pub use server::{
-    CommandId, Event, Limits, MaildropEntry, Reply, Request, SaslMechanism, Secret, ServerConfig,
-    ServerSession, SessionOptions, State,
+    CommandId, Event, Limits, MAX_TRACE_LINE, MaildropEntry, Reply, Request, SaslMechanism, Secret,
+    ServerConfig, ServerSession, SessionOptions, State,
 };

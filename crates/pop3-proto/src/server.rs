@@ -159,6 +159,12 @@ pub struct ServerConfig {
     /// Language tags for `LANG` (RFC 6856 §3); empty: `LANG` not offered. The first is the
     /// default. Default empty.
     pub languages: Vec<String>,
+    /// Report the dialogue for a protocol log: every command line read as
+    /// [`Event::CommandTraced`] and every status line queued as [`Event::ReplyTraced`],
+    /// secrets redacted by the session (which alone knows which bytes are secret). Default
+    /// `false`: no trace events at all. Usually enabled per connection on a clone of the
+    /// shared configuration.
+    pub trace: bool,
 }
 
 impl Default for ServerConfig {
@@ -179,6 +185,7 @@ impl Default for ServerConfig {
             expire: None,
             utf8_enabled: false,
             languages: Vec::new(),
+            trace: false,
         }
     }
 }
@@ -300,6 +307,108 @@ pub enum Event {
         /// Why.
         reason: CloseReason,
     },
+    /// Only with [`ServerConfig::trace`]: the session read one client line, reported before
+    /// whatever it causes (including lines the session answers itself, such as `STAT` or a
+    /// refused command). Secrets are replaced by `****`: the argument of `PASS`, the digest
+    /// of `APOP`, the initial response of `AUTH` and every SASL continuation line; a line
+    /// that does not start with a POP3 command name is reported as
+    /// `(unrecognized command, N octets)` because it may be a desynchronised credential.
+    /// Invalid UTF-8 is replaced, control characters become `?`, and the text is cut at
+    /// [`MAX_TRACE_LINE`] characters. An overlong line, whose bytes were dropped, is
+    /// reported as `(line too long)`.
+    CommandTraced {
+        /// The redacted line, without CRLF.
+        line: String,
+    },
+    /// Only with [`ServerConfig::trace`]: the session queued a status line (`+OK ...` or
+    /// `-ERR ...`), from the greeting to the last line, whether the application's reply or
+    /// the session's own answer. For multi-line answers (`LIST`, `UIDL`, `CAPA`, `RETR`, ...)
+    /// only the status line is reported, never listings or message bodies; SASL challenges
+    /// (`+ ...`) are not reported. Cut at [`MAX_TRACE_LINE`] characters.
+    ReplyTraced {
+        /// The status line, without CRLF.
+        line: String,
+    },
+}
+
+/// The longest text, in characters, of [`Event::CommandTraced`] and [`Event::ReplyTraced`]
+/// (longer lines are cut and end with `...`): a log line per command stays bounded whatever
+/// the client sends, and 200 characters hold any RFC 1939 command (255 octets at most with
+/// its CRLF) except an overlong argument.
+pub const MAX_TRACE_LINE: usize = 200;
+
+/// Shown instead of a secret in trace events.
+const TRACE_REDACTED: &str = "****";
+
+/// POP3 command names (RFC 1939, RFC 2449, RFC 2595, RFC 5034, RFC 6856) that a trace shows
+/// as received; anything else may be a credential sent out of turn.
+const TRACE_KNOWN_COMMANDS: [&[u8]; 17] = [
+    b"USER", b"PASS", b"APOP", b"AUTH", b"CAPA", b"STLS", b"QUIT", b"STAT", b"LIST", b"RETR",
+    b"DELE", b"NOOP", b"RSET", b"TOP", b"UIDL", b"UTF8", b"LANG",
+];
+
+/// Lossy UTF-8, control characters as `?`, at most [`MAX_TRACE_LINE`] characters.
+fn trace_text(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len().min(MAX_TRACE_LINE.saturating_add(3)));
+    for (n, c) in text.chars().enumerate() {
+        if n >= MAX_TRACE_LINE {
+            out.push_str("...");
+            break;
+        }
+        out.push(if c.is_control() { '?' } else { c });
+    }
+    out
+}
+
+/// The trace text of a command line read outside a SASL exchange, secrets redacted.
+/// Works on the raw bytes, before parsing, so that a malformed `PASS` line is redacted too.
+fn traced_command(line: &[u8]) -> String {
+    let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = line.iter().position(|b| !is_blank(b)).unwrap_or(line.len());
+    let line = line.get(start..).unwrap_or_default();
+    let keyword_len = line
+        .iter()
+        .position(|b| !b.is_ascii_alphanumeric())
+        .unwrap_or(line.len());
+    let (keyword, rest) = line.split_at(keyword_len);
+    if !TRACE_KNOWN_COMMANDS
+        .iter()
+        .any(|k| keyword.eq_ignore_ascii_case(k))
+    {
+        return format!("(unrecognized command, {} octets)", line.len());
+    }
+    let keyword_text = keyword.to_ascii_uppercase();
+    let keyword_text = String::from_utf8_lossy(&keyword_text);
+    // The argument after the one separator the grammar allows (and any stray blanks).
+    let args = rest
+        .get(rest.iter().position(|b| !is_blank(b)).unwrap_or(rest.len())..)
+        .unwrap_or_default();
+    let first_len = args.iter().position(is_blank).unwrap_or(args.len());
+    let (first, after_first) = args.split_at(first_len);
+    let has_second = after_first.iter().any(|b| !is_blank(b));
+    if keyword.eq_ignore_ascii_case(b"PASS") {
+        return if args.is_empty() {
+            keyword_text.into_owned()
+        } else {
+            format!("{keyword_text} {TRACE_REDACTED}")
+        };
+    }
+    if keyword.eq_ignore_ascii_case(b"AUTH") || keyword.eq_ignore_ascii_case(b"APOP") {
+        // `AUTH mechanism [initial-response]`, `APOP name digest`: the second argument is
+        // the secret.
+        let mut out = keyword_text.into_owned();
+        if !first.is_empty() {
+            out.push(' ');
+            out.push_str(&trace_text(first));
+        }
+        if has_second {
+            out.push(' ');
+            out.push_str(TRACE_REDACTED);
+        }
+        return out;
+    }
+    trace_text(line)
 }
 
 /// Work for the application, answered with [`ServerSession::send`].
@@ -928,13 +1037,24 @@ impl ServerSession {
             };
             match self.framer.next_frame(limit.max(1)) {
                 None => break,
-                Some(Frame::TooLong) => match self.sasl_awaiting_client.take() {
-                    Some(id) => self.sasl_aborted(id),
-                    None => self.bad_command(ProtocolError::LineTooLong),
-                },
+                Some(Frame::TooLong) => {
+                    self.trace_command(|| "(line too long)".to_owned());
+                    match self.sasl_awaiting_client.take() {
+                        Some(id) => self.sasl_aborted(id),
+                        None => self.bad_command(ProtocolError::LineTooLong),
+                    }
+                }
                 Some(Frame::Line(line)) => match self.sasl_awaiting_client.take() {
-                    Some(id) => self.on_sasl_line(id, &line),
-                    None => self.on_line(&line),
+                    Some(id) => {
+                        // SASL continuation lines carry credentials; a cancellation
+                        // (`*`) shows in the reply that follows.
+                        self.trace_command(|| TRACE_REDACTED.to_owned());
+                        self.on_sasl_line(id, &line);
+                    }
+                    None => {
+                        self.trace_command(|| traced_command(&line));
+                        self.on_line(&line);
+                    }
                 },
             }
         }
@@ -952,7 +1072,25 @@ impl ServerSession {
             .push_back(Event::CommandReceived { id, command });
     }
 
+    /// Reports a command line read when tracing; `line` is only built then.
+    fn trace_command(&mut self, line: impl FnOnce() -> String) {
+        if self.config.trace {
+            self.events.push_back(Event::CommandTraced { line: line() });
+        }
+    }
+
     fn queue_bytes(&mut self, bytes: &[u8]) {
+        // Every response the session queues starts with its status line (listings are
+        // queued whole, message bodies go through `Segment::Message`), except SASL
+        // challenges (`+ `), which the trace leaves out.
+        if self.config.trace && (bytes.starts_with(b"+OK") || bytes.starts_with(b"-ERR")) {
+            let end = bytes
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .unwrap_or(bytes.len());
+            let line = trace_text(bytes.get(..end).unwrap_or_default());
+            self.events.push_back(Event::ReplyTraced { line });
+        }
         self.queued = self.queued.saturating_add(bytes.len());
         if let Some(Segment::Raw { data, .. }) = self.out.back_mut() {
             data.extend_from_slice(bytes);
