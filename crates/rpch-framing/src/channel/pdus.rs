@@ -1,15 +1,16 @@
 //! The named RTS PDUs the channel machines send and recognise (MS-RPCH §2.2.4), built from and
 //! matched against their exact flags and command sequence.
 
-use crate::rts::{Cookie, FlowControlAck, ForwardDestination, RtsCommand, RtsPdu};
+use crate::rts::{Cookie, FlowControlAck, ForwardDestination, RtsCommand, RtsFlags, RtsPdu};
 
 use super::flow::AckValues;
 
-pub(crate) const NONE: u16 = 0x00;
-pub(crate) const PING: u16 = 0x01;
-pub(crate) const OTHER_CMD: u16 = 0x02;
-pub(crate) const RECYCLE_CHANNEL: u16 = 0x04;
-pub(crate) const OUT_CHANNEL: u16 = 0x10;
+// The flag values live in `RtsFlags`; plain `u16`s here keep the exact-match patterns below short.
+pub(crate) const NONE: u16 = RtsFlags::NONE.0;
+pub(crate) const PING: u16 = RtsFlags::PING.0;
+pub(crate) const OTHER_CMD: u16 = RtsFlags::OTHER_CMD.0;
+pub(crate) const RECYCLE_CHANNEL: u16 = RtsFlags::RECYCLE_CHANNEL.0;
+pub(crate) const OUT_CHANNEL: u16 = RtsFlags::OUT_CHANNEL.0;
 
 /// Size of a Ping RTS PDU on the wire: the 20-byte RTS header and no command (§2.2.4.49).
 pub(crate) const PING_LEN: u32 = 20;
