@@ -89,8 +89,9 @@ pub struct Limits {
 pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
 /// Default [`Limits::max_literal`] and [`Limits::max_append_literal`].
 pub const DEFAULT_MAX_LITERAL: u64 = 25 * 1024 * 1024;
-/// The LITERAL- bound on non-synchronizing literals (RFC 7888 §4).
-pub const LITERAL_MINUS_MAX: u64 = 4096;
+/// The LITERAL- bound on non-synchronizing literals (RFC 7888 §4), as a literal length; the
+/// value is [`crate::encode::LITERAL_MINUS_MAX`], which the encoder follows too.
+pub const LITERAL_MINUS_MAX: u64 = crate::encode::LITERAL_MINUS_MAX as u64;
 /// Default [`Limits::max_literals`].
 pub const DEFAULT_MAX_LITERALS: usize = 1024;
 /// Default [`Limits::max_message`].
