@@ -445,6 +445,12 @@ impl Pop3App {
         }
     }
 
+    /// ProtocolLogEnabled was on at connect: the session must run with
+    /// [`ServerConfig::trace`], whose events give the command and reply lines.
+    pub fn logs_protocol(&self) -> bool {
+        self.log.is_some()
+    }
+
     /// Writes a protocol log line when ProtocolLogEnabled was on at connect.
     pub fn log(&mut self, event: LogEvent, data: &str, context: &str) {
         if let Some(log) = self.log.as_mut() {
@@ -452,13 +458,12 @@ impl Pop3App {
         }
     }
 
-    /// Sends `reply`, with its summary in the protocol log.
+    /// Sends `reply`. Status lines reach the protocol log through the session's
+    /// `ReplyTraced` events; a SASL challenge is no status line, so it is logged here,
+    /// redacted (NTLM challenges carry the server's nonce).
     fn reply(&mut self, session: &mut ServerSession, id: CommandId, reply: Reply) {
-        if self.log.is_some() {
-            let (data, context) = reply_summary(&reply);
-            if !data.is_empty() {
-                self.log(LogEvent::Sent, &data, &context);
-            }
+        if matches!(reply, Reply::SaslChallenge { .. }) {
+            self.log(LogEvent::Sent, &format!("+ {REDACTED}"), "SASL challenge");
         }
         let _ = session.send(id, reply);
     }
@@ -468,50 +473,7 @@ impl Pop3App {
         self.pending = Some(tokio::task::spawn_blocking(move || Done(work())));
     }
 
-    fn log_request(&mut self, request: &Request) {
-        if self.log.is_none() {
-            return;
-        }
-        match request {
-            Request::Login { user, .. } => {
-                self.log(LogEvent::Received, &format!("USER {user}"), "");
-                self.log(LogEvent::Received, &format!("PASS {REDACTED}"), "");
-            }
-            Request::Apop { user, .. } => {
-                self.log(LogEvent::Received, &format!("APOP {user} {REDACTED}"), "");
-            }
-            Request::Authenticate {
-                mechanism,
-                initial_response,
-            } => {
-                let data = match initial_response {
-                    Some(_) => format!("AUTH {mechanism} {REDACTED}"),
-                    None => format!("AUTH {mechanism}"),
-                };
-                self.log(LogEvent::Received, &data, "");
-            }
-            Request::SaslResponse { .. } => {
-                self.log(LogEvent::Received, REDACTED, "SASL response");
-            }
-            Request::Retrieve {
-                message, top_lines, ..
-            } => {
-                let data = match top_lines {
-                    Some(n) => format!("TOP {message} {n}"),
-                    None => format!("RETR {message}"),
-                };
-                self.log(LogEvent::Received, &data, "");
-            }
-            Request::Commit { deleted } => {
-                let context = format!("{} message(s) marked for deletion", deleted.len());
-                self.log(LogEvent::Received, "QUIT", &context);
-            }
-            _ => self.log(LogEvent::Received, "(command)", ""),
-        }
-    }
-
     fn on_request(&mut self, session: &mut ServerSession, id: CommandId, request: Request) {
-        self.log_request(&request);
         match request {
             Request::Login { user, password } => {
                 if let Decision::Deny(d) = self.ctx.access.check_throttle(&user, self.client_addr) {
@@ -811,26 +773,6 @@ impl Pop3App {
     }
 }
 
-/// The summary of a reply for the protocol log (`data`, `context`); secrets never appear.
-fn reply_summary(reply: &Reply) -> (String, String) {
-    match reply {
-        Reply::LoginAccepted { maildrop } => (
-            "+OK".into(),
-            format!("logged in, {} message(s)", maildrop.len()),
-        ),
-        Reply::LoginRejected { code, text } => {
-            let code = code.as_ref().map_or("AUTH", ResponseCode::as_str);
-            (format!("-ERR [{code}] {text}"), String::new())
-        }
-        Reply::SaslChallenge { .. } => (format!("+ {REDACTED}"), "SASL challenge".into()),
-        Reply::MessageData { .. } => (String::new(), String::new()),
-        Reply::MessageUnavailable { text } => (format!("-ERR {text}"), String::new()),
-        Reply::CommitSucceeded => ("+OK".into(), "deletions committed, signing off".into()),
-        Reply::CommitFailed { text } => (format!("-ERR [SYS/TEMP] {text}"), String::new()),
-        _ => ("(reply)".into(), String::new()),
-    }
-}
-
 fn temp_failure() -> Reply {
     Reply::LoginRejected {
         code: Some(ResponseCode::SysTemp),
@@ -953,13 +895,14 @@ impl Application<ServerSession> for Pop3App {
     ) -> Directive {
         match event {
             Event::CommandReceived { id, command } => self.on_request(session, id, command),
+            Event::CommandTraced { line } => self.log(LogEvent::Received, &line, ""),
+            Event::ReplyTraced { line } => self.log(LogEvent::Sent, &line, ""),
             Event::TlsRequested => {
-                self.log(LogEvent::Received, "STLS", "");
-                self.log(LogEvent::Sent, "+OK", "TLS negotiation");
+                self.log(LogEvent::Info, "", "TLS negotiation");
                 return Directive::StartTls;
             }
             Event::AuthenticationCancelled { .. } => {
-                self.log(LogEvent::Received, "*", "SASL exchange cancelled");
+                self.log(LogEvent::Info, "", "SASL exchange cancelled");
                 if let Some(mut machine) = self.sasl.take() {
                     machine.abort();
                 }
@@ -1132,15 +1075,12 @@ impl Application<ServerSession> for Pop3App {
                 };
                 match result {
                     Ok((chunk, last)) => {
-                        let first = !retrieval.started;
                         retrieval.started = true;
                         retrieval.reader = reader;
                         if last {
                             self.retrieval = None;
                         }
-                        if first {
-                            self.log(LogEvent::Sent, "+OK", "message follows");
-                        }
+                        // The status line reaches the protocol log as a ReplyTraced event.
                         let _ = session.send(id, Reply::MessageData { chunk, last });
                     }
                     Err(e) if !retrieval.started => {
@@ -1171,9 +1111,9 @@ impl Application<ServerSession> for Pop3App {
                     Ok(bytes) => {
                         let format = self.view.as_ref().map(|v| v.format);
                         let context =
-                            format!("message follows, {} octets as {format:?}", bytes.len());
+                            format!("message converted, {} octets as {format:?}", bytes.len());
                         retrieval.converted = Some((bytes, 0));
-                        self.log(LogEvent::Sent, "+OK", &context);
+                        self.log(LogEvent::Info, "", &context);
                         self.send_converted(session);
                     }
                     Err(e) => {

@@ -11,10 +11,12 @@
 //! ```
 //!
 //! Events: `+` connected, `-` disconnected, `<` received from the client, `>` sent to the
-//! client, `*` information (policy decisions, TLS). The lines are built from what the protocol
-//! crate reports (its requests and the replies the application gives), never by parsing the
-//! socket bytes again, and **secrets never reach them**: passwords, SASL initial responses and
-//! continuation lines are written as `****`.
+//! client, `*` information (policy decisions, TLS). The command and status lines are the
+//! protocol crate's trace (`pop3_proto::Event::CommandTraced` / `ReplyTraced`, enabled for
+//! the connections that log), which covers the commands the session answers itself (`STAT`,
+//! `LIST`, `UIDL`, refusals, ...); the socket bytes are never parsed again, and **secrets
+//! never reach the lines**: the protocol crate writes passwords, APOP digests, SASL initial
+//! responses and continuation lines as `****`, and SASL challenges are logged as `+ ****`.
 //!
 //! Files: the current file is `<protocol>.log`; when a write would make it larger than
 //! [`Rotation::max_file_size`] it is renamed to `<protocol>.log.1` (older ones shift up to

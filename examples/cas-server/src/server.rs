@@ -378,8 +378,18 @@ where
             Arc::new(pop3_proto::ServerConfig::default())
         }
     };
-    let session = ServerSession::new(config, driver::now(), options);
     let mut app = Pop3App::new(ctx, endpoints, slot);
+    // The protocol log is written from the session's trace, which then includes the
+    // commands the session answers itself (STAT, LIST, refusals, ...); other connections
+    // keep sharing the configuration without it.
+    let config = if app.logs_protocol() && !config.trace {
+        let mut traced = (*config).clone();
+        traced.trace = true;
+        Arc::new(traced)
+    } else {
+        config
+    };
+    let session = ServerSession::new(config, driver::now(), options);
     let context = if stream.is_tls() { "POP3S" } else { "POP3" };
     app.log(LogEvent::Connected, "", context);
     driver::drive(session, app, stream, stls, shutdown).await

@@ -273,14 +273,22 @@ fn protocol_log_has_the_commands_and_no_passwords() {
         ",+,,POP3S",
         ",<,USER alice,",
         ",<,PASS ****,",
+        ",<,STAT,",
+        ",<,UIDL,",
+        ",<,LIST,",
         ",<,RETR 1,",
         ",<,QUIT,",
-        ",>,+OK,\"logged in",
+        ",>,+OK alice's maildrop has ",
         ",-,,",
     ] {
         assert!(log.contains(expected), "missing {expected:?} in\n{log}");
     }
     assert!(log.contains("-ERR [AUTH] authentication failed"), "{log}");
+    // One line per command and per status line: alice logged in once, bob twice.
+    assert_eq!(log.matches(",<,USER alice,").count(), 1, "{log}");
+    assert_eq!(log.matches(",<,PASS ****,").count(), 3, "{log}");
+    assert_eq!(log.matches(",<,RETR 1,").count(), 1, "{log}");
+    assert_eq!(log.matches(",>,+OK 438 octets,").count(), 1, "{log}");
     for user in ["alice", "bob"] {
         let password = server.password(user);
         assert!(

@@ -109,6 +109,8 @@ def retr(host, port, cafile, user, password):
     conn = connect(host, port, cafile)
     conn.user(user)
     conn.pass_(password)
+    conn.stat()
+    conn.uidl()
     _, listing, _ = conn.list()
     sizes = [int(line.split()[1]) for line in listing]
     messages = []
