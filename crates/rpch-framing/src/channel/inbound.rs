@@ -12,7 +12,7 @@ use crate::pdu::PacketType;
 use crate::rts::{Cookie, ForwardDestination, RtsCommand, RtsPdu};
 
 use super::flow::{ReceiveWindow, SendWindow};
-use super::link::{Frame, INPUT_SLICE, Reader, Writer, strip_greeting};
+use super::link::{BackendReader, Frame, INPUT_SLICE, Reader, Writer};
 use super::pdus::{self, ConnB1, InRecycleA1};
 use super::{
     Backend, ChannelError, CloseReason, MAX_RECEIVE_WINDOW, MIN_RECEIVE_WINDOW, ProxyConfig,
@@ -65,15 +65,13 @@ pub struct InboundProxy {
     lifetime: u64,
     state: InboundState,
     client_in: Reader,
-    backend_in: Reader,
+    backend_in: BackendReader,
     to_backend: Writer,
     /// The IN channel's HTTP response: only ever a `503 RPC Error` (§2.1.2.1.3).
     to_client: Writer,
     /// ConnectionTimeout of this channel: the configured one, or the client's
     /// `Pragma: MinConnTimeout`.
     connection_timeout: Duration,
-    /// The backend's greeting (if any) has been read.
-    greeted: bool,
     /// The owner reported the backend connection established.
     connected: bool,
     events: VecDeque<ProxyEvent>,
@@ -116,11 +114,10 @@ impl InboundProxy {
             lifetime: content_length,
             state: InboundState::AwaitingB1,
             client_in: Reader::default(),
-            backend_in: Reader::default(),
+            backend_in: BackendReader::default(),
             to_backend: Writer::default(),
             to_client: Writer::default(),
             connection_timeout,
-            greeted: false,
             connected: false,
             events: VecDeque::new(),
             queue: VecDeque::new(),
@@ -197,13 +194,6 @@ impl InboundProxy {
         }
         for slice in data.chunks(INPUT_SLICE) {
             self.backend_in.push(slice);
-            if !self.greeted {
-                match strip_greeting(&mut self.backend_in) {
-                    Ok(true) => self.greeted = true,
-                    Ok(false) => continue,
-                    Err(e) => return self.fail_backend(e),
-                }
-            }
             loop {
                 if self.is_closed() {
                     return;
@@ -211,7 +201,7 @@ impl InboundProxy {
                 match self.backend_in.next_frame(&self.config.pdu_limits) {
                     Ok(Some(frame)) => self.on_backend_frame(now, frame),
                     Ok(None) => break,
-                    Err(e) => return self.fail_backend(e.into()),
+                    Err(e) => return self.fail_backend(e),
                 }
             }
             self.pump(now);

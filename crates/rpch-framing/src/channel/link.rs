@@ -103,6 +103,44 @@ pub(crate) fn strip_greeting(reader: &mut Reader) -> Result<bool, super::Channel
     }
 }
 
+/// The backend stream: an optional `ncacn_http/1.0` greeting, then PDUs. Both proxy machines
+/// read their backend through this, so the greeting rule lives in one place.
+#[derive(Debug, Default)]
+pub(crate) struct BackendReader {
+    reader: Reader,
+    past_greeting: bool,
+}
+
+impl BackendReader {
+    pub(crate) fn push(&mut self, data: &[u8]) {
+        self.reader.push(data);
+    }
+
+    /// Bytes held.
+    pub(crate) fn buffered(&self) -> usize {
+        self.reader.buffered()
+    }
+
+    /// The next complete PDU after the greeting, `Ok(None)` when more bytes are needed.
+    pub(crate) fn next_frame(
+        &mut self,
+        limits: &Limits,
+    ) -> Result<Option<Frame>, super::ChannelError> {
+        if !self.past_greeting {
+            if !strip_greeting(&mut self.reader)? {
+                return Ok(None);
+            }
+            self.past_greeting = true;
+        }
+        Ok(self.reader.next_frame(limits)?)
+    }
+
+    /// Drops everything buffered (the stream is finished).
+    pub(crate) fn clear(&mut self) {
+        self.reader.clear();
+    }
+}
+
 /// Bytes waiting to be written to one stream.
 #[derive(Debug, Default)]
 pub(crate) struct Writer {

@@ -11,7 +11,7 @@ use crate::pdu::{HEADER_LEN, PacketType, PduHeader};
 use crate::rts::{Cookie, ForwardDestination, RtsPdu, RtsPduKind};
 
 use super::flow::{ReceiveWindow, SendWindow};
-use super::link::{Frame, INPUT_SLICE, Reader, Writer, strip_greeting};
+use super::link::{BackendReader, Frame, INPUT_SLICE, Reader, Writer};
 use super::pdus::{self, ConnA1, OutRecycleA3};
 use super::{
     Backend, ChannelError, CloseReason, MAX_RECEIVE_WINDOW, MIN_RECEIVE_WINDOW, PROTOCOL_VERSION,
@@ -64,14 +64,12 @@ pub struct OutboundProxy {
     backend: Backend,
     state: OutboundState,
     client_in: Reader,
-    backend_in: Reader,
+    backend_in: BackendReader,
     to_client: Writer,
     to_backend: Writer,
     /// ConnectionTimeout of this channel: the configured one, or the client's
     /// `Pragma: MinConnTimeout`.
     connection_timeout: Duration,
-    /// The backend's greeting (if any) has been read.
-    greeted: bool,
     /// The owner reported the backend connection established.
     connected: bool,
     events: VecDeque<ProxyEvent>,
@@ -108,11 +106,10 @@ impl OutboundProxy {
             backend,
             state: OutboundState::AwaitingA1,
             client_in: Reader::default(),
-            backend_in: Reader::default(),
+            backend_in: BackendReader::default(),
             to_client: Writer::default(),
             to_backend: Writer::default(),
             connection_timeout,
-            greeted: false,
             connected: false,
             events: VecDeque::new(),
             queue: VecDeque::new(),
@@ -178,13 +175,6 @@ impl OutboundProxy {
         }
         for slice in data.chunks(INPUT_SLICE) {
             self.backend_in.push(slice);
-            if !self.greeted {
-                match strip_greeting(&mut self.backend_in) {
-                    Ok(true) => self.greeted = true,
-                    Ok(false) => continue,
-                    Err(e) => return self.fail_backend(e),
-                }
-            }
             loop {
                 if self.is_closed() {
                     return;
@@ -192,7 +182,7 @@ impl OutboundProxy {
                 match self.backend_in.next_frame(&self.config.pdu_limits) {
                     Ok(Some(frame)) => self.on_backend_frame(now, frame),
                     Ok(None) => break,
-                    Err(e) => return self.fail_backend(e.into()),
+                    Err(e) => return self.fail_backend(e),
                 }
             }
             self.pump(now);
