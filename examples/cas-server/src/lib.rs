@@ -19,7 +19,6 @@
 //! - [`tls`]: certificate loading and the demo self-signed certificate.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
 
@@ -108,23 +107,17 @@ pub fn prepare(cli: &config::Cli) -> Result<config::Settings, Error> {
 pub async fn run(settings: config::Settings, shutdown: CancellationToken) -> Result<(), Error> {
     let server = Server::bind(&settings).await?;
     if let Some(path) = &settings.port_file {
-        write_port_file(path, &server.addresses_json()).map_err(|source| Error::PortFile {
-            path: path.display().to_string(),
-            source,
-        })?;
+        fsutil::replace_file(path, server.addresses_json().as_bytes(), false).map_err(
+            |source| Error::PortFile {
+                path: path.display().to_string(),
+                source,
+            },
+        )?;
     }
     tracing::info!(pop3 = ?server.pop3_addr(), pop3s = ?server.pop3s_addr(), "listening");
     print!("{}", connect_hints(&settings, &server));
     server.run(shutdown).await;
     Ok(())
-}
-
-/// Written via a temporary file and a rename, so a reader never sees half of it.
-fn write_port_file(path: &Path, json: &str) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, json)?;
-    std::fs::rename(&tmp, path)
 }
 
 /// The "how to connect" text printed at start.
