@@ -2175,14 +2175,21 @@ fn search_return_opt(input: &[u8]) -> PResult<'_, SearchReturnOption> {
     Ok((rest, o))
 }
 
-fn sp_astring(input: &[u8]) -> PResult<'_, AString<'_>> {
+/// `SP` followed by whatever `parse` reads.
+fn after_sp<'a, T>(
+    input: &'a [u8],
+    parse: impl FnOnce(&'a [u8]) -> PResult<'a, T>,
+) -> PResult<'a, T> {
     let (rest, ()) = sp(input)?;
-    astring(rest)
+    parse(rest)
+}
+
+fn sp_astring(input: &[u8]) -> PResult<'_, AString<'_>> {
+    after_sp(input, astring)
 }
 
 fn sp_date(input: &[u8]) -> PResult<'_, Date> {
-    let (rest, ()) = sp(input)?;
-    date(rest)
+    after_sp(input, date)
 }
 
 /// `search-key = "ALL" / "ANSWERED" / "BCC" SP astring / "BEFORE" SP date / "BODY" SP astring
@@ -2248,42 +2255,12 @@ fn search_key(input: &[u8], depth: usize) -> PResult<'_, SearchKey<'_>> {
         K_SENTBEFORE => sp_date(rest).map(|(r, d)| (r, K::SentBefore(d)))?,
         K_SENTON => sp_date(rest).map(|(r, d)| (r, K::SentOn(d)))?,
         K_SENTSINCE => sp_date(rest).map(|(r, d)| (r, K::SentSince(d)))?,
-        K_KEYWORD | K_UNKEYWORD => {
-            let (r, ()) = sp(rest)?;
-            let (r, a) = atom(r)?;
-            (
-                r,
-                if key == K_KEYWORD {
-                    K::Keyword(a)
-                } else {
-                    K::Unkeyword(a)
-                },
-            )
-        }
-        K_LARGER | K_SMALLER => {
-            let (r, ()) = sp(rest)?;
-            let (r, n) = number64(r)?;
-            (
-                r,
-                if key == K_LARGER {
-                    K::Larger(n)
-                } else {
-                    K::Smaller(n)
-                },
-            )
-        }
-        K_OLDER | K_YOUNGER => {
-            let (r, ()) = sp(rest)?;
-            let (r, n) = nz_number(r)?;
-            (
-                r,
-                if key == K_OLDER {
-                    K::Older(n)
-                } else {
-                    K::Younger(n)
-                },
-            )
-        }
+        K_KEYWORD => after_sp(rest, atom).map(|(r, a)| (r, K::Keyword(a)))?,
+        K_UNKEYWORD => after_sp(rest, atom).map(|(r, a)| (r, K::Unkeyword(a)))?,
+        K_LARGER => after_sp(rest, number64).map(|(r, n)| (r, K::Larger(n)))?,
+        K_SMALLER => after_sp(rest, number64).map(|(r, n)| (r, K::Smaller(n)))?,
+        K_OLDER => after_sp(rest, nz_number).map(|(r, n)| (r, K::Older(n)))?,
+        K_YOUNGER => after_sp(rest, nz_number).map(|(r, n)| (r, K::Younger(n)))?,
         K_UID => {
             let (r, ()) = sp(rest)?;
             let (r, s) = sequence_set_arg(r)?;
