@@ -46,7 +46,7 @@ pub enum BodyStructure<'a> {
 }
 
 impl<'a> BodyStructure<'a> {
-    /// A multipart body; `None` when `parts` is empty (the grammar needs at least one part).
+    /// A multipart body; an error when `parts` is empty (the grammar needs at least one part).
     pub fn multi(
         parts: Vec<BodyStructure<'a>>,
         subtype: IString<'a>,
@@ -304,7 +304,7 @@ pub enum BodyLanguage<'a> {
 }
 
 impl<'a> BodyLanguage<'a> {
-    /// The list form; `None` when `tags` is empty (the grammar needs at least one).
+    /// The list form; an error when `tags` is empty (the grammar needs at least one).
     pub fn list(tags: Vec<IString<'a>>) -> Result<Self, ValidationError> {
         if tags.is_empty() {
             return Err(ValidationError::new("body language list (empty)"));
@@ -356,7 +356,7 @@ pub enum BodyExtension<'a> {
 }
 
 impl<'a> BodyExtension<'a> {
-    /// The list form; `None` when `items` is empty (the grammar needs at least one).
+    /// The list form; an error when `items` is empty (the grammar needs at least one).
     pub fn list(items: Vec<BodyExtension<'a>>) -> Result<Self, ValidationError> {
         if items.is_empty() {
             return Err(ValidationError::new("body extension list (empty)"));
