@@ -102,6 +102,7 @@
 #![deny(missing_docs)]
 
 pub mod body;
+pub mod client;
 pub mod code;
 pub mod command;
 pub mod encode;
@@ -112,6 +113,7 @@ pub mod fuzzing;
 pub mod mutf7;
 pub mod parse;
 pub mod response;
+pub mod server;
 pub mod types;
 
 pub use bytes;

@@ -1,0 +1,1 @@
+//! The IMAP client session (sans-IO) (work in progress, issue 4).

@@ -1,0 +1,1 @@
+//! Autodiscover (Outlook POX) and Mozilla autoconfig (issue 7).

@@ -1,0 +1,1 @@
+//! Connectivity tests: test-popconnectivity, test-imapconnectivity, test-outlookconnectivity (issue 9).
