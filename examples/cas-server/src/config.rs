@@ -51,6 +51,14 @@ pub struct Cli {
     /// `set-popsettings --login-type PlainTextLogin`).
     #[arg(long)]
     pub allow_plaintext_auth: bool,
+    /// Outlook Anywhere HTTPS listener (RPC proxy, autodiscover), IP:PORT (port 0 picks a
+    /// free one).
+    #[arg(long, value_name = "ADDR")]
+    pub https_listen: Option<SocketAddr>,
+    /// Plain HTTP listener behind an SSL-offloading terminator, IP:PORT (served only while
+    /// the policy's OutlookAnywhere SSLOffloading is on).
+    #[arg(long, value_name = "ADDR")]
+    pub http_listen: Option<SocketAddr>,
     /// Write the bound listener addresses here as JSON once listening, e.g.
     /// {"pop3": "127.0.0.1:1110", "pop3s": "127.0.0.1:1995"}.
     #[arg(long, value_name = "PATH")]
@@ -75,6 +83,9 @@ pub struct FileConfig {
     /// `[ntlm]`: the NTLM acceptor (POP3 `AUTH NTLM`, HTTP `NTLM`/`Negotiate`).
     #[serde(default)]
     pub ntlm: NtlmSection,
+    /// `[outlook_anywhere]`: the HTTPS endpoint's listeners and limits.
+    #[serde(default)]
+    pub outlook_anywhere: crate::rpc_proxy::OutlookAnywhereSection,
 }
 
 /// `[server]`.
@@ -417,6 +428,8 @@ pub struct Settings {
     pub pop3: Pop3Settings,
     /// NTLM.
     pub ntlm: NtlmSettings,
+    /// The Outlook Anywhere HTTPS endpoint.
+    pub outlook_anywhere: crate::rpc_proxy::EndpointSettings,
     /// Where to report bound addresses.
     pub port_file: Option<PathBuf>,
     /// The config came from the data directory (not `--config`): demo hints are printed.
@@ -592,6 +605,12 @@ pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settin
         tls,
         pop3,
         ntlm: NtlmSettings::resolve(file.ntlm)?,
+        outlook_anywhere: crate::rpc_proxy::EndpointSettings::resolve(
+            &file.outlook_anywhere,
+            cli.https_listen,
+            cli.http_listen,
+        )
+        .map_err(|e| invalid(e.key, e.message))?,
         port_file: cli.port_file.clone(),
         from_data_dir: cli.config.is_none(),
     };

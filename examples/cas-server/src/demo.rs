@@ -132,9 +132,28 @@ pub fn ensure_demo_data(data_dir: &Path) -> Result<Created, DemoError> {
 /// The demo users' organizational units.
 pub const DEMO_OUS: [(&str, &str); 2] = [("alice", "corp/sales"), ("bob", "corp/engineering")];
 
-/// The demo policy: Exchange's defaults, with the demo users in their OUs.
+/// The RPC backends the demo's Outlook Anywhere proxy may reach: this machine only, by the
+/// names a client may use for it (impacket, given no server name, uses the NetBIOS computer
+/// name from the NTLM challenge), on Exchange's RPC ports and the endpoint mapper. Exchange's
+/// own default (`*:6001-6004`, `*:593`) would let any authenticated user reach any host on
+/// those ports through the proxy.
+pub const DEMO_VALID_PORTS: [&str; 6] = [
+    "localhost:6001-6004",
+    "localhost:593",
+    "127.0.0.1:6001-6004",
+    "127.0.0.1:593",
+    "CAS-SERVER:6001-6004",
+    "CAS-SERVER:593",
+];
+
+/// The demo policy: Exchange's defaults, with the demo users in their OUs and Outlook
+/// Anywhere's `ValidPorts` limited to this machine ([`DEMO_VALID_PORTS`]).
 pub fn demo_policy() -> String {
     let mut config = cas_policy::PolicyConfig::default();
+    config.outlook_anywhere.valid_ports = DEMO_VALID_PORTS
+        .iter()
+        .map(|p| cas_policy::RpcPortRange::parse(p).expect("demo ValidPorts entries are valid"))
+        .collect();
     for (user, ou) in DEMO_OUS {
         let ou = ou.parse().expect("demo OU names are valid");
         config
@@ -364,6 +383,19 @@ allow_clear_text_without_tls = false
 # login_delay_secs = 0               # CAPA LOGIN-DELAY
 # expire = "never"                   # CAPA EXPIRE: days or "never"
 apop_enabled = false                 # needs clear-text passwords: unsupported here
+
+[outlook_anywhere]
+# The HTTPS endpoint: RPC over HTTP proxy https://localhost:8443/rpc/rpcproxy.dll and
+# autodiscover. The Exchange settings (Enabled, host names, authentication methods,
+# SSLOffloading, ValidPorts) live in policy.toml: `cas-server get-outlookanywhere`.
+https_listen = "127.0.0.1:8443"
+# http_listen = "127.0.0.1:8080"      # plain HTTP behind a TLS terminator (needs SSLOffloading)
+# max_request_head_bytes = 16384      # http.sys MaxRequestBytes default
+# max_request_headers = 64
+# max_request_body_bytes = 65536      # autodiscover request bodies
+# idle_timeout_secs = 120             # IIS connectionTimeout default
+# backend_connect_timeout_secs = 10
+# max_connections = 4096
 
 [ntlm]
 # POP3 AUTH NTLM (offered before TLS too: NTLM never sends the password) and HTTP NTLM /

@@ -8,12 +8,12 @@
 //! - [`config`]: TOML config file and command-line overrides.
 //! - [`demo`]: the demo data directory made on first run.
 //! - [`driver`]: the generic per-connection loop any sans-IO session plugs into.
-//! - [`http_auth_test`]: the HTTP(S) NTLM/Negotiate/Basic test endpoint
-//!   (`cas-http-auth-test`), a test vehicle until the RPC proxy exists.
 //! - [`live`]: the client access policy and users file, reloaded on change or SIGHUP.
 //! - [`mime`]: MessageRetrievalMimeFormat conversions.
 //! - [`pop3`]: `pop3_proto::ServerSession` and the application answering its requests.
 //! - [`protolog`]: rotating protocol logs (ProtocolLogEnabled).
+//! - [`rpc_proxy`]: the Outlook Anywhere HTTPS endpoint: RPC over HTTP proxy
+//!   `/rpc/rpcproxy.dll` and the autodiscover routes.
 //! - [`server`]: listeners, connection tasks, graceful shutdown.
 //! - [`store`] / [`maildir`]: the mailbox backend trait and its Maildir implementation.
 //! - [`tls`]: certificate loading and the demo self-signed certificate.
@@ -30,7 +30,6 @@ pub mod connectivity;
 pub mod demo;
 pub mod driver;
 pub mod fsutil;
-pub mod http_auth_test;
 pub mod imap;
 pub mod imap_store;
 pub mod live;
@@ -134,6 +133,12 @@ pub fn connect_hints(settings: &config::Settings, server: &Server) -> String {
     }
     if let Some(a) = server.pop3s_addr() {
         let _ = writeln!(out, "  POP3S (implicit)   {a}");
+    }
+    if let Some(a) = server.https_addr() {
+        let _ = writeln!(out, "  Outlook Anywhere   https://{a}/rpc/rpcproxy.dll");
+    }
+    if let Some(a) = server.http_addr() {
+        let _ = writeln!(out, "  HTTP (offloading)  http://{a}/rpc/rpcproxy.dll");
     }
     let creds = if settings.from_data_dir {
         demo::read_credentials(&settings.data_dir)

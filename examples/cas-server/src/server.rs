@@ -45,6 +45,9 @@ pub enum StartError {
     /// The client access policy file does not load.
     #[error("invalid policy: {0}")]
     Policy(String),
+    /// The Outlook Anywhere HTTPS endpoint could not start.
+    #[error(transparent)]
+    OutlookAnywhere(#[from] crate::rpc_proxy::EndpointError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -62,6 +65,8 @@ pub struct Server {
     acceptor: Option<TlsAcceptor>,
     ctx: Arc<Pop3Context>,
     credentials: Option<Arc<LiveCredentials>>,
+    /// The Outlook Anywhere HTTPS endpoint (RPC proxy, autodiscover), when configured.
+    outlook_anywhere: Option<crate::rpc_proxy::Endpoint>,
 }
 
 impl std::fmt::Debug for Server {
@@ -115,10 +120,21 @@ impl Server {
             credentials.clone(),
             Arc::new(MaildirStore::new(&settings.maildir_root)),
             ntlm.then(|| Arc::new(settings.ntlm.acceptor_config())),
-            channel_bindings,
-            access,
+            channel_bindings.clone(),
+            access.clone(),
         )
         .map_err(|e| StartError::Pop3Config(e.to_string()))?;
+        let oa_ctx = crate::rpc_proxy::ProxyContext::new(
+            settings.outlook_anywhere.clone(),
+            access,
+            credentials.clone(),
+            ntlm.then(|| Arc::new(settings.ntlm.acceptor_config())),
+            channel_bindings,
+            &settings.log_dir,
+            settings.log_rotation,
+        );
+        let outlook_anywhere =
+            crate::rpc_proxy::Endpoint::bind(Arc::new(oa_ctx), acceptor.clone()).await?;
         let mut server = Self::bind_with(
             Arc::new(ctx),
             acceptor,
@@ -127,6 +143,7 @@ impl Server {
         )
         .await?;
         server.credentials = Some(credentials);
+        server.outlook_anywhere = outlook_anywhere;
         Ok(server)
     }
 
@@ -157,6 +174,7 @@ impl Server {
             acceptor,
             ctx,
             credentials: None,
+            outlook_anywhere: None,
         })
     }
 
@@ -170,6 +188,24 @@ impl Server {
         self.pop3s.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// The Outlook Anywhere HTTPS listener's address.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.outlook_anywhere.as_ref().and_then(|e| e.https_addr())
+    }
+
+    /// The Outlook Anywhere plain HTTP (SSL offloading) listener's address.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.outlook_anywhere.as_ref().and_then(|e| e.http_addr())
+    }
+
+    /// The Outlook Anywhere endpoint's live resource counts (connections, channels,
+    /// backend sockets), when it is configured.
+    pub fn rpc_proxy_stats(&self) -> Option<Arc<crate::rpc_proxy::ProxyStats>> {
+        self.outlook_anywhere
+            .as_ref()
+            .map(|e| e.context().stats.clone())
+    }
+
     /// The bound addresses as a JSON object, for `--port-file`.
     pub fn addresses_json(&self) -> String {
         let field =
@@ -177,6 +213,8 @@ impl Server {
         let fields: Vec<String> = [
             field("pop3", self.pop3_addr()),
             field("pop3s", self.pop3s_addr()),
+            field("https", self.https_addr()),
+            field("http", self.http_addr()),
         ]
         .into_iter()
         .flatten()
@@ -200,7 +238,11 @@ impl Server {
             acceptor,
             ctx,
             credentials,
+            outlook_anywhere,
         } = self;
+        if let Some(endpoint) = outlook_anywhere {
+            tracker.spawn(endpoint.run(shutdown.clone()));
+        }
         let watcher = tokio::spawn(crate::live::watch(
             ctx.access.live_policy().clone(),
             credentials,

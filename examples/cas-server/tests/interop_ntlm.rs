@@ -1,6 +1,7 @@
-//! Black-box NTLM interop: the real `cas-server` (POP3 `AUTH NTLM`) and the
-//! `cas-http-auth-test` endpoint (HTTP `NTLM`, `Negotiate`, `Basic`), driven by pyspnego,
-//! requests-ntlm and curl over loopback.
+//! Black-box NTLM interop: the real `cas-server`, POP3 `AUTH NTLM` and the Outlook Anywhere
+//! endpoint's HTTP `NTLM`, `Negotiate` and `Basic` (on RPC over HTTP echo requests, which
+//! the endpoint answers only once authenticated), driven by pyspnego, requests-ntlm and
+//! curl over loopback.
 //!
 //! Clients that are not installed make a test print `SKIP` and pass, unless
 //! `CAS_REQUIRE_INTEROP=1` (see `common`). Passwords are the demo ones: ASCII, because curl
@@ -150,27 +151,15 @@ fn curl_pop3_auth_ntlm() {
     assert!(!log.contains("TlRMTVNTUA"), "an NTLM token was logged");
 }
 
-/// The HTTP test endpoint with a plain and an HTTPS listener.
+/// The server with the Outlook Anywhere endpoint on HTTPS and plain HTTP, `[ntlm]
+/// extended_protection` set to `extended_protection`; returns the two proxy URLs.
 fn start_http(extended_protection: &str) -> (Server, String, String) {
-    let (http, https) = (common::free_port(), common::free_port());
-    let args = [
-        "--http-listen".to_owned(),
-        format!("127.0.0.1:{http}"),
-        "--https-listen".to_owned(),
-        format!("127.0.0.1:{https}"),
-        "--extended-protection".to_owned(),
-        extended_protection.to_owned(),
-    ];
-    let server = Server::start_program(
-        env!("CARGO_BIN_EXE_cas-http-auth-test"),
-        &args,
-        (http, https),
-    );
-    (
-        server,
-        format!("http://localhost:{http}/rpc/rpcproxy.dll"),
-        format!("https://localhost:{https}/any/path"),
-    )
+    let setting = format!("[ntlm]\nextended_protection = \"{extended_protection}\"\n");
+    let edit = move |text: &str| text.replacen("[ntlm]\n", &setting, 1);
+    let server = Server::start_outlook_anywhere(Some(&edit));
+    let http = format!("http://localhost:{}/rpc/rpcproxy.dll", server.http_port);
+    let https = server.rpc_proxy_url();
+    (server, http, https)
 }
 
 /// curl's final status line code and body.
@@ -180,7 +169,15 @@ fn curl_http(server: &Server, password: &str, url: &str, scheme: &str) -> (Strin
         "alice",
         password,
         url,
-        &[scheme, "--write-out", "\n%{http_code}"],
+        &[
+            scheme,
+            "--request",
+            "RPC_IN_DATA",
+            "--header",
+            "Content-Length: 0",
+            "--write-out",
+            "\n%{http_code}",
+        ],
     );
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, code) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
@@ -194,24 +191,32 @@ fn curl_http_ntlm_and_basic() {
     }
     let (server, http, https) = start_http("none");
     let alice = server.password("alice");
+    // SSLOffloading (Exchange's default) on: plain HTTP is served as if a TLS terminator
+    // sat in front, Basic included.
     for url in [&http, &https] {
         let (code, body) = curl_http(&server, &alice, url, "--ntlm");
         assert_eq!(code, "200", "{url}\n{}", server.log());
-        assert!(body.contains("authenticated as alice (NTLM)"), "{body}");
+        assert_eq!(body.len(), 20, "not the echo response: {body:?}");
         let (code, _) = curl_http(&server, "wrong-password", url, "--ntlm");
         assert_eq!(code, "401", "{url}");
     }
-    // Basic only over TLS.
-    let (code, body) = curl_http(&server, &alice, &https, "--basic");
+    let (code, _) = curl_http(&server, &alice, &https, "--basic");
     assert_eq!(code, "200", "{}", server.log());
-    assert!(body.contains("authenticated as alice (Basic)"), "{body}");
     let (code, _) = curl_http(&server, "wrong-password", &https, "--basic");
     assert_eq!(code, "401");
     let (code, _) = curl_http(&server, &alice, &http, "--basic");
-    assert_eq!(code, "401", "Basic accepted without TLS");
+    assert_eq!(code, "200", "Basic refused behind an SSL offloader");
     // The 401 offers every scheme.
     let out = run(Command::new("curl")
-        .args(["--silent", "--include", "--cacert"])
+        .args([
+            "--silent",
+            "--include",
+            "--request",
+            "RPC_IN_DATA",
+            "--header",
+            "Content-Length: 0",
+            "--cacert",
+        ])
         .arg(server.cert())
         .arg(&https));
     let head = String::from_utf8_lossy(&out.stdout);
@@ -223,8 +228,36 @@ fn curl_http_ntlm_and_basic() {
         assert!(head.contains(offer), "{head}");
     }
     let log = server.log();
+    assert!(log.contains("HTTP login succeeded"), "{log}");
+    let requests = std::fs::read_to_string(
+        server
+            .data_dir()
+            .join("logs")
+            .join("rpchttp")
+            .join("rpchttp.log"),
+    )
+    .unwrap();
+    assert!(
+        requests.contains("RPC_IN_DATA /rpc/rpcproxy.dll user=alice channel=IN"),
+        "{requests}"
+    );
+    assert!(!requests.contains("TlRMTVNTUA"), "an NTLM token was logged");
     assert!(!log.contains("TlRMTVNTUA"), "an NTLM token was logged");
     assert!(!log.contains("Authorization"), "a header was logged");
+
+    // Without SSLOffloading, plain HTTP is refused whatever the scheme: Basic would send
+    // the password in clear.
+    server.admin_ok(&["set-outlookanywhere", "--ssl-offloading", "false"]);
+    server.reload();
+    let (code, _) = curl_http(&server, &alice, &http, "--basic");
+    assert_eq!(
+        code, "403",
+        "Basic accepted over plain HTTP without SSL offloading"
+    );
+    let (code, _) = curl_http(&server, &alice, &http, "--ntlm");
+    assert_eq!(code, "403");
+    let (code, _) = curl_http(&server, &alice, &https, "--basic");
+    assert_eq!(code, "200");
 }
 
 fn http_client(server: &Server, client: &str, url: &str, password: &str, expect: u16) {
@@ -250,7 +283,7 @@ fn requests_ntlm_with_extended_protection_required() {
     // requests-ntlm sends the certificate's tls-server-end-point bindings.
     http_client(&server, "requests-ntlm", &https, &alice, 200);
     http_client(&server, "requests-ntlm", &https, "wrong-password", 401);
-    // Plain HTTP has no bindings to check: refused under Require.
+    // Plain HTTP (behind an SSL offloader) has no bindings to check: refused under Require.
     http_client(&server, "requests-ntlm", &http, &alice, 401);
     // pyspnego over one http.client connection: right bindings pass, another
     // certificate's bindings and none are refused.

@@ -25,6 +25,10 @@ pub struct Server {
     pub pop3_port: u16,
     /// POP3S port.
     pub pop3s_port: u16,
+    /// Outlook Anywhere HTTPS port (0: not listening).
+    pub https_port: u16,
+    /// Outlook Anywhere plain HTTP (SSL offloading) port (0: not listening).
+    pub http_port: u16,
     /// The program and its arguments, to restart it.
     command: Vec<std::ffi::OsString>,
 }
@@ -38,9 +42,31 @@ impl Server {
     /// Starts `cas-server`; when `extra_toml` is not empty, stops it once the demo data
     /// exists, appends `extra_toml` to its `cas-server.toml` and starts it again.
     pub fn start_with_config(extra_toml: &str) -> Server {
+        if extra_toml.is_empty() {
+            Server::start_inner(None, false)
+        } else {
+            Server::start_inner(Some(&|text: &str| format!("{text}{extra_toml}")), false)
+        }
+    }
+
+    /// Starts `cas-server` with the Outlook Anywhere HTTPS and plain HTTP listeners on free
+    /// ports too; with `edit`, stops it once the demo data exists, rewrites its
+    /// `cas-server.toml` with `edit` and starts it again.
+    pub fn start_outlook_anywhere(edit: Option<&dyn Fn(&str) -> String>) -> Server {
+        Server::start_inner(edit, true)
+    }
+
+    /// `outlook_anywhere`: listen on known HTTPS and HTTP ports; otherwise HTTPS goes to an
+    /// ephemeral port (the demo config's 8443 would collide between tests).
+    fn start_inner(edit: Option<&dyn Fn(&str) -> String>, outlook_anywhere: bool) -> Server {
         let dir = scratch_dir();
         let (pop3_port, pop3s_port) = (free_port(), free_port());
-        let command = vec![
+        let (https_port, http_port) = if outlook_anywhere {
+            (free_port(), free_port())
+        } else {
+            (0, 0)
+        };
+        let mut command: Vec<std::ffi::OsString> = vec![
             env!("CARGO_BIN_EXE_cas-server").into(),
             "--data-dir".into(),
             dir.join("data").into_os_string(),
@@ -48,28 +74,40 @@ impl Server {
             format!("127.0.0.1:{pop3_port}").into(),
             "--pop3s-listen".into(),
             format!("127.0.0.1:{pop3s_port}").into(),
+            "--https-listen".into(),
+            format!("127.0.0.1:{https_port}").into(),
         ];
+        if outlook_anywhere {
+            command.push("--http-listen".into());
+            command.push(format!("127.0.0.1:{http_port}").into());
+        }
         let mut server = Server {
             child: None,
             dir,
             pop3_port,
             pop3s_port,
+            https_port,
+            http_port,
             command,
         };
         server.spawn();
-        if !extra_toml.is_empty() {
+        if let Some(edit) = edit {
             let status = server.terminate();
             assert!(status.success(), "{}", server.log());
             let config = server.data_dir().join("cas-server.toml");
-            let mut text = fs::read_to_string(&config).unwrap();
-            text.push_str(extra_toml);
-            fs::write(&config, text).unwrap();
+            let text = fs::read_to_string(&config).unwrap();
+            fs::write(&config, edit(&text)).unwrap();
             server.spawn();
         }
         server
     }
 
-    /// Starts another program of this package (e.g. `cas-http-auth-test`) the same way:
+    /// The RPC proxy URL on the HTTPS listener.
+    pub fn rpc_proxy_url(&self) -> String {
+        format!("https://localhost:{}/rpc/rpcproxy.dll", self.https_port)
+    }
+
+    /// Starts another program of this package the same way:
     /// `--data-dir` is added, `ports` are what it must listen on before this returns.
     pub fn start_program(program: &str, args: &[String], ports: (u16, u16)) -> Server {
         let dir = scratch_dir();
@@ -84,6 +122,8 @@ impl Server {
             dir,
             pop3_port: ports.0,
             pop3s_port: ports.1,
+            https_port: 0,
+            http_port: 0,
             command,
         };
         server.spawn();
@@ -112,7 +152,13 @@ impl Server {
         // The first start hashes the demo passwords and makes a certificate: allow for a slow
         // debug build on a loaded machine.
         let deadline = Instant::now() + Duration::from_secs(120);
-        for port in [self.pop3_port, self.pop3s_port] {
+        let ports = [
+            self.pop3_port,
+            self.pop3s_port,
+            self.https_port,
+            self.http_port,
+        ];
+        for port in ports.into_iter().filter(|&p| p != 0) {
             while TcpStream::connect(("127.0.0.1", port)).is_err() {
                 if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                     panic!("cas-server exited early ({status}):\n{}", self.log());

@@ -1,4 +1,8 @@
-"""HTTP NTLM clients for the cas-server interop tests (cas-http-auth-test endpoint).
+"""HTTP NTLM clients for the cas-server interop tests, against the Outlook Anywhere endpoint.
+
+Every request is an RPC over HTTP echo request (MS-RPCH 2.1.2.1.5: RPC_IN_DATA with
+Content-Length 0 on /rpc/rpcproxy.dll), which the endpoint answers only once the client is
+authenticated: 401 with challenges before, 200 with the 20-byte echo PDU after.
 
 usage: http_ntlm.py CLIENT URL USER PASSWORD CAFILE EXPECTED_STATUS
 
@@ -22,13 +26,19 @@ import urllib.parse
 import spnego
 from spnego.channel_bindings import GssChannelBindings
 
+METHOD = "RPC_IN_DATA"
+# http.client sends no Content-Length for a method it does not know; the echo request has 0.
+ECHO = {"Content-Length": "0"}
+
 
 def with_requests(url, user, password, cafile):
     import requests
     from requests_ntlm import HttpNtlmAuth
 
-    response = requests.get(url, auth=HttpNtlmAuth(user, password), verify=cafile, timeout=30)
-    return response.status_code, response.text
+    response = requests.request(
+        METHOD, url, auth=HttpNtlmAuth(user, password), verify=cafile, timeout=30
+    )
+    return response.status_code, response.content.hex()
 
 
 def channel_bindings(kind, conn):
@@ -48,7 +58,7 @@ def with_pyspnego(kind, url, user, password, cafile):
     context = ssl.create_default_context(cafile=cafile)
     conn = http.client.HTTPSConnection(parts.hostname, parts.port, context=context, timeout=30)
 
-    conn.request("GET", parts.path or "/")
+    conn.request(METHOD, parts.path or "/", headers=ECHO)
     first = conn.getresponse()
     first.read()
     offered = first.headers.get_all("WWW-Authenticate") or []
@@ -65,7 +75,7 @@ def with_pyspnego(kind, url, user, password, cafile):
         options=spnego.NegotiateOptions.use_ntlm,
     )
     token = base64.b64encode(client.step()).decode()
-    conn.request("GET", parts.path or "/", headers={"Authorization": "NTLM " + token})
+    conn.request(METHOD, parts.path or "/", headers={"Authorization": "NTLM " + token, **ECHO})
     second = conn.getresponse()
     second.read()
     challenge = second.headers.get("WWW-Authenticate", "")
@@ -73,9 +83,9 @@ def with_pyspnego(kind, url, user, password, cafile):
 
     token = base64.b64encode(client.step(base64.b64decode(challenge[5:]))).decode()
     # The same TCP connection: the NTLM handshake is bound to it.
-    conn.request("GET", parts.path or "/", headers={"Authorization": "NTLM " + token})
+    conn.request(METHOD, parts.path or "/", headers={"Authorization": "NTLM " + token, **ECHO})
     final = conn.getresponse()
-    return final.status, final.read().decode(errors="replace")
+    return final.status, final.read().hex()
 
 
 def negotiate_token(response):
@@ -109,9 +119,10 @@ def with_negotiate(kind, url, user, password, cafile):
     # An InitialContextToken ([APPLICATION 0] with the SPNEGO OID), not a raw NTLM message.
     assert token[:1] == b"\x60" and not token.startswith(b"NTLMSSP"), token[:16]
     for _ in range(4):
-        conn.request("GET", path, headers={"Authorization": "Negotiate " + base64.b64encode(token).decode()})
+        auth = {"Authorization": "Negotiate " + base64.b64encode(token).decode()}
+        conn.request(METHOD, path, headers={**auth, **ECHO})
         response = conn.getresponse()
-        body = response.read().decode(errors="replace")
+        body = response.read()
         server_token = negotiate_token(response)
         if response.status != 401 or server_token is None:
             break
@@ -128,8 +139,10 @@ def with_negotiate(kind, url, user, password, cafile):
             out = client.step(server_token)
             assert not out, out
         assert client.complete, "pyspnego did not complete the SPNEGO context"
-        assert f"authenticated as {user} (Negotiate)" in body, body
-    return response.status, body
+        # The echo response: application/rpc, the 20-byte echo RTS PDU.
+        assert response.headers.get("Content-Type") == "application/rpc", response.headers
+        assert len(body) == 20 and body[2] == 20, body
+    return response.status, body.hex()
 
 
 def main():
