@@ -444,17 +444,11 @@ impl ServerSession {
         }
         let view = MailboxView::new(&mailbox);
         let rev1 = !self.enabled.imap4rev2;
-        self.queue_response(&Response::Data(Data::Flags(mailbox.flags.clone())));
+        // The order of RFC 9051 §6.3.2's example.
         self.queue_response(&Response::Data(Data::Exists(view.exists())));
         if rev1 {
             self.queue_response(&Response::Data(Data::Recent(mailbox.recent)));
         }
-        let permanent = if mailbox.read_only {
-            Vec::new()
-        } else {
-            mailbox.permanent_flags.clone()
-        };
-        self.queue_untagged_ok(ResponseCode::PermanentFlags(permanent), "Flags permitted");
         self.queue_untagged_ok(
             ResponseCode::UidValidity(mailbox.uid_validity),
             "UIDs valid",
@@ -462,6 +456,13 @@ impl ServerSession {
         if let Some(next) = NonZeroU32::new(view.uid_next()) {
             self.queue_untagged_ok(ResponseCode::UidNext(next), "Predicted next UID");
         }
+        self.queue_response(&Response::Data(Data::Flags(mailbox.flags.clone())));
+        let permanent = if mailbox.read_only {
+            Vec::new()
+        } else {
+            mailbox.permanent_flags.clone()
+        };
+        self.queue_untagged_ok(ResponseCode::PermanentFlags(permanent), "Flags permitted");
         if rev1
             && let Some(first_unseen) = mailbox
                 .messages
