@@ -147,13 +147,15 @@ fn select(h: &mut Harness, uids: &[u32]) -> String {
 
 #[test]
 fn rfc9051_sample_session() {
-    let mut config = ServerConfig::default();
-    config.tls_available = true;
-    config.greeting = "IMAP4rev2 Service Ready".into();
-    config.sasl_mechanisms = vec![SaslMechanism::new("SCRAM-SHA-256", false)];
-    // The RFC's client logs in over clear text, as the example predates the TLS rules;
-    // allow it so the transcript is the RFC's.
-    config.allow_clear_text_without_tls = true;
+    let config = ServerConfig {
+        tls_available: true,
+        greeting: "IMAP4rev2 Service Ready".into(),
+        sasl_mechanisms: vec![SaslMechanism::new("SCRAM-SHA-256", false)],
+        // The RFC's client logs in over clear text, as the example predates the TLS
+        // rules; allow it so the transcript is the RFC's.
+        allow_clear_text_without_tls: true,
+        ..ServerConfig::default()
+    };
     let mut h = Harness::new(config, SessionOptions::default());
     let greeting = h.output();
     assert!(greeting.starts_with("* OK [CAPABILITY IMAP4rev1 IMAP4rev2 STARTTLS "));
