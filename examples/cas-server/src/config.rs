@@ -86,6 +86,9 @@ pub struct FileConfig {
     /// `[outlook_anywhere]`: the HTTPS endpoint's listeners and limits.
     #[serde(default)]
     pub outlook_anywhere: crate::rpc_proxy::OutlookAnywhereSection,
+    /// `[autodiscover]`: e-mail domain and names of Autodiscover / autoconfig replies.
+    #[serde(default)]
+    pub autodiscover: crate::autodiscover::AutodiscoverSection,
 }
 
 /// `[server]`.
@@ -430,6 +433,8 @@ pub struct Settings {
     pub ntlm: NtlmSettings,
     /// The Outlook Anywhere HTTPS endpoint.
     pub outlook_anywhere: crate::rpc_proxy::EndpointSettings,
+    /// Autodiscover and autoconfig (listener ports filled in once bound).
+    pub autodiscover: crate::autodiscover::AutodiscoverConfig,
     /// Where to report bound addresses.
     pub port_file: Option<PathBuf>,
     /// The config came from the data directory (not `--config`): demo hints are printed.
@@ -595,6 +600,9 @@ pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settin
         }),
     };
 
+    let ntlm = NtlmSettings::resolve(file.ntlm)?;
+    let autodiscover = crate::autodiscover::AutodiscoverConfig::resolve(file.autodiscover, &ntlm)
+        .map_err(|e| invalid(e.key, e.message))?;
     let settings = Settings {
         data_dir,
         users_file,
@@ -604,13 +612,14 @@ pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settin
         log_rotation,
         tls,
         pop3,
-        ntlm: NtlmSettings::resolve(file.ntlm)?,
         outlook_anywhere: crate::rpc_proxy::EndpointSettings::resolve(
             &file.outlook_anywhere,
             cli.https_listen,
             cli.http_listen,
         )
         .map_err(|e| invalid(e.key, e.message))?,
+        ntlm,
+        autodiscover,
         port_file: cli.port_file.clone(),
         from_data_dir: cli.config.is_none(),
     };

@@ -142,6 +142,26 @@ impl Server {
             settings.pop3.tls_listen,
         )
         .await?;
+        if let Some(endpoint) = &outlook_anywhere {
+            // Autodiscover describes the listeners as bound (ephemeral ports included).
+            let mut config = settings.autodiscover.clone();
+            config.pop3 = crate::autodiscover::MailEndpoint::of_listeners(
+                server.pop3_addr(),
+                server.pop3s_addr(),
+                server.acceptor.is_some(),
+            );
+            match (endpoint.https_addr(), endpoint.http_addr()) {
+                (Some(a), _) => (config.https_port, config.https_tls) = (a.port(), true),
+                (None, Some(a)) => (config.https_port, config.https_tls) = (a.port(), false),
+                (None, None) => {}
+            }
+            let ad = crate::autodiscover::AutodiscoverContext::new(
+                config,
+                server.ctx.access.live_policy().clone(),
+                credentials.clone(),
+            );
+            let _ = endpoint.context().autodiscover.set(ad);
+        }
         server.credentials = Some(credentials);
         server.outlook_anywhere = outlook_anywhere;
         Ok(server)

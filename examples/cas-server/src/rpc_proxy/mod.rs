@@ -319,6 +319,9 @@ pub struct ProxyContext {
     pub stats: Arc<ProxyStats>,
     /// Owner (user) of each virtual connection with a live channel, and its channel count.
     pub(crate) virtual_connections: Mutex<HashMap<Cookie, (String, usize)>>,
+    /// The autodiscover responders' context, set once the listeners are bound (their ports
+    /// are part of the answers). Unset: the autodiscover routes answer `404`.
+    pub autodiscover: std::sync::OnceLock<crate::autodiscover::AutodiscoverContext>,
     log: Arc<ProtocolLog>,
 }
 
@@ -350,6 +353,7 @@ impl ProxyContext {
             channel_bindings,
             stats: Arc::new(ProxyStats::default()),
             virtual_connections: Mutex::new(HashMap::new()),
+            autodiscover: std::sync::OnceLock::new(),
             log: Arc::new(ProtocolLog::new(
                 log_dir.join("rpchttp"),
                 "rpchttp",
@@ -841,16 +845,33 @@ where
     }
 }
 
-/// `POST /autodiscover/autodiscover.xml` for an authenticated `user` (wired to
-/// `crate::autodiscover` by the autodiscover work).
-fn autodiscover_pox(_ctx: &ProxyContext, _body: &[u8], _user: &str) -> Reply {
-    Reply::empty(404)
+/// `POST /autodiscover/autodiscover.xml` for an authenticated `user`.
+fn autodiscover_pox(ctx: &ProxyContext, body: &[u8], user: &str) -> Reply {
+    match ctx.autodiscover.get() {
+        Some(ad) => from_http_reply(crate::autodiscover::respond_pox(ad, body, user)),
+        None => Reply::empty(404),
+    }
 }
 
-/// The anonymous Mozilla autoconfig (wired to `crate::autodiscover` by the autodiscover
-/// work).
-fn autoconfig(_ctx: &ProxyContext, _query: &str) -> Reply {
-    Reply::empty(404)
+/// The anonymous Mozilla autoconfig.
+fn autoconfig(ctx: &ProxyContext, query: &str) -> Reply {
+    match ctx.autodiscover.get() {
+        Some(ad) => from_http_reply(crate::autodiscover::respond_autoconfig(ad, query)),
+        None => Reply::empty(404),
+    }
+}
+
+fn from_http_reply(r: crate::autodiscover::HttpReply) -> Reply {
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(r.headers.len() + 1);
+    if let Some(ct) = r.content_type {
+        headers.push(("Content-Type".to_owned(), ct.to_owned()));
+    }
+    headers.extend(r.headers.into_iter().map(|(n, v)| (n.to_owned(), v)));
+    Reply {
+        status: r.status,
+        headers,
+        body: r.body,
+    }
 }
 
 /// A request on the proxy path: everything up to the channel start (see the module docs
