@@ -116,19 +116,38 @@ pub struct ChannelSummary {
     pub opened_response: bool,
 }
 
+/// A virtual connection with live channels on this proxy: its owner, how many channels it
+/// has here, and a token that ends them all.
+#[derive(Debug)]
+pub(crate) struct VirtualConnection {
+    user: String,
+    channels: usize,
+    ended: CancellationToken,
+}
+
 /// Registration of a channel under its virtual connection cookie: IN and OUT channels of one
-/// virtual connection must be the same user's. Released on drop.
+/// virtual connection must be the same user's, and when one of them ends (other than by
+/// recycling) the others on this proxy end too, so a client that loses its OUT channel does
+/// not leave its IN channel and backend connection behind. Released on drop.
 pub(crate) struct VcRegistration {
     ctx: Arc<ProxyContext>,
     cookie: Cookie,
+    ended: CancellationToken,
+}
+
+impl VcRegistration {
+    /// Ends the other channels of the virtual connection.
+    fn end_virtual_connection(&self) {
+        self.ended.cancel();
+    }
 }
 
 impl Drop for VcRegistration {
     fn drop(&mut self) {
         let mut owners = super::lock(&self.ctx.virtual_connections);
-        if let Some((_, n)) = owners.get_mut(&self.cookie) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(vc) = owners.get_mut(&self.cookie) {
+            vc.channels -= 1;
+            if vc.channels == 0 {
                 owners.remove(&self.cookie);
             }
         }
@@ -142,14 +161,19 @@ pub(crate) fn register_virtual_connection(
     user: &str,
 ) -> Option<VcRegistration> {
     let mut owners = super::lock(&ctx.virtual_connections);
-    let entry = owners.entry(cookie).or_insert_with(|| (user.to_owned(), 0));
-    if !entry.0.eq_ignore_ascii_case(user) {
+    let vc = owners.entry(cookie).or_insert_with(|| VirtualConnection {
+        user: user.to_owned(),
+        channels: 0,
+        ended: CancellationToken::new(),
+    });
+    if !vc.user.eq_ignore_ascii_case(user) {
         return None;
     }
-    entry.1 += 1;
+    vc.channels += 1;
     Some(VcRegistration {
         ctx: ctx.clone(),
         cookie,
+        ended: vc.ended.clone(),
     })
 }
 
@@ -199,6 +223,10 @@ where
     let mut client_eof = false;
     let mut backend_eof = false;
     let mut closed: Option<String> = None;
+    let mut recycled = false;
+    // Cancelled when another channel of the virtual connection ends; a fresh token (never
+    // cancelled) until the first RTS PDU names the virtual connection.
+    let mut vc_ended = CancellationToken::new();
     let mut out = Vec::with_capacity(16 * 1024);
     let mut client_buf = vec![0u8; 16 * 1024];
     let mut backend_buf = vec![0u8; 16 * 1024];
@@ -222,7 +250,10 @@ where
                     summary.virtual_connection = Some(virtual_connection);
                     if registration.is_none() {
                         match register_virtual_connection(&ctx, virtual_connection, user) {
-                            Some(r) => registration = Some(r),
+                            Some(r) => {
+                                vc_ended = r.ended.clone();
+                                registration = Some(r);
+                            }
                             None => {
                                 tracing::warn!(%peer, %user, "channel refused: its virtual connection belongs to another user");
                                 // Nothing of this channel may reach the client or the
@@ -240,6 +271,7 @@ where
                 }
                 ProxyEvent::Opened => tracing::debug!(%peer, "channel open"),
                 ProxyEvent::Closed { reason } if closed.is_none() => {
+                    recycled = reason == CloseReason::Recycled;
                     closed = Some(describe(&reason));
                 }
                 _ => {}
@@ -324,11 +356,18 @@ where
                 }
             },
             () = sleep_until(deadline), if deadline.is_some() => machine.handle_timeout(now()),
+            () = vc_ended.cancelled() => {
+                machine.close(now());
+                closed.get_or_insert_with(|| "the other channel of the virtual connection ended".into());
+            },
             () = shutdown.cancelled() => {
                 machine.close(now());
                 closed.get_or_insert_with(|| "server shutting down".into());
             },
         }
+    }
+    if let (Some(r), false) = (&registration, recycled) {
+        r.end_virtual_connection();
     }
     if let Some((mut stream, _gauge)) = backend.take() {
         let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;

@@ -318,7 +318,7 @@ pub struct ProxyContext {
     /// Live resource counts.
     pub stats: Arc<ProxyStats>,
     /// Owner (user) of each virtual connection with a live channel, and its channel count.
-    pub(crate) virtual_connections: Mutex<HashMap<Cookie, (String, usize)>>,
+    pub(crate) virtual_connections: Mutex<HashMap<Cookie, channel::VirtualConnection>>,
     /// The autodiscover responders' context, set once the listeners are bound (their ports
     /// are part of the answers). Unset: the autodiscover routes answer `404`.
     pub autodiscover: std::sync::OnceLock<crate::autodiscover::AutodiscoverContext>,
