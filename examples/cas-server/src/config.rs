@@ -211,8 +211,8 @@ pub struct ImapSection {
     pub append_limit: Option<u64>,
     /// Seconds before login (Exchange PreAuthenticatedConnectionTimeout), or "unlimited".
     pub pre_auth_timeout_secs: Option<LimitValue>,
-    /// Idle seconds after login (Exchange AuthenticatedConnectionTimeout; RFC 9051 asks for
-    /// at least 1800), or "unlimited".
+    /// Idle seconds after login (Exchange AuthenticatedConnectionTimeout), at least 1800
+    /// (RFC 9051 §5.4), or "unlimited".
     pub authenticated_timeout_secs: Option<LimitValue>,
     /// Seconds an IDLE may last without client traffic, or "unlimited".
     pub idle_timeout_secs: Option<LimitValue>,
@@ -809,11 +809,11 @@ impl Settings {
             return Err(invalid("imap.append_limit", "must be at least 1 octet"));
         }
         if let Limit::Value(t) = i.authenticated_timeout
-            && t < Duration::from_secs(30)
+            && t < Duration::from_secs(30 * 60)
         {
             return Err(invalid(
                 "imap.authenticated_timeout_secs",
-                "must be at least 30 (RFC 9051 asks for 1800)",
+                "must be at least 1800 (RFC 9051 §5.4 autologout timer)",
             ));
         }
         if let Some(g) = &i.greeting
