@@ -264,7 +264,9 @@ pub fn folder_samples(user: &str) -> Vec<(&'static str, Vec<u8>)> {
                 &me,
                 "Last year's budget",
                 1,
-                "Filed for reference. Move it back to INBOX to see MOVE at work.\n",
+                "Filed for reference. Read this folder with any IMAP client over IMAPS\n\
+                 (port 1993) or IMAP with STARTTLS (port 1143), and move this message\n\
+                 back to INBOX to see MOVE at work.\n",
             ),
         ),
         (
@@ -312,8 +314,7 @@ pub fn sample_messages(user: &str) -> Vec<Vec<u8>> {
             "{}Content-Type: text/plain; charset=utf-8\n\n\
              Hello {user},\n\n\
              this mailbox was created by cas-server's first run. Fetch it with any POP3\n\
-             client over POP3S (port 1995) or POP3 with STLS (port 1110), or read it with\n\
-             any IMAP client over IMAPS (port 1993) or IMAP with STARTTLS (port 1143).\n\n\
+             client over POP3S (port 1995) or POP3 with STLS (port 1110).\n\n\
              -- \ncas-rs\n",
             head(1, "postmaster@example.test", "Welcome to cas-server", "")
         )
