@@ -20,7 +20,7 @@
 //! drains all output uncompressed (the tagged `OK` must reach the client as is), then puts
 //! raw deflate (RFC 1951, no zlib header) between the session and the stream, above TLS, in
 //! both directions: output is compressed and sync-flushed after every batch, so the client
-//! always holds complete data; input is inflated at most [`READ_BUF`] bytes at a time, and
+//! always holds complete data; input is inflated one read buffer (8 KiB) at a time, and
 //! only while the session wants input, so a highly compressed burst never grows memory
 //! beyond the session's own limits. Bytes the session had already received after the
 //! command were compressed by the client: the driver takes them back

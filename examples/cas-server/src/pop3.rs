@@ -505,17 +505,17 @@ impl Pop3App {
                 }
                 let kind = AuthMechanism::from_sasl_name(&mechanism);
                 // LoginType against the mechanism and TLS, before any credential is looked at.
-                if let Some(kind) = kind {
-                    if let Decision::Deny(d) = auth::mechanism_allowed(
+                if let Some(kind) = kind
+                    && let Decision::Deny(d) = auth::mechanism_allowed(
                         &self.ctx.access,
                         Protocol::Pop3,
                         kind,
                         session.is_tls_active(),
-                    ) {
-                        tracing::info!(peer = %self.peer, mechanism = %mechanism, reason = %d, "POP3 AUTH refused by policy");
-                        self.reply(session, id, denied_reply(&d));
-                        return;
-                    }
+                    )
+                {
+                    tracing::info!(peer = %self.peer, mechanism = %mechanism, reason = %d, "POP3 AUTH refused by policy");
+                    self.reply(session, id, denied_reply(&d));
+                    return;
                 }
                 let machine = match auth::start_mechanism(
                     &mechanism,
