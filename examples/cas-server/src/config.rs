@@ -86,6 +86,9 @@ pub struct FileConfig {
     /// `NTLM`/`Negotiate`).
     #[serde(default)]
     pub ntlm: NtlmSection,
+    /// `[autodiscover]`: e-mail domain and names of Autodiscover / autoconfig replies.
+    #[serde(default)]
+    pub autodiscover: crate::autodiscover::AutodiscoverSection,
 }
 
 /// `[server]`.
@@ -490,6 +493,8 @@ pub struct Settings {
     pub imap: Imap4Settings,
     /// NTLM.
     pub ntlm: NtlmSettings,
+    /// Autodiscover and autoconfig (listener ports filled in once bound).
+    pub autodiscover: crate::autodiscover::AutodiscoverConfig,
     /// Where to report bound addresses.
     pub port_file: Option<PathBuf>,
     /// The config came from the data directory (not `--config`): demo hints are printed.
@@ -673,6 +678,9 @@ pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settin
         max_auth_failures: count(i.max_auth_failures, "imap.max_auth_failures")?,
     };
 
+    let ntlm = NtlmSettings::resolve(file.ntlm)?;
+    let autodiscover = crate::autodiscover::AutodiscoverConfig::resolve(file.autodiscover, &ntlm)
+        .map_err(|e| invalid(e.key, e.message))?;
     let settings = Settings {
         data_dir,
         users_file,
@@ -683,7 +691,8 @@ pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settin
         tls,
         pop3,
         imap,
-        ntlm: NtlmSettings::resolve(file.ntlm)?,
+        ntlm,
+        autodiscover,
         port_file: cli.port_file.clone(),
         from_data_dir: cli.config.is_none(),
     };
