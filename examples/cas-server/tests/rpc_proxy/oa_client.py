@@ -18,6 +18,7 @@ the proxy is TARGET_HOST:TARGET_PORT, which goes into the `?server:port` query. 
 Exit status 0 when the mode's expectation held.
 """
 
+import signal
 import socket
 import sys
 import time
@@ -43,6 +44,8 @@ def connect(proxy_url, host, port, user, password, auth):
 
 
 def main():
+    # Never hang a test run: a client that gets stuck fails on its own.
+    signal.alarm(120)
     mode, proxy_url, host, port, user, password, auth = sys.argv[1:8]
     args = sys.argv[8:]
     if mode == "refused":
@@ -95,6 +98,18 @@ def main():
         print("in-closed %.1f" % (time.monotonic() - started))
         return 0
     if mode == "backend-dies":
+        # impacket 0.13.1 reads the OUT channel in `while len(data) < n: data += recv()`
+        # loops that spin forever once the socket is at EOF; make EOF an error, as any
+        # client that notices a closed connection would.
+        read_out = rpctransport.rpc_out_recv1
+
+        def read_out_or_fail(amt=None):
+            data = read_out(amt)
+            if not data:
+                raise ConnectionError("the proxy closed the OUT channel")
+            return data
+
+        rpctransport.rpc_out_recv1 = read_out_or_fail
         started = time.monotonic()
         try:
             dce.call(7, b"die")
