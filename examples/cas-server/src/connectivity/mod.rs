@@ -17,7 +17,9 @@
 //!   `--accept-self-signed`, timeout, `--json`), [`Target`] parsing and password sources.
 //!
 //! The protocol tests: [`pop`] (POP3: greeting, CAPA, STLS, login, STAT, LIST, RETR of the
-//! newest message, QUIT).
+//! newest message, QUIT) and [`imap`] (IMAP: greeting and capabilities, STARTTLS, login,
+//! LIST, SELECT INBOX, FETCH of the newest message's header, optional APPEND + delete,
+//! LOGOUT).
 //!
 //! An email address as the target gives the host (its domain) and, without `--user`, the
 //! user name. Autodiscover and Mozilla autoconfig lookups for POP and IMAP, and DNS SRV
@@ -31,6 +33,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand, ValueEnum};
 
 pub mod driver;
+pub mod imap;
 pub mod net;
 pub mod pop;
 pub mod report;
@@ -57,6 +60,14 @@ pub enum ConnectivityCommand {
         #[command(flatten)]
         args: Box<MailArgs>,
     },
+    /// Test-ImapConnectivity: DNS, TCP, TLS and certificate, greeting and capabilities,
+    /// STARTTLS, login, LIST, SELECT INBOX, FETCH of the newest message's header, and with
+    /// --send-test-message an APPEND that is deleted again, each step explained.
+    #[command(name = "test-imapconnectivity")]
+    TestImapConnectivity {
+        #[command(flatten)]
+        args: Box<MailArgs>,
+    },
 }
 
 impl ConnectivityCommand {
@@ -64,6 +75,7 @@ impl ConnectivityCommand {
     pub fn name(&self) -> &'static str {
         match self {
             ConnectivityCommand::TestPopConnectivity { .. } => "test-popconnectivity",
+            ConnectivityCommand::TestImapConnectivity { .. } => "test-imapconnectivity",
         }
     }
 }
@@ -333,10 +345,10 @@ fn read_password(args: &CommonArgs) -> Result<String, String> {
 
 /// Runs a connectivity command on its own runtime and returns the exit status.
 pub fn main(command: &ConnectivityCommand) -> ExitCode {
-    let (name, result) = match command {
-        ConnectivityCommand::TestPopConnectivity { args } => {
-            ("test-popconnectivity", prepare(args, pop::default_port))
-        }
+    let name = command.name();
+    let result = match command {
+        ConnectivityCommand::TestPopConnectivity { args } => prepare(args, pop::default_port),
+        ConnectivityCommand::TestImapConnectivity { args } => prepare(args, imap::default_port),
     };
     let settings = match result {
         Ok(s) => s,
@@ -358,6 +370,7 @@ pub fn main(command: &ConnectivityCommand) -> ExitCode {
     let code = runtime.block_on(async {
         match command {
             ConnectivityCommand::TestPopConnectivity { args } => pop::run(&settings, args).await,
+            ConnectivityCommand::TestImapConnectivity { args } => imap::run(&settings, args).await,
         }
     });
     ExitCode::from(code)
