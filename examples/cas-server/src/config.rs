@@ -51,6 +51,10 @@ pub struct Cli {
     /// `set-popsettings --login-type PlainTextLogin`).
     #[arg(long)]
     pub allow_plaintext_auth: bool,
+    /// Built-in RPC backend listener, IP:PORT (port 0 picks a free one); repeat for more.
+    /// Replaces `[rpc_backend] listen`.
+    #[arg(long, value_name = "ADDR")]
+    pub rpc_backend_listen: Vec<SocketAddr>,
     /// Write the bound listener addresses here as JSON once listening, e.g.
     /// {"pop3": "127.0.0.1:1110", "pop3s": "127.0.0.1:1995"}.
     #[arg(long, value_name = "PATH")]
@@ -75,6 +79,9 @@ pub struct FileConfig {
     /// `[ntlm]`: the NTLM acceptor (POP3 `AUTH NTLM`, HTTP `NTLM`/`Negotiate`).
     #[serde(default)]
     pub ntlm: NtlmSection,
+    /// `[rpc_backend]`: the built-in local RPC server behind the RPC proxy.
+    #[serde(default)]
+    pub rpc_backend: crate::rpc_backend::RpcBackendSection,
 }
 
 /// `[server]`.
@@ -417,6 +424,8 @@ pub struct Settings {
     pub pop3: Pop3Settings,
     /// NTLM.
     pub ntlm: NtlmSettings,
+    /// The built-in RPC backend.
+    pub rpc_backend: crate::rpc_backend::RpcBackendSettings,
     /// Where to report bound addresses.
     pub port_file: Option<PathBuf>,
     /// The config came from the data directory (not `--config`): demo hints are printed.
@@ -582,6 +591,12 @@ pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settin
         }),
     };
 
+    let ntlm = NtlmSettings::resolve(file.ntlm)?;
+    let rpc_backend = crate::rpc_backend::RpcBackendSettings::resolve(
+        file.rpc_backend,
+        &cli.rpc_backend_listen,
+        &ntlm.dns_computer,
+    )?;
     let settings = Settings {
         data_dir,
         users_file,
@@ -591,7 +606,8 @@ pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settin
         log_rotation,
         tls,
         pop3,
-        ntlm: NtlmSettings::resolve(file.ntlm)?,
+        ntlm,
+        rpc_backend,
         port_file: cli.port_file.clone(),
         from_data_dir: cli.config.is_none(),
     };

@@ -384,6 +384,17 @@ enabled = true
 # Channel bindings (Extended Protection) on TLS connections: "none", "allow", "require".
 # The binding is the tls-server-end-point hash of the certificate above.
 # extended_protection = "none"
+
+[rpc_backend]
+# The built-in RPC server behind the Outlook Anywhere proxy: the DCE/RPC management
+# interface (mgmt) on Exchange's RPC ports, reachable through the proxy as
+# `localhost[6001]` (policy.toml's OutlookAnywhere.ValidPorts allows *:6001-6004). It
+# greets with `ncacn_http/1.0`; RPC-level NTLM uses the [ntlm] settings and the users file.
+listen = ["127.0.0.1:6001", "127.0.0.1:6002", "127.0.0.1:6004"]
+# principal_name = "localhost"       # what mgmt inq_princ_name returns (default: dns_computer)
+# require_auth_level = "none"        # or "connect", "integrity", "privacy"
+# max_frag = 5840                    # largest fragment, 1432..=65535
+# receive_window = 65536             # RPC over HTTP receive window, 8192..=262144
 "#;
 
 #[cfg(test)]
