@@ -82,6 +82,9 @@ pub struct FileConfig {
     /// `[rpc_backend]`: the built-in local RPC server behind the RPC proxy.
     #[serde(default)]
     pub rpc_backend: crate::rpc_backend::RpcBackendSection,
+    /// `[autodiscover]`: e-mail domain and names of Autodiscover / autoconfig replies.
+    #[serde(default)]
+    pub autodiscover: crate::autodiscover::AutodiscoverSection,
 }
 
 /// `[server]`.
@@ -426,6 +429,8 @@ pub struct Settings {
     pub ntlm: NtlmSettings,
     /// The built-in RPC backend.
     pub rpc_backend: crate::rpc_backend::RpcBackendSettings,
+    /// Autodiscover and autoconfig (listener ports filled in once bound).
+    pub autodiscover: crate::autodiscover::AutodiscoverConfig,
     /// Where to report bound addresses.
     pub port_file: Option<PathBuf>,
     /// The config came from the data directory (not `--config`): demo hints are printed.
@@ -597,6 +602,8 @@ pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settin
         &cli.rpc_backend_listen,
         &ntlm.dns_computer,
     )?;
+    let autodiscover = crate::autodiscover::AutodiscoverConfig::resolve(file.autodiscover, &ntlm)
+        .map_err(|e| invalid(e.key, e.message))?;
     let settings = Settings {
         data_dir,
         users_file,
@@ -608,6 +615,7 @@ pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settin
         pop3,
         ntlm,
         rpc_backend,
+        autodiscover,
         port_file: cli.port_file.clone(),
         from_data_dir: cli.config.is_none(),
     };
