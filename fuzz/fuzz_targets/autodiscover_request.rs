@@ -1,6 +1,7 @@
 #![no_main]
-//! Placeholder: replaced by the target's owner.
+//! Any bytes as an Outlook POX request body (for three callers) and as an autoconfig query:
+//! no panic, bounded work, and every 200 reply well-formed XML.
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = data;
+    cas_server::autodiscover::fuzzing::check(data);
 });

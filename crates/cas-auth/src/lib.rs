@@ -8,7 +8,9 @@
 //!   `AUTHENTICATE`) drives with the decoded client responses.
 //! - [`ntlm`]: the NTLM acceptor (MS-NLMP) — NEGOTIATE → CHALLENGE → AUTHENTICATE, NTLMv2
 //!   verification with MIC, time-skew window and channel bindings (Extended Protection),
-//!   session keys and [`NtlmSession`](ntlm::NtlmSession) signing and sealing for DCE/RPC.
+//!   session keys and [`NtlmSession`](ntlm::NtlmSession) signing and sealing for DCE/RPC;
+//!   and the client side, [`NtlmInitiator`](ntlm::NtlmInitiator) (NTLMv2 with MIC and
+//!   channel bindings).
 //!   NTLMv1 and anonymous logons are refused unless explicitly enabled; LM always.
 //! - [`http`]: `Authorization` / `WWW-Authenticate` for Basic (RFC 7617), NTLM and
 //!   Negotiate (raw NTLM as Outlook sends it, or SPNEGO-wrapped, via [`spnego`]), one

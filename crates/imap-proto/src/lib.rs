@@ -38,6 +38,10 @@
 //!    can), strings become atoms, quoted strings or literals as their content requires, and
 //!    [`encode::Encoder`] yields [`encode::Fragment`]s so that a client can wait for `+`
 //!    before each synchronizing literal.
+//! 4. [`server::ServerSession`] is the sans-IO server session on top: states, literal
+//!    decisions, SASL, IDLE, STARTTLS/COMPRESS signalling, timers and limits, and the
+//!    selected-mailbox view ([`server::view`]) that keeps sequence numbers and UIDs apart
+//!    for the application.
 //!
 //! # Limits
 //!

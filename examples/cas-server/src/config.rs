@@ -75,6 +75,9 @@ pub struct FileConfig {
     /// `[ntlm]`: the NTLM acceptor (POP3 `AUTH NTLM`, HTTP `NTLM`/`Negotiate`).
     #[serde(default)]
     pub ntlm: NtlmSection,
+    /// `[autodiscover]`: e-mail domain and names of Autodiscover / autoconfig replies.
+    #[serde(default)]
+    pub autodiscover: crate::autodiscover::AutodiscoverSection,
 }
 
 /// `[server]`.
@@ -417,6 +420,8 @@ pub struct Settings {
     pub pop3: Pop3Settings,
     /// NTLM.
     pub ntlm: NtlmSettings,
+    /// Autodiscover and autoconfig (listener ports filled in once bound).
+    pub autodiscover: crate::autodiscover::AutodiscoverConfig,
     /// Where to report bound addresses.
     pub port_file: Option<PathBuf>,
     /// The config came from the data directory (not `--config`): demo hints are printed.
@@ -582,6 +587,9 @@ pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settin
         }),
     };
 
+    let ntlm = NtlmSettings::resolve(file.ntlm)?;
+    let autodiscover = crate::autodiscover::AutodiscoverConfig::resolve(file.autodiscover, &ntlm)
+        .map_err(|e| invalid(e.key, e.message))?;
     let settings = Settings {
         data_dir,
         users_file,
@@ -591,7 +599,8 @@ pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settin
         log_rotation,
         tls,
         pop3,
-        ntlm: NtlmSettings::resolve(file.ntlm)?,
+        ntlm,
+        autodiscover,
         port_file: cli.port_file.clone(),
         from_data_dir: cli.config.is_none(),
     };

@@ -188,6 +188,11 @@ impl LiveCredentials {
         })
     }
 
+    /// The users file in force (for lookups beyond credentials: names, extra fields).
+    pub fn snapshot(&self) -> Arc<FileCredentialStore> {
+        self.store()
+    }
+
     fn store(&self) -> Arc<FileCredentialStore> {
         match self.current.read() {
             Ok(g) => g.clone(),

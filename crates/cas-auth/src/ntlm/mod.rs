@@ -1,10 +1,15 @@
-//! The NTLM acceptor (MS-NLMP): NEGOTIATE → CHALLENGE → AUTHENTICATE, NTLMv2
-//! verification, MIC, channel bindings, session keys, signing and sealing.
+//! NTLM (MS-NLMP): the acceptor (NEGOTIATE → CHALLENGE → AUTHENTICATE, NTLMv2
+//! verification, MIC, channel bindings, session keys, signing and sealing) and the
+//! initiator that produces the client's messages.
 //!
 //! - [`NtlmAcceptor`] runs one exchange against a [`CredentialStore`](crate::CredentialStore)
 //!   that hands out NT hashes. It is what the SASL mechanism
 //!   ([`NtlmServer`](crate::sasl::NtlmServer)) and the HTTP authenticator
 //!   ([`http::HttpAuthenticator`](crate::http::HttpAuthenticator)) drive.
+//! - [`NtlmInitiator`] is the client side: NEGOTIATE, then the NTLMv2 AUTHENTICATE for
+//!   a CHALLENGE (MIC when the server sent a timestamp, optional channel bindings, key
+//!   exchange), built from the same messages and crypto; the connectivity tests and any
+//!   proxy that logs in to a backend drive it.
 //! - [`messages`] parses and encodes the three messages and their AV pairs; every
 //!   malformed input is a typed [`MessageError`], never a panic, and input is bounded
 //!   ([`DEFAULT_MAX_MESSAGE_LEN`]).
@@ -36,6 +41,7 @@
 
 mod acceptor;
 pub mod crypto;
+mod initiator;
 pub mod messages;
 mod session;
 
@@ -43,5 +49,6 @@ pub use acceptor::{
     DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_MESSAGE_LEN, FileTime, NtlmAcceptor, NtlmAuthenticated,
     NtlmConfig, NtlmError, NtlmVersion,
 };
+pub use initiator::{NtlmCredentials, NtlmInitiated, NtlmInitiator, NtlmInitiatorError};
 pub use messages::{MessageError, MessageErrorKind, NegotiateFlags};
 pub use session::{NtlmSession, Role, SIGNATURE_LEN, SignatureError};

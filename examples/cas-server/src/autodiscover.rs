@@ -1,1 +1,0 @@
-//! Autodiscover (Outlook POX) and Mozilla autoconfig (issue 7).
