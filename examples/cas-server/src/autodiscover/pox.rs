@@ -417,16 +417,8 @@ pub fn parse_pox_response(xml: &[u8], max_len: usize) -> Result<PoxResponse, Str
                     _ => {}
                 }
             }
-            Event::Text(t) => {
-                if leaf.len() < MAX_FIELD_LEN {
-                    leaf.push_str(&t.xml10_content());
-                }
-            }
-            Event::CData(c) => {
-                if leaf.len() < MAX_FIELD_LEN {
-                    leaf.push_str(&c.into_inner());
-                }
-            }
+            Event::Text(t) => leaf.push_str(&t.xml10_content()),
+            Event::CData(c) => leaf.push_str(&c.into_inner()),
             Event::GeneralRef(r) => {
                 let ch = match r.resolve_char_ref() {
                     Ok(Some(c)) => c,
@@ -443,6 +435,9 @@ pub fn parse_pox_response(xml: &[u8], max_len: usize) -> Result<PoxResponse, Str
             }
             Event::Eof => break,
             _ => {}
+        }
+        if leaf.len() > MAX_FIELD_LEN {
+            return Err(format!("an element's text is longer than {MAX_FIELD_LEN} bytes"));
         }
     }
     if let (Some(code), message) = error {
