@@ -950,3 +950,151 @@ fn enable_is_tracked() {
     completed(&events(&mut c)[1..], h, Status::Ok);
     assert_eq!(c.enabled(), [Capability::QResync]);
 }
+
+/// The RFC 9051 §8 sample connection from the client's side, with the session's own tags
+/// (`A1`.. instead of the RFC's `a000`..): the client bytes must match the RFC's lines, the
+/// SCRAM-SHA-256 challenges arrive decoded, the SELECT summary and the FETCH data are
+/// reported, and LOGOUT closes the session.
+#[test]
+fn rfc9051_section8_session_from_the_client_side() {
+    use cas_imap_proto::command::{Base64Data, StoreKind};
+    let now = Instant::now();
+    let mut c = client(now, false);
+    let tls = c.starttls(now).unwrap();
+    c.handle_input(
+        now,
+        b"* OK [CAPABILITY STARTTLS AUTH=SCRAM-SHA-256 LOGINDISABLED IMAP4rev2] IMAP4rev2 Service Ready\r\n",
+    );
+    assert_eq!(sent_str(&mut c), "A1 STARTTLS\r\n");
+    c.handle_input(now, b"A1 OK Proceed with TLS negotiation\r\n");
+    let ev = events(&mut c);
+    assert!(matches!(ev.last(), Some(Event::TlsHandshakeRequested { handle }) if *handle == tls));
+    c.handle_tls_established(now);
+
+    // The RFC's capability list lacks SASL-IR although its client sends the initial
+    // response inline; a CAPABILITY response adding it makes this client do the same.
+    c.handle_input(
+        now,
+        b"* CAPABILITY IMAP4rev2 SASL-IR AUTH=SCRAM-SHA-256\r\n",
+    );
+    events(&mut c);
+    let client_first = Base64Data::new(&b"biwsbj11c2VyLHI9ck9wck5HZndFYmVSV2diTkVrcU8="[..])
+        .unwrap()
+        .decode()
+        .unwrap();
+    let auth = c
+        .authenticate(
+            now,
+            Atom::new("SCRAM-SHA-256").unwrap(),
+            Some(&client_first),
+        )
+        .unwrap();
+    assert_eq!(
+        sent_str(&mut c),
+        "A2 AUTHENTICATE SCRAM-SHA-256 biwsbj11c2VyLHI9ck9wck5HZndFYmVSV2diTkVrcU8=\r\n"
+    );
+    c.handle_input(
+        now,
+        b"+ cj1yT3ByTkdmd0ViZVJXZ2JORWtxTyVodllEcFdVYTJSYVRDQWZ1eEZJbGopaE5sRiRrMCxzPVcyMlphSjBTTlk3c29Fc1VFamI2Z1E9PSxpPTQwOTY=\r\n",
+    );
+    let ev: [Event; 1] = events(&mut c).try_into().unwrap();
+    let [Event::SaslChallengeReceived { handle, challenge }] = ev else {
+        panic!()
+    };
+    assert_eq!(handle, auth);
+    assert!(challenge.starts_with(b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s="));
+    let client_final = Base64Data::new(&b"Yz1iaXdzLHI9ck9wck5HZndFYmVSV2diTkVrcU8laHZZRHBXVWEyUmFUQ0FmdXhGSWxqKWhObEYkazAscD1kSHpiWmFwV0lrNGpVaE4rVXRlOXl0YWc5empmTUhnc3FtbWl6N0FuZFZRPQ=="[..]).unwrap().decode().unwrap();
+    c.sasl_respond(now, auth, &client_final).unwrap();
+    assert_eq!(
+        sent_str(&mut c),
+        "Yz1iaXdzLHI9ck9wck5HZndFYmVSV2diTkVrcU8laHZZRHBXVWEyUmFUQ0FmdXhGSWxqKWhObEYkazAscD1kSHpiWmFwV0lrNGpVaE4rVXRlOXl0YWc5empmTUhnc3FtbWl6N0FuZFZRPQ==\r\n"
+    );
+    c.handle_input(
+        now,
+        b"+ dj02cnJpVFJCaTIzV3BSUi93dHVwK21NaFVaVW4vZEI1bkxUSlJzamw5NUc0PQ==\r\n",
+    );
+    assert!(matches!(
+        events(&mut c).as_slice(),
+        [Event::SaslChallengeReceived { challenge, .. }] if challenge.starts_with(b"v=")
+    ));
+    c.sasl_respond(now, auth, b"").unwrap();
+    assert_eq!(sent_str(&mut c), "\r\n");
+    c.handle_input(now, b"A2 OK SCRAM-SHA-256 authentication successful\r\n");
+    completed(&events(&mut c), auth, Status::Ok);
+
+    let enable = c
+        .send(
+            now,
+            CommandBody::Enable {
+                capabilities: vec![Capability::Imap4Rev2],
+            },
+        )
+        .unwrap();
+    let select = c.select(now, Mailbox::Inbox).unwrap();
+    assert_eq!(sent_str(&mut c), "A3 ENABLE IMAP4rev2\r\n");
+    c.handle_input(
+        now,
+        b"* ENABLED IMAP4rev2\r\nA3 OK Some capabilities enabled\r\n",
+    );
+    completed(&events(&mut c)[1..], enable, Status::Ok);
+    assert_eq!(sent_str(&mut c), "A4 SELECT INBOX\r\n");
+    c.handle_input(
+        now,
+        b"* 18 EXISTS\r\n* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n\
+* OK [UIDVALIDITY 3857529045] UIDs valid\r\n* LIST () \"/\" INBOX (\"OLDNAME\" (\"inbox\"))\r\n\
+A4 OK [READ-WRITE] SELECT completed\r\n",
+    );
+    completed(&events(&mut c), select, Status::Ok);
+    let s = c.selected().unwrap();
+    assert_eq!((s.exists, s.uid_validity), (18, Some(nz(3_857_529_045))));
+
+    let full = c
+        .fetch(
+            now,
+            false,
+            SequenceSet::single(nz(12)).into(),
+            FetchAttributes::Full,
+        )
+        .unwrap();
+    assert_eq!(sent_str(&mut c), "A5 FETCH 12 FULL\r\n");
+    c.handle_input(now, b"* 12 FETCH (FLAGS (\\Seen) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" RFC822.SIZE 4286 ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" \"IMAP4rev2 WG mtg summary and minutes\" ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) ((NIL NIL \"imap\" \"cac.washington.edu\")) ((NIL NIL \"minutes\" \"CNRI.Reston.VA.US\") (\"John Klensin\" NIL \"KLENSIN\" \"MIT.EDU\")) NIL NIL \"<B27397-0100000@cac.washington.ed>\") BODY (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3028 92))\r\nA5 OK FETCH completed\r\n");
+    let ev = events(&mut c);
+    let rest = completed(&ev, full, Status::Ok);
+    assert!(
+        matches!(rest, [Event::DataReceived { data: Data::Fetch { items, .. }, .. }] if items.len() == 5)
+    );
+
+    let store = c
+        .send(
+            now,
+            CommandBody::Store {
+                uid: false,
+                sequence_set: SequenceSet::single(nz(12)).into(),
+                unchanged_since: None,
+                kind: StoreKind::Add,
+                silent: false,
+                flags: vec![Flag::Deleted],
+            },
+        )
+        .unwrap();
+    let logout = c.logout(now).unwrap();
+    assert_eq!(sent_str(&mut c), "A6 STORE 12 +FLAGS (\\Deleted)\r\n");
+    c.handle_input(
+        now,
+        b"* 12 FETCH (FLAGS (\\Seen \\Deleted))\r\nA6 OK +FLAGS completed\r\n",
+    );
+    completed(&events(&mut c)[1..], store, Status::Ok);
+    assert_eq!(sent_str(&mut c), "A7 LOGOUT\r\n");
+    c.handle_input(
+        now,
+        b"* BYE IMAP4rev2 server terminating connection\r\nA7 OK LOGOUT completed\r\n",
+    );
+    let ev = events(&mut c);
+    completed(&ev[..2], logout, Status::Ok);
+    assert_eq!(
+        ev[2],
+        Event::Closed {
+            reason: ClientCloseReason::Logout
+        }
+    );
+}
