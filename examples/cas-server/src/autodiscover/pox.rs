@@ -437,7 +437,9 @@ pub fn parse_pox_response(xml: &[u8], max_len: usize) -> Result<PoxResponse, Str
             _ => {}
         }
         if leaf.len() > MAX_FIELD_LEN {
-            return Err(format!("an element's text is longer than {MAX_FIELD_LEN} bytes"));
+            return Err(format!(
+                "an element's text is longer than {MAX_FIELD_LEN} bytes"
+            ));
         }
     }
     if let (Some(code), message) = error {

@@ -90,8 +90,8 @@ pub enum HttpAuth {
 pub struct OutlookArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// The mailbox address to autodiscover [default: the target when it is an address, else
-    /// the user name when it is one, else USER@HOST].
+    /// The mailbox address to autodiscover (default: the target when it is an address, else
+    /// the user name when it is one, else USER@HOST).
     #[arg(long, value_name = "ADDRESS")]
     pub email: Option<String>,
     /// HTTP authentication scheme.
