@@ -247,52 +247,54 @@ impl MailboxView {
     /// duplicates. With `uid`, the set holds UIDs and `*` is the highest UID the client
     /// knows; UIDs the view does not hold are left out (RFC 9051 §6.4.9: not an error).
     /// Without `uid`, the set holds sequence numbers and `*` is the last one; a number above
-    /// [`MailboxView::exists`] is an error. Costs O(ranges · log n + result).
+    /// [`MailboxView::exists`] is an error. Costs O(ranges · log(ranges · n) + result); the
+    /// result holds each message at most once, however the ranges overlap.
     pub fn resolve(
         &self,
         set: &SequenceSet,
         uid: bool,
     ) -> Result<Vec<NonZeroU32>, SequenceOutOfRange> {
         let mut out: Vec<NonZeroU32> = Vec::new();
-        if uid {
-            let largest = self.entries.last().map_or(0, |e| e.uid);
-            if largest == 0 {
-                return Ok(out);
-            }
-            for range in set.ranges() {
-                let (lo, hi) = range.bounds(largest);
-                let start = self.entries.partition_point(|e| e.uid < lo);
-                let end = self.entries.partition_point(|e| e.uid <= hi);
-                out.extend(
-                    self.entries
-                        .get(start..end)
-                        .unwrap_or_default()
-                        .iter()
-                        .filter_map(|e| NonZeroU32::new(e.uid)),
-                );
-            }
-        } else {
-            let exists = self.exists();
+        if !uid {
             self.check_sequence_set(set)?;
-            if exists == 0 {
-                return Ok(out);
-            }
-            for range in set.ranges() {
-                let (lo, hi) = range.bounds(exists);
-                let start = usize::try_from(lo.saturating_sub(1)).unwrap_or(usize::MAX);
-                let end = usize::try_from(hi).unwrap_or(usize::MAX);
-                out.extend(
-                    self.entries
-                        .get(start..end.min(self.entries.len()))
-                        .unwrap_or_default()
-                        .iter()
-                        .filter_map(|e| NonZeroU32::new(e.uid)),
-                );
+        }
+        let largest = if uid {
+            self.entries.last().map_or(0, |e| e.uid)
+        } else {
+            self.exists()
+        };
+        if largest == 0 {
+            return Ok(out);
+        }
+        // Merged first, so that `1:*,1:*,...` costs no more than `1:*`: the result never
+        // holds more than one entry per message, whatever the client sends.
+        let mut bounds: Vec<(u32, u32)> = set.ranges().iter().map(|r| r.bounds(largest)).collect();
+        bounds.sort_unstable();
+        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(bounds.len());
+        for (lo, hi) in bounds {
+            match merged.last_mut() {
+                Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+                _ => merged.push((lo, hi)),
             }
         }
-        if set.ranges().len() > 1 {
-            out.sort_unstable();
-            out.dedup();
+        for (lo, hi) in merged {
+            let slice = if uid {
+                let start = self.entries.partition_point(|e| e.uid < lo);
+                let end = self.entries.partition_point(|e| e.uid <= hi);
+                self.entries.get(start..end)
+            } else {
+                let start = usize::try_from(lo.saturating_sub(1)).unwrap_or(usize::MAX);
+                let end = usize::try_from(hi)
+                    .unwrap_or(usize::MAX)
+                    .min(self.entries.len());
+                self.entries.get(start..end)
+            };
+            out.extend(
+                slice
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|e| NonZeroU32::new(e.uid)),
+            );
         }
         Ok(out)
     }
