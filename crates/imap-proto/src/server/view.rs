@@ -519,3 +519,79 @@ pub fn uid_set(uids: &[u32]) -> Option<SequenceSet> {
     push(&mut ranges, start, end);
     SequenceSet::new(ranges).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::to_bytes;
+
+    fn nz(n: u32) -> NonZeroU32 {
+        NonZeroU32::new(n).unwrap()
+    }
+
+    fn view(uids: &[u32]) -> MailboxView {
+        MailboxView::new(&SelectedMailbox::new(
+            nz(1),
+            nz(100),
+            None,
+            uids.iter()
+                .map(|&u| MessageInfo::new(nz(u), vec![], 0))
+                .collect(),
+        ))
+    }
+
+    fn set(text: &str) -> SequenceSet {
+        let (rest, set) = crate::parse::sequence_set(text.as_bytes()).unwrap();
+        assert!(rest.is_empty());
+        set
+    }
+
+    #[test]
+    fn uid_sets_are_compact() {
+        assert_eq!(uid_set(&[]), None);
+        assert_eq!(to_bytes(&uid_set(&[7]).unwrap()), b"7");
+        assert_eq!(
+            to_bytes(&uid_set(&[1, 2, 3, 7, 9, 10]).unwrap()),
+            b"1:3,7,9:10"
+        );
+    }
+
+    #[test]
+    fn numbering_and_resolution() {
+        let v = view(&[3, 5, 9]);
+        assert_eq!(v.exists(), 3);
+        assert_eq!(v.uid(2), Some(nz(5)));
+        assert_eq!(v.uid(0), None);
+        assert_eq!(v.uid(4), None);
+        assert_eq!(v.msn(9), Some(nz(3)));
+        assert_eq!(v.msn(4), None);
+        assert_eq!(v.resolve(&set("2:*"), false).unwrap(), vec![nz(5), nz(9)]);
+        assert_eq!(v.resolve(&set("4:*"), true).unwrap(), vec![nz(5), nz(9)]);
+        // RFC 9051 §6.4.9: `n:*` with n above the highest UID still names the last message.
+        assert_eq!(v.resolve(&set("50:*"), true).unwrap(), vec![nz(9)]);
+        assert_eq!(
+            v.resolve(&set("4"), false),
+            Err(SequenceOutOfRange {
+                number: 4,
+                exists: 3
+            })
+        );
+        let empty = view(&[]);
+        assert_eq!(empty.resolve(&set("1:*"), true).unwrap(), vec![]);
+        assert_eq!(empty.resolve(&set("*"), false).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn changes_to_unknown_messages_are_ignored() {
+        let mut v = view(&[3, 5]);
+        v.apply(Change::Appended(MessageInfo::new(nz(4), vec![], 0)));
+        v.apply(Change::Expunged(vec![nz(77)]));
+        v.apply(Change::FlagsChanged(MessageInfo::new(nz(78), vec![], 0)));
+        assert!(!v.has_updates());
+        // Appended then expunged before the client heard of it: never announced.
+        v.apply(Change::Appended(MessageInfo::new(nz(6), vec![], 0)));
+        v.apply(Change::Expunged(vec![nz(6)]));
+        assert_eq!(v.take_updates(UpdateRules::default()), vec![]);
+        assert_eq!(v.uid_next(), 100);
+    }
+}
