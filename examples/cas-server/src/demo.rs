@@ -6,7 +6,8 @@
 //! <data-dir>/credentials.txt      their generated passwords, `user:password` (mode 0600)
 //! <data-dir>/policy.toml          client access policy: Exchange defaults, alice in OU
 //!                                 corp/sales, bob in corp/engineering
-//! <data-dir>/maildir/<user>/      Maildir with sample messages in cur/
+//! <data-dir>/maildir/<user>/      Maildir with sample messages in cur/, and IMAP folders
+//!                                 (.Sent, .Drafts, .Trash, .Junk, .Archive, .Archive.2025)
 //! <data-dir>/tls/cert.pem         self-signed certificate for localhost and 127.0.0.1
 //! <data-dir>/tls/key.pem          its key (mode 0600)
 //! ```
@@ -97,6 +98,13 @@ pub fn ensure_demo_data(data_dir: &Path) -> Result<Created, DemoError> {
             let maildir = data_dir.join("maildir").join(user);
             create_maildir(&maildir).map_err(io_err)?;
             write_samples(&maildir.join("cur"), user).map_err(io_err)?;
+            // IMAP folders (Sent, Drafts, Trash, Junk, Archive) with some sample mail.
+            crate::imap_store::demo::populate_demo_folders(
+                &data_dir.join("maildir"),
+                user,
+                &sample_messages(user),
+            )
+            .map_err(|e| io_err(io::Error::other(e.to_string())))?;
         }
         write_new(&data_dir.join(CREDENTIALS_FILE), plain.as_bytes(), true).map_err(io_err)?;
         // The users file last: its presence means the rest is complete.
