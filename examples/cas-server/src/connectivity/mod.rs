@@ -35,6 +35,7 @@ use clap::{Args, Subcommand, ValueEnum};
 pub mod driver;
 pub mod imap;
 pub mod net;
+pub mod outlook;
 pub mod pop;
 pub mod report;
 pub mod sasl;
@@ -68,6 +69,14 @@ pub enum ConnectivityCommand {
         #[command(flatten)]
         args: Box<MailArgs>,
     },
+    /// Test-OutlookConnectivity: DNS, TCP, TLS, Autodiscover (POX) for the user, the RPC
+    /// proxy's HTTP authentication, the RPC over HTTP handshake, MGMT bind and call on each
+    /// RPC port, and an RPC ping, each step explained.
+    #[command(name = "test-outlookconnectivity")]
+    TestOutlookConnectivity {
+        #[command(flatten)]
+        args: Box<outlook::OutlookArgs>,
+    },
 }
 
 impl ConnectivityCommand {
@@ -76,6 +85,7 @@ impl ConnectivityCommand {
         match self {
             ConnectivityCommand::TestPopConnectivity { .. } => "test-popconnectivity",
             ConnectivityCommand::TestImapConnectivity { .. } => "test-imapconnectivity",
+            ConnectivityCommand::TestOutlookConnectivity { .. } => "test-outlookconnectivity",
         }
     }
 }
@@ -349,6 +359,8 @@ pub fn main(command: &ConnectivityCommand) -> ExitCode {
     let result = match command {
         ConnectivityCommand::TestPopConnectivity { args } => prepare(args, pop::default_port),
         ConnectivityCommand::TestImapConnectivity { args } => prepare(args, imap::default_port),
+        ConnectivityCommand::TestOutlookConnectivity { args } => outlook::check_args(args)
+            .and_then(|()| Settings::from_args(&args.common, outlook::default_port)),
     };
     let settings = match result {
         Ok(s) => s,
@@ -371,6 +383,9 @@ pub fn main(command: &ConnectivityCommand) -> ExitCode {
         match command {
             ConnectivityCommand::TestPopConnectivity { args } => pop::run(&settings, args).await,
             ConnectivityCommand::TestImapConnectivity { args } => imap::run(&settings, args).await,
+            ConnectivityCommand::TestOutlookConnectivity { args } => {
+                outlook::run(&settings, args).await
+            }
         }
     });
     ExitCode::from(code)
