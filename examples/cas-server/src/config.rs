@@ -65,6 +65,10 @@ pub struct Cli {
     /// the policy's OutlookAnywhere SSLOffloading is on).
     #[arg(long, value_name = "ADDR")]
     pub http_listen: Option<SocketAddr>,
+    /// Built-in RPC backend listener, IP:PORT (port 0 picks a free one); repeat for more.
+    /// Replaces `[rpc_backend] listen`.
+    #[arg(long, value_name = "ADDR")]
+    pub rpc_backend_listen: Vec<SocketAddr>,
     /// Write the bound listener addresses here as JSON once listening, e.g.
     /// {"pop3": "127.0.0.1:1110", "pop3s": "127.0.0.1:1995", "imap": "127.0.0.1:1143",
     /// "imaps": "127.0.0.1:1993"}.
@@ -97,6 +101,9 @@ pub struct FileConfig {
     /// `[outlook_anywhere]`: the HTTPS endpoint's listeners and limits.
     #[serde(default)]
     pub outlook_anywhere: crate::rpc_proxy::OutlookAnywhereSection,
+    /// `[rpc_backend]`: the built-in local RPC server behind the RPC proxy.
+    #[serde(default)]
+    pub rpc_backend: crate::rpc_backend::RpcBackendSection,
     /// `[autodiscover]`: e-mail domain and names of Autodiscover / autoconfig replies.
     #[serde(default)]
     pub autodiscover: crate::autodiscover::AutodiscoverSection,
@@ -506,6 +513,8 @@ pub struct Settings {
     pub ntlm: NtlmSettings,
     /// The Outlook Anywhere HTTPS endpoint.
     pub outlook_anywhere: crate::rpc_proxy::EndpointSettings,
+    /// The built-in RPC backend.
+    pub rpc_backend: crate::rpc_backend::RpcBackendSettings,
     /// Autodiscover and autoconfig (listener ports filled in once bound).
     pub autodiscover: crate::autodiscover::AutodiscoverConfig,
     /// Where to report bound addresses.
@@ -692,6 +701,11 @@ pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settin
     };
 
     let ntlm = NtlmSettings::resolve(file.ntlm)?;
+    let rpc_backend = crate::rpc_backend::RpcBackendSettings::resolve(
+        file.rpc_backend,
+        &cli.rpc_backend_listen,
+        &ntlm.dns_computer,
+    )?;
     let autodiscover = crate::autodiscover::AutodiscoverConfig::resolve(file.autodiscover, &ntlm)
         .map_err(|e| invalid(e.key, e.message))?;
     let settings = Settings {
@@ -711,6 +725,7 @@ pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settin
         )
         .map_err(|e| invalid(e.key, e.message))?,
         ntlm,
+        rpc_backend,
         autodiscover,
         port_file: cli.port_file.clone(),
         from_data_dir: cli.config.is_none(),

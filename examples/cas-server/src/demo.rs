@@ -6,7 +6,8 @@
 //! <data-dir>/credentials.txt      their generated passwords, `user:password` (mode 0600)
 //! <data-dir>/policy.toml          client access policy: Exchange defaults, alice in OU
 //!                                 corp/sales, bob in corp/engineering
-//! <data-dir>/maildir/<user>/      Maildir with sample messages in cur/
+//! <data-dir>/maildir/<user>/      Maildir with sample messages in cur/, and IMAP folders
+//!                                 (.Sent, .Drafts, .Trash, .Junk, .Archive, .Archive.2025)
 //! <data-dir>/tls/cert.pem         self-signed certificate for localhost and 127.0.0.1
 //! <data-dir>/tls/key.pem          its key (mode 0600)
 //! ```
@@ -97,6 +98,13 @@ pub fn ensure_demo_data(data_dir: &Path) -> Result<Created, DemoError> {
             let maildir = data_dir.join("maildir").join(user);
             create_maildir(&maildir).map_err(io_err)?;
             write_samples(&maildir.join("cur"), user).map_err(io_err)?;
+            // IMAP folders (Sent, Drafts, Trash, Junk, Archive) with some sample mail.
+            crate::imap_store::demo::populate_demo_folders(
+                &data_dir.join("maildir"),
+                user,
+                &sample_messages(user),
+            )
+            .map_err(|e| io_err(io::Error::other(e.to_string())))?;
         }
         write_new(&data_dir.join(CREDENTIALS_FILE), plain.as_bytes(), true).map_err(io_err)?;
         // The users file last: its presence means the rest is complete.
@@ -348,7 +356,8 @@ pub fn sample_messages(user: &str) -> Vec<Vec<u8>> {
     messages
 }
 
-/// The generated config file.
+/// The generated config file. `[ntlm]` stays the last section: the black-box tests append
+/// `[ntlm]` keys to the end of the file.
 const DEMO_CONFIG: &str = r#"# cas-server configuration (TOML), generated on first run.
 # Relative paths resolve against server.data_dir, which defaults to this file's directory.
 # Command-line flags override this file; see `cas-server --help`.
@@ -413,6 +422,32 @@ https_listen = "127.0.0.1:8443"
 # idle_timeout_secs = 120             # IIS connectionTimeout default
 # backend_connect_timeout_secs = 10
 # max_connections = 4096
+[rpc_backend]
+# The built-in RPC server behind the Outlook Anywhere proxy: the DCE/RPC management
+# interface (mgmt) on Exchange's RPC ports, reachable through the proxy as
+# `localhost[6001]` (policy.toml's OutlookAnywhere.ValidPorts allows localhost,
+# 127.0.0.1 and CAS-SERVER on 6001-6004 and 593). It
+# greets with `ncacn_http/1.0`; RPC-level NTLM uses the [ntlm] settings and the users file.
+listen = ["127.0.0.1:6001", "127.0.0.1:6002", "127.0.0.1:6004"]
+# principal_name = "localhost"       # what mgmt inq_princ_name returns (default: dns_computer)
+# require_auth_level = "none"        # or "connect", "integrity", "privacy"
+# max_frag = 5840                    # largest fragment, 1432..=65535
+# receive_window = 65536             # RPC over HTTP receive window, 8192..=262144
+
+[autodiscover]
+# Outlook Autodiscover (POST /autodiscover/autodiscover.xml) and Thunderbird autoconfig
+# (GET /.well-known/autoconfig/mail/config-v1.1.xml) on the Outlook Anywhere listener.
+# Host names, ports and auth methods come from the listeners and policy.toml's
+# [OutlookAnywhere]; a user's display name and address from the users file fields
+# display_name= and email=.
+# email_domain = "localhost"         # users' addresses are user@email_domain (default: ntlm.dns_domain)
+# accepted_email_domains = []        # alias domains of the same users
+# server_name = "localhost"          # host clients use when ExternalHostname is unset (default: ntlm.dns_computer)
+# organization = "First Organization" # Exchange organization in LegacyDN / ServerDN
+# deployment_id = "..."              # GUID; default derived from organization and email_domain
+# smtp_hostname = "localhost"        # SMTP submission relay for autoconfig (cas-server serves none)
+# smtp_port = 587
+# smtp_socket_type = "STARTTLS"      # or "SSL", "plain"
 
 [ntlm]
 # POP3 AUTH NTLM and IMAP AUTHENTICATE NTLM (offered before TLS too: NTLM never sends the password) and HTTP NTLM /

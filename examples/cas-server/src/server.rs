@@ -67,6 +67,8 @@ pub struct Server {
     credentials: Option<Arc<LiveCredentials>>,
     /// The Outlook Anywhere HTTPS endpoint (RPC proxy, autodiscover), when configured.
     outlook_anywhere: Option<crate::rpc_proxy::Endpoint>,
+    /// The built-in RPC backend and its bound listeners.
+    rpc_backend: Option<(Arc<crate::rpc_backend::RpcBackend>, Vec<TcpListener>)>,
 }
 
 impl std::fmt::Debug for Server {
@@ -162,6 +164,17 @@ impl Server {
             );
             let _ = endpoint.context().autodiscover.set(ad);
         }
+        if !settings.rpc_backend.listen.is_empty() {
+            let listeners = crate::rpc_backend::bind(&settings.rpc_backend)
+                .await
+                .map_err(|(addr, source)| StartError::Bind { addr, source })?;
+            let backend = crate::rpc_backend::RpcBackend::new(
+                settings.rpc_backend.clone(),
+                ntlm.then(|| Arc::new(settings.ntlm.acceptor_config())),
+                credentials.clone(),
+            );
+            server.rpc_backend = Some((backend, listeners));
+        }
         server.credentials = Some(credentials);
         server.outlook_anywhere = outlook_anywhere;
         Ok(server)
@@ -195,6 +208,7 @@ impl Server {
             ctx,
             credentials: None,
             outlook_anywhere: None,
+            rpc_backend: None,
         })
     }
 
@@ -226,15 +240,30 @@ impl Server {
             .map(|e| e.context().stats.clone())
     }
 
+    /// The built-in RPC backend's listener addresses.
+    pub fn rpc_backend_addrs(&self) -> Vec<SocketAddr> {
+        self.rpc_backend
+            .iter()
+            .flat_map(|(_, ls)| ls.iter().filter_map(|l| l.local_addr().ok()))
+            .collect()
+    }
+
     /// The bound addresses as a JSON object, for `--port-file`.
     pub fn addresses_json(&self) -> String {
         let field =
             |name: &str, addr: Option<SocketAddr>| addr.map(|a| format!("\"{name}\": \"{a}\""));
+        let rpc: Vec<String> = self
+            .rpc_backend_addrs()
+            .iter()
+            .map(|a| format!("\"{a}\""))
+            .collect();
+        let rpc = (!rpc.is_empty()).then(|| format!("\"rpc_backend\": [{}]", rpc.join(", ")));
         let fields: Vec<String> = [
             field("pop3", self.pop3_addr()),
             field("pop3s", self.pop3s_addr()),
             field("https", self.https_addr()),
             field("http", self.http_addr()),
+            rpc,
         ]
         .into_iter()
         .flatten()
@@ -259,9 +288,20 @@ impl Server {
             ctx,
             credentials,
             outlook_anywhere,
+            rpc_backend,
         } = self;
         if let Some(endpoint) = outlook_anywhere {
             tracker.spawn(endpoint.run(shutdown.clone()));
+        }
+        if let Some((backend, listeners)) = rpc_backend {
+            for listener in listeners {
+                tracker.spawn(crate::rpc_backend::serve(
+                    backend.clone(),
+                    listener,
+                    tracker.clone(),
+                    shutdown.clone(),
+                ));
+            }
         }
         let watcher = tokio::spawn(crate::live::watch(
             ctx.access.live_policy().clone(),

@@ -23,6 +23,8 @@ fn start(data_dir: &Path, port_file: &Path) -> Child {
             "127.0.0.1:0",
             "--https-listen",
             "127.0.0.1:0",
+            "--rpc-backend-listen",
+            "127.0.0.1:0",
         ])
         .arg("--port-file")
         .arg(port_file)

@@ -408,6 +408,28 @@ fn impacket_ntlm_and_basic_calls_through_the_proxy() {
 }
 
 #[test]
+fn impacket_mgmt_through_the_proxy_to_the_builtin_backend() {
+    if !impacket_available("rpc_proxy_mgmt") {
+        return;
+    }
+    // The demo's ValidPorts name this machine on 6001-6004 and 593; the test's built-in
+    // backend listens on a free port, which replaces them.
+    let server = Server::start_outlook_anywhere(None);
+    let port = server.rpc_backend_port;
+    let ports = format!("localhost:{port},127.0.0.1:{port}");
+    server.admin_ok(&["set-outlookanywhere", "--valid-ports", &ports]);
+    server.reload();
+    let alice = server.password("alice");
+    let url = server.rpc_proxy_url();
+    for auth in ["ntlm", "basic"] {
+        let out = oa_client(&url, ("localhost", port), "alice", &alice, auth, "mgmt", &[]);
+        assert_ok(&out, &server);
+        // inq_if_ids lists at least the management interface itself.
+        assert!(stdout(&out).contains("if_id"), "{auth}: {}", stdout(&out));
+    }
+}
+
+#[test]
 fn refusals_before_any_backend_connection() {
     if !impacket_available("rpc_proxy_refusals") {
         return;

@@ -29,6 +29,8 @@ pub struct Server {
     pub https_port: u16,
     /// Outlook Anywhere plain HTTP (SSL offloading) port (0: not listening).
     pub http_port: u16,
+    /// The built-in RPC backend's port (0: an ephemeral one the test does not know).
+    pub rpc_backend_port: u16,
     /// The program and its arguments, to restart it.
     command: Vec<std::ffi::OsString>,
 }
@@ -61,10 +63,10 @@ impl Server {
     fn start_inner(edit: Option<&dyn Fn(&str) -> String>, outlook_anywhere: bool) -> Server {
         let dir = scratch_dir();
         let (pop3_port, pop3s_port) = (free_port(), free_port());
-        let (https_port, http_port) = if outlook_anywhere {
-            (free_port(), free_port())
+        let (https_port, http_port, rpc_backend_port) = if outlook_anywhere {
+            (free_port(), free_port(), free_port())
         } else {
-            (0, 0)
+            (0, 0, 0)
         };
         let mut command: Vec<std::ffi::OsString> = vec![
             env!("CARGO_BIN_EXE_cas-server").into(),
@@ -76,6 +78,9 @@ impl Server {
             format!("127.0.0.1:{pop3s_port}").into(),
             "--https-listen".into(),
             format!("127.0.0.1:{https_port}").into(),
+            // The demo's RPC backend ports (6001, 6002, 6004) are fixed; tests run in parallel.
+            "--rpc-backend-listen".into(),
+            format!("127.0.0.1:{rpc_backend_port}").into(),
         ];
         if outlook_anywhere {
             command.push("--http-listen".into());
@@ -88,6 +93,7 @@ impl Server {
             pop3s_port,
             https_port,
             http_port,
+            rpc_backend_port,
             command,
         };
         server.spawn();
@@ -124,6 +130,7 @@ impl Server {
             pop3s_port: ports.1,
             https_port: 0,
             http_port: 0,
+            rpc_backend_port: 0,
             command,
         };
         server.spawn();
@@ -157,6 +164,7 @@ impl Server {
             self.pop3s_port,
             self.https_port,
             self.http_port,
+            self.rpc_backend_port,
         ];
         for port in ports.into_iter().filter(|&p| p != 0) {
             while TcpStream::connect(("127.0.0.1", port)).is_err() {

@@ -26,7 +26,7 @@ import time
 from impacket.dcerpc.v5 import mgmt, transport
 from impacket.dcerpc.v5.rpch import RPCProxyClientException
 from impacket.http import AUTH_BASIC, AUTH_NTLM
-from impacket.uuid import uuidtup_to_bin
+from impacket.uuid import bin_to_string, uuidtup_to_bin
 
 # Any interface: the test backend accepts every bind.
 ECHO_IFACE = uuidtup_to_bin(("12345778-1234-abcd-ef00-0123456789ac", "1.0"))
@@ -64,8 +64,10 @@ def main():
     if mode == "mgmt":
         dce.bind(mgmt.MSRPC_UUID_MGMT)
         resp = mgmt.hinq_if_ids(dce)
-        for entry in resp["if_id_vector"]["if_id"]:
-            print("if_id", entry["Data"].hex() if hasattr(entry["Data"], "hex") else entry)
+        vector = resp["if_id_vector"]
+        print("if_ids", vector["count"])
+        for entry in vector["if_id"]:
+            print("if_id", bin_to_string(entry["Uuid"]), entry["VersMajor"], entry["VersMinor"])
         dce.disconnect()
         return 0
 
