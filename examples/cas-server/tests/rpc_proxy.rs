@@ -422,7 +422,15 @@ fn impacket_mgmt_through_the_proxy_to_the_builtin_backend() {
     let alice = server.password("alice");
     let url = server.rpc_proxy_url();
     for auth in ["ntlm", "basic"] {
-        let out = oa_client(&url, ("localhost", port), "alice", &alice, auth, "mgmt", &[]);
+        let out = oa_client(
+            &url,
+            ("localhost", port),
+            "alice",
+            &alice,
+            auth,
+            "mgmt",
+            &[],
+        );
         assert_ok(&out, &server);
         // inq_if_ids lists at least the management interface itself.
         assert!(stdout(&out).contains("if_id"), "{auth}: {}", stdout(&out));
@@ -544,6 +552,7 @@ impl InProcess {
             pop3_listen: Some(any),
             pop3s_listen: Some(any),
             https_listen: Some(any),
+            rpc_backend_listen: vec![any],
             ..Default::default()
         };
         let settings = cas_server::prepare(&cli).unwrap();
