@@ -36,6 +36,14 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         let settings = cas_server::prepare(&cli)?;
         let shutdown = CancellationToken::new();
+        // SIGTERM is caught from here on, before any listener exists: a supervisor (or a
+        // test) that stops the server as soon as it listens gets a graceful shutdown, not
+        // the default action.
+        #[cfg(unix)]
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+        #[cfg(unix)]
+        tokio::spawn(signal_shutdown(shutdown.clone(), term));
+        #[cfg(not(unix))]
         tokio::spawn(signal_shutdown(shutdown.clone()));
         cas_server::run(settings, shutdown).await
     });
@@ -54,11 +62,13 @@ fn main() -> ExitCode {
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.
-async fn signal_shutdown(token: CancellationToken) {
-    #[cfg(unix)]
+#[cfg(unix)]
+async fn signal_shutdown(
+    token: CancellationToken,
+    term: std::io::Result<tokio::signal::unix::Signal>,
+) {
     {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = match signal(SignalKind::terminate()) {
+        let mut term = match term {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot watch SIGTERM");
@@ -72,9 +82,12 @@ async fn signal_shutdown(token: CancellationToken) {
             _ = term.recv() => tracing::info!("SIGTERM received"),
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+    token.cancel();
+}
+
+/// Cancels `token` on Ctrl-C.
+#[cfg(not(unix))]
+async fn signal_shutdown(token: CancellationToken) {
+    let _ = tokio::signal::ctrl_c().await;
     token.cancel();
 }
