@@ -216,87 +216,6 @@ fn write_samples(cur: &Path, user: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// Maildir++ folders (RFC-less but universal: `.Name/` beside `cur/`, with the
-/// `maildirfolder` marker Courier and Dovecot write) holding [`folder_samples`], plus the
-/// empty special-use folders clients look for.
-fn write_folders(maildir: &Path, user: &str) -> io::Result<()> {
-    let mut folders: Vec<&str> = DEMO_FOLDERS.to_vec();
-    let samples = folder_samples(user);
-    for (i, (folder, message)) in samples.iter().enumerate() {
-        let dir = maildir.join(format!(".{folder}"));
-        if !dir.exists() {
-            create_maildir(&dir)?;
-            write_new(&dir.join("maildirfolder"), b"", false)?;
-        }
-        // `S`: already read, as mail that was filed or sent is.
-        let name = format!("{}.M{i}P1.cas-demo:2,S", 1_763_884_800 + i as u64 * 600);
-        write_new(&dir.join("cur").join(name), message, false)?;
-        folders.retain(|f| f != folder);
-    }
-    for folder in folders {
-        let dir = maildir.join(format!(".{folder}"));
-        create_maildir(&dir)?;
-        write_new(&dir.join("maildirfolder"), b"", false)?;
-    }
-    Ok(())
-}
-
-/// The Maildir++ folders of a demo mailbox besides INBOX (SPECIAL-USE: Sent, Drafts, Trash
-/// and Junk by name).
-pub const DEMO_FOLDERS: [&str; 5] = ["Archive", "Sent", "Drafts", "Trash", "Junk"];
-
-/// The sample mail filed in folders, as (folder, message): two in Archive, one in Sent.
-pub fn folder_samples(user: &str) -> Vec<(&'static str, Vec<u8>)> {
-    let me = format!("{user}@example.test");
-    let message = |from: &str, to: &str, subject: &str, n: u32, body: &str| {
-        format!(
-            "From: {from}\n\
-             To: {to}\n\
-             Subject: {subject}\n\
-             Date: Sat, 22 Nov 2025 1{n}:00:00 +0000\n\
-             Message-ID: <demo-folder-{n}.{user}@example.test>\n\
-             MIME-Version: 1.0\n\
-             Content-Type: text/plain; charset=utf-8\n\n\
-             {body}"
-        )
-        .into_bytes()
-    };
-    vec![
-        (
-            "Archive",
-            message(
-                "carol@example.test",
-                &me,
-                "Last year's budget",
-                1,
-                "Filed for reference. Read this folder with any IMAP client over IMAPS\n\
-                 (port 1993) or IMAP with STARTTLS (port 1143), and move this message\n\
-                 back to INBOX to see MOVE at work.\n",
-            ),
-        ),
-        (
-            "Archive",
-            message(
-                "dave@example.test",
-                &me,
-                "Trip report",
-                2,
-                "Three days, two datacenters, one very long cable.\n",
-            ),
-        ),
-        (
-            "Sent",
-            message(
-                &me,
-                "carol@example.test",
-                "Re: Agenda and budget (MIME)",
-                3,
-                "Thanks, Monday works for me.\n",
-            ),
-        ),
-    ]
-}
-
 /// The sample mail: plain text, MIME multipart, a ~2 MB message, dot-stuffing cases, a
 /// message without a final line end, and one stored with CRLF line ends.
 pub fn sample_messages(user: &str) -> Vec<Vec<u8>> {
@@ -559,14 +478,6 @@ mod tests {
                 fs::read_dir(cur).unwrap().count(),
                 sample_messages(user).len()
             );
-            let filed = folder_samples(user);
-            for folder in DEMO_FOLDERS {
-                let dir = dir.join("maildir").join(user).join(format!(".{folder}"));
-                assert!(dir.join("maildirfolder").exists(), "{folder}");
-                assert!(dir.join("tmp").is_dir() && dir.join("new").is_dir());
-                let count = fs::read_dir(dir.join("cur")).unwrap().count();
-                assert_eq!(count, filed.iter().filter(|(f, _)| *f == folder).count());
-            }
         }
         #[cfg(unix)]
         for private in ["credentials.txt", "users", "tls/key.pem"] {
