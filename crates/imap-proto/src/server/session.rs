@@ -280,7 +280,8 @@ impl ServerSession {
     // -----------------------------------------------------------------------------------
 
     /// Sends untagged data for command `id` (LIST, STATUS, SEARCH, ESEARCH, NAMESPACE, ID,
-    /// ...). `EXISTS`, `RECENT`, `EXPUNGE` and `VANISHED` are refused: they go through the
+    /// `VANISHED (EARLIER)` of a UID FETCH ...). `EXISTS`, `RECENT`, `EXPUNGE` and
+    /// `VANISHED` without `(EARLIER)` are refused: they go through the
     /// selected-mailbox view ([`ServerSession::mailbox_changed`],
     /// [`ServerSession::expunged`]); for FETCH prefer [`ServerSession::send_fetch`], which
     /// computes the sequence number.
@@ -288,9 +289,15 @@ impl ServerSession {
         if let Err(kind) = self.check_answer(id) {
             return Err(SendError::new(kind, data));
         }
+        // `VANISHED (EARLIER)` answers a UID FETCH with CHANGEDSINCE and VANISHED (RFC 7162
+        // §3.2.6): it reports expunges the client already missed, not new ones, so it does not
+        // change the view.
         if matches!(
             data,
-            Data::Exists(_) | Data::Recent(_) | Data::Expunge(_) | Data::Vanished { .. }
+            Data::Exists(_)
+                | Data::Recent(_)
+                | Data::Expunge(_)
+                | Data::Vanished { earlier: false, .. }
         ) {
             return Err(SendError::new(SendErrorKind::UnexpectedAnswer, data));
         }
