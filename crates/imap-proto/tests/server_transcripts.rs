@@ -833,3 +833,31 @@ fn preauth_greeting() {
     assert_eq!(h.session.state(), State::Authenticated);
     assert_eq!(h.session.user(), Some("bob"));
 }
+
+#[test]
+fn output_backlog_pauses_command_processing() {
+    let mut config = full_config();
+    config.limits.max_buffered_output = 1024;
+    config.limits.transmit_chunk = 256;
+    let mut h = Harness::new(
+        config,
+        SessionOptions {
+            tls_active: true,
+            ..SessionOptions::default()
+        },
+    );
+    h.output();
+    let input = "c CAPABILITY\r\n".repeat(200);
+    h.session.handle_input(h.now, input.as_bytes());
+    // One CAPABILITY answer is about 200 bytes: processing stopped near the mark.
+    assert!(
+        h.session.queued_output() < 1024 + 400,
+        "{}",
+        h.session.queued_output()
+    );
+    assert!(!h.session.wants_input());
+    // Draining the output resumes the held-back commands, all of them answered once.
+    let out = h.output();
+    assert_eq!(out.matches("c OK CAPABILITY completed\r\n").count(), 200);
+    assert!(h.session.wants_input());
+}

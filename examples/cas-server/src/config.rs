@@ -57,6 +57,10 @@ pub struct Cli {
     /// testing; prefer `set-popsettings --login-type PlainTextLogin`).
     #[arg(long)]
     pub allow_plaintext_auth: bool,
+    /// Built-in RPC backend listener, IP:PORT (port 0 picks a free one); repeat for more.
+    /// Replaces `[rpc_backend] listen`.
+    #[arg(long, value_name = "ADDR")]
+    pub rpc_backend_listen: Vec<SocketAddr>,
     /// Write the bound listener addresses here as JSON once listening, e.g.
     /// {"pop3": "127.0.0.1:1110", "pop3s": "127.0.0.1:1995", "imap": "127.0.0.1:1143",
     /// "imaps": "127.0.0.1:1993"}.
@@ -86,6 +90,9 @@ pub struct FileConfig {
     /// `NTLM`/`Negotiate`).
     #[serde(default)]
     pub ntlm: NtlmSection,
+    /// `[rpc_backend]`: the built-in local RPC server behind the RPC proxy.
+    #[serde(default)]
+    pub rpc_backend: crate::rpc_backend::RpcBackendSection,
     /// `[autodiscover]`: e-mail domain and names of Autodiscover / autoconfig replies.
     #[serde(default)]
     pub autodiscover: crate::autodiscover::AutodiscoverSection,
@@ -493,6 +500,8 @@ pub struct Settings {
     pub imap: Imap4Settings,
     /// NTLM.
     pub ntlm: NtlmSettings,
+    /// The built-in RPC backend.
+    pub rpc_backend: crate::rpc_backend::RpcBackendSettings,
     /// Autodiscover and autoconfig (listener ports filled in once bound).
     pub autodiscover: crate::autodiscover::AutodiscoverConfig,
     /// Where to report bound addresses.
@@ -679,6 +688,11 @@ pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settin
     };
 
     let ntlm = NtlmSettings::resolve(file.ntlm)?;
+    let rpc_backend = crate::rpc_backend::RpcBackendSettings::resolve(
+        file.rpc_backend,
+        &cli.rpc_backend_listen,
+        &ntlm.dns_computer,
+    )?;
     let autodiscover = crate::autodiscover::AutodiscoverConfig::resolve(file.autodiscover, &ntlm)
         .map_err(|e| invalid(e.key, e.message))?;
     let settings = Settings {
@@ -692,6 +706,7 @@ pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settin
         pop3,
         imap,
         ntlm,
+        rpc_backend,
         autodiscover,
         port_file: cli.port_file.clone(),
         from_data_dir: cli.config.is_none(),

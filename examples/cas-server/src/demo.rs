@@ -337,7 +337,8 @@ pub fn sample_messages(user: &str) -> Vec<Vec<u8>> {
     messages
 }
 
-/// The generated config file.
+/// The generated config file. `[ntlm]` stays the last section: the black-box tests append
+/// `[ntlm]` keys to the end of the file.
 const DEMO_CONFIG: &str = r#"# cas-server configuration (TOML), generated on first run.
 # Relative paths resolve against server.data_dir, which defaults to this file's directory.
 # Command-line flags override this file; see `cas-server --help`.
@@ -389,6 +390,17 @@ allow_clear_text_without_tls = false
 # idle_timeout_secs = 1800           # longest IDLE without client traffic, or "unlimited"
 # max_bad_commands = 10              # or "unlimited"
 # max_auth_failures = 3              # or "unlimited"
+
+[rpc_backend]
+# The built-in RPC server behind the Outlook Anywhere proxy: the DCE/RPC management
+# interface (mgmt) on Exchange's RPC ports, reachable through the proxy as
+# `localhost[6001]` (policy.toml's OutlookAnywhere.ValidPorts allows *:6001-6004). It
+# greets with `ncacn_http/1.0`; RPC-level NTLM uses the [ntlm] settings and the users file.
+listen = ["127.0.0.1:6001", "127.0.0.1:6002", "127.0.0.1:6004"]
+# principal_name = "localhost"       # what mgmt inq_princ_name returns (default: dns_computer)
+# require_auth_level = "none"        # or "connect", "integrity", "privacy"
+# max_frag = 5840                    # largest fragment, 1432..=65535
+# receive_window = 65536             # RPC over HTTP receive window, 8192..=262144
 
 [ntlm]
 # POP3 AUTH NTLM and IMAP AUTHENTICATE NTLM (offered before TLS too: NTLM never sends the password) and HTTP NTLM /

@@ -169,6 +169,10 @@ pub struct ServerSession {
     bad_commands: u32,
     auth_failures: u32,
     last_activity: Instant,
+    /// Commands read in command mode (parsed or not), for the reply invariant.
+    commands_read: u64,
+    /// Final replies queued: tagged statuses and the `* BAD` of commands without a tag.
+    final_replies: u64,
 }
 
 impl ServerSession {
@@ -195,6 +199,8 @@ impl ServerSession {
             bad_commands: 0,
             auth_failures: 0,
             last_activity: now,
+            commands_read: 0,
+            final_replies: 0,
             config,
         };
         let status = if let Some(user) = options.preauth_user {
@@ -280,18 +286,16 @@ impl ServerSession {
     // -----------------------------------------------------------------------------------
 
     /// Sends untagged data for command `id` (LIST, STATUS, SEARCH, ESEARCH, NAMESPACE, ID,
-    /// `VANISHED (EARLIER)` of a UID FETCH ...). `EXISTS`, `RECENT`, `EXPUNGE` and
-    /// `VANISHED` without `(EARLIER)` are refused: they go through the
-    /// selected-mailbox view ([`ServerSession::mailbox_changed`],
+    /// the `VANISHED (EARLIER)` of a `UID FETCH ... (CHANGEDSINCE n VANISHED)`, the LIST
+    /// that RFC 9051 §6.3.2 wants before a SELECT's tagged OK, ...). `EXISTS`, `RECENT`,
+    /// `EXPUNGE` and a plain `VANISHED` are refused: they go through the selected-mailbox
+    /// view ([`ServerSession::mailbox_changed`],
     /// [`ServerSession::expunged`]); for FETCH prefer [`ServerSession::send_fetch`], which
     /// computes the sequence number.
     pub fn send<'a>(&mut self, id: CommandId, data: Data<'a>) -> Result<(), SendError<Data<'a>>> {
         if let Err(kind) = self.check_answer(id) {
             return Err(SendError::new(kind, data));
         }
-        // `VANISHED (EARLIER)` answers a UID FETCH with CHANGEDSINCE and VANISHED (RFC 7162
-        // §3.2.6): it reports expunges the client already missed, not new ones, so it does not
-        // change the view.
         if matches!(
             data,
             Data::Exists(_)
@@ -728,7 +732,9 @@ impl ServerSession {
     }
 
     /// Appends at most [`super::Limits::transmit_chunk`] bytes of output to `buf` and
-    /// returns how many; 0 when nothing is queued.
+    /// returns how many; 0 when nothing is queued. Once the output falls back under
+    /// [`super::Limits::max_buffered_output`], input held back meanwhile is processed, which
+    /// may queue events: drain `poll_event` again after transmitting.
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> usize {
         let chunk = self.config.limits.transmit_chunk.max(MIN_TRANSMIT_CHUNK);
         let mut written = 0;
@@ -745,6 +751,13 @@ impl ServerSession {
             }
         }
         self.queued = self.queued.saturating_sub(written);
+        if written > 0
+            && self.queued <= self.config.limits.max_buffered_output
+            && self.fragmentizer.buffered() > 0
+        {
+            // Input held back while output was backed up (see `process`).
+            self.process();
+        }
         written
     }
 
@@ -837,6 +850,22 @@ impl ServerSession {
         self.queued
     }
 
+    /// Input bytes buffered and not yet processed (a partial command, or pipelined input).
+    pub fn buffered_input(&self) -> usize {
+        self.fragmentizer.buffered()
+    }
+
+    /// For the fuzzing invariants: (commands read, final replies queued, a command is in
+    /// progress).
+    #[doc(hidden)]
+    pub fn reply_accounting(&self) -> (u64, u64, bool) {
+        (
+            self.commands_read,
+            self.final_replies,
+            self.pending.is_some(),
+        )
+    }
+
     /// The capability list for the current state, as CAPABILITY would send it.
     pub fn capabilities(&self) -> Vec<Capability<'static>> {
         let config = &*self.config;
@@ -906,10 +935,14 @@ impl ServerSession {
 
     /// Frames and handles input until a command waits for the application or input runs out.
     fn process(&mut self) {
+        // Commands the session answers itself (CAPABILITY, NOOP, errors) are not read while
+        // output is backed up, so a client that pipelines them without reading cannot make
+        // the server queue without bound; `poll_transmit` resumes.
         while !self.is_closed()
             && !self.tls_pending
             && self.compressed_input.is_none()
             && !self.blocked_on_application()
+            && self.queued <= self.config.limits.max_buffered_output
         {
             let Some(frame) = self.fragmentizer.poll() else {
                 break;
@@ -947,6 +980,7 @@ impl ServerSession {
             self.malformed_continuation();
             return;
         }
+        self.commands_read += 1;
         let tag = tag_of(&rejection.head);
         let (status, code, message) = match rejection.limit {
             LimitExceeded::LiteralTooLarge { .. } => {
@@ -966,6 +1000,9 @@ impl ServerSession {
             LimitExceeded::LineTooLong { .. } => (Status::Bad, None, "Command line too long"),
         };
         self.trace_command(|| "(command over a limit, dropped)".to_owned());
+        if tag.is_none() {
+            self.final_replies += 1;
+        }
         self.queue_status(match tag {
             Some(tag) => StatusResponse::tagged(tag, status, code, text(message, "")),
             None => StatusResponse::untagged(status, code, text(message, "")),
@@ -1076,6 +1113,7 @@ impl ServerSession {
     }
 
     fn handle_command(&mut self, message: Bytes) {
+        self.commands_read += 1;
         let options = ParseOptions::default().with_utf8_accept(self.enabled.utf8_accept);
         let command = match parse_command_with(&message, &options) {
             Ok(command) => command,
@@ -1665,6 +1703,9 @@ impl ServerSession {
     /// `tag BAD` (or `* BAD` without a tag), counted toward the bad-command limit.
     fn bad(&mut self, tag: Option<Tag<'static>>, message: &str) {
         let message = text(message, "error");
+        if tag.is_none() {
+            self.final_replies += 1;
+        }
         self.queue_status(match tag {
             Some(tag) => StatusResponse::tagged(tag, Status::Bad, None, message),
             None => StatusResponse::untagged(Status::Bad, None, message),
@@ -1713,6 +1754,9 @@ impl ServerSession {
     }
 
     fn queue_status(&mut self, status: StatusResponse<'_>) {
+        if matches!(status, StatusResponse::Tagged { .. }) {
+            self.final_replies += 1;
+        }
         if self.config.trace {
             let mut out = Encoder::with_policy(LiteralPolicy::Sync);
             status.encode(&mut out);
