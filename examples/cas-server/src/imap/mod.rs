@@ -101,7 +101,6 @@ pub fn capabilities() -> Vec<Capability<'static>> {
         Capability::CondStore,
         Capability::QResync,
         Capability::SpecialUse,
-        Capability::CreateSpecialUse,
         Capability::ESearch,
         Capability::SearchRes,
         Capability::ListExtended,
