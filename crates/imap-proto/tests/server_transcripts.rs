@@ -861,3 +861,25 @@ fn output_backlog_pauses_command_processing() {
     assert_eq!(out.matches("c OK CAPABILITY completed\r\n").count(), 200);
     assert!(h.session.wants_input());
 }
+
+#[test]
+fn overlapping_ranges_resolve_to_each_message_once() {
+    let mut h = Harness::tls();
+    let uids: Vec<u32> = (1..=1000).collect();
+    select(&mut h, &uids);
+    let set = vec!["1:*"; 3000].join(",");
+    h.input(&format!("f1 UID FETCH {set} FLAGS\r\n"));
+    let (_, body) = command(&mut h);
+    let CommandBody::Fetch { sequence_set, .. } = body else {
+        panic!()
+    };
+    assert_eq!(h.session.resolve(&sequence_set, true).len(), 1000);
+    assert_eq!(h.session.resolve(&sequence_set, false).len(), 1000);
+}
+
+#[test]
+fn a_session_is_small() {
+    // Many thousands of mostly idle connections: the session itself stays small.
+    let size = std::mem::size_of::<cas_imap_proto::server::ServerSession>();
+    assert!(size <= 512, "{size}");
+}

@@ -75,7 +75,7 @@ enum Kind {
     Authenticate,
     Select {
         examine: bool,
-        qresync: Option<QResyncParameter>,
+        qresync: Option<Box<QResyncParameter>>,
     },
     /// FETCH, STORE or SEARCH (and SORT/THREAD): EXPUNGE may not be sent unless `uid`.
     NoExpunge {
@@ -156,7 +156,8 @@ pub struct ServerSession {
     enabled: Enabled,
     fragmentizer: Fragmentizer,
     pending: Option<Pending>,
-    view: Option<MailboxView>,
+    /// Boxed: most connections have no mailbox selected at any moment.
+    view: Option<Box<MailboxView>>,
     /// The RFC 5182 `$` result, as UIDs.
     saved_search: Option<Vec<NonZeroU32>>,
     next_id: u64,
@@ -502,7 +503,7 @@ impl ServerSession {
         } else {
             ResponseCode::ReadWrite
         };
-        self.view = Some(view);
+        self.view = Some(Box::new(view));
         self.state = State::Selected;
         let Some(pending) = self.pending.take() else {
             return Ok(());
@@ -821,7 +822,7 @@ impl ServerSession {
 
     /// The selected mailbox's view (MSN ↔ UID map), in Selected state.
     pub fn selected(&self) -> Option<&MailboxView> {
-        self.view.as_ref()
+        self.view.as_deref()
     }
 
     /// CONDSTORE is enabled (ENABLE, a CONDSTORE-enabling command, or QRESYNC).
@@ -1327,7 +1328,7 @@ impl ServerSession {
                                 self.bad(Some(tag), "QRESYNC is not enabled");
                                 return;
                             }
-                            qresync = Some(q.clone());
+                            qresync = Some(Box::new(q.clone()));
                         }
                     }
                 }

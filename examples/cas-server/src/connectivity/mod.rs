@@ -32,6 +32,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 pub mod driver;
 pub mod net;
+pub mod outlook;
 pub mod pop;
 pub mod report;
 pub mod sasl;
@@ -57,6 +58,14 @@ pub enum ConnectivityCommand {
         #[command(flatten)]
         args: Box<MailArgs>,
     },
+    /// Test-OutlookConnectivity: DNS, TCP, TLS, Autodiscover (POX) for the user, the RPC
+    /// proxy's HTTP authentication, the RPC over HTTP handshake, MGMT bind and call on each
+    /// RPC port, and an RPC ping, each step explained.
+    #[command(name = "test-outlookconnectivity")]
+    TestOutlookConnectivity {
+        #[command(flatten)]
+        args: Box<outlook::OutlookArgs>,
+    },
 }
 
 impl ConnectivityCommand {
@@ -64,6 +73,7 @@ impl ConnectivityCommand {
     pub fn name(&self) -> &'static str {
         match self {
             ConnectivityCommand::TestPopConnectivity { .. } => "test-popconnectivity",
+            ConnectivityCommand::TestOutlookConnectivity { .. } => "test-outlookconnectivity",
         }
     }
 }
@@ -337,6 +347,11 @@ pub fn main(command: &ConnectivityCommand) -> ExitCode {
         ConnectivityCommand::TestPopConnectivity { args } => {
             ("test-popconnectivity", prepare(args, pop::default_port))
         }
+        ConnectivityCommand::TestOutlookConnectivity { args } => (
+            "test-outlookconnectivity",
+            outlook::check_args(args)
+                .and_then(|()| Settings::from_args(&args.common, outlook::default_port)),
+        ),
     };
     let settings = match result {
         Ok(s) => s,
@@ -358,6 +373,9 @@ pub fn main(command: &ConnectivityCommand) -> ExitCode {
     let code = runtime.block_on(async {
         match command {
             ConnectivityCommand::TestPopConnectivity { args } => pop::run(&settings, args).await,
+            ConnectivityCommand::TestOutlookConnectivity { args } => {
+                outlook::run(&settings, args).await
+            }
         }
     });
     ExitCode::from(code)
