@@ -1043,3 +1043,105 @@ async fn shutdown_says_bye() {
     assert!(lines.iter().any(|l| l.starts_with("* BYE")), "{lines:?}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn append_to_the_selected_mailbox_is_announced_before_ok() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let mut c = server.login("bob", BOB_PASSWORD).await;
+    let count = exists(&c.ok("SELECT INBOX").await).unwrap();
+    let message = b"Subject: to myself\r\n\r\nnote\r\n";
+    let appended = c
+        .ok(&format!(
+            "APPEND INBOX (\\Flagged) {{{}+}}\r\n{}",
+            message.len(),
+            String::from_utf8_lossy(message)
+        ))
+        .await;
+    // EXISTS comes with the APPEND, before its OK (RFC 9051 §6.3.12).
+    assert_eq!(exists(&appended), Some(count + 1), "{appended:?}");
+    let new_uid: u32 = appended
+        .last()
+        .unwrap()
+        .split("[APPENDUID ")
+        .nth(1)
+        .and_then(|r| r.split(']').next())
+        .and_then(|r| r.split(' ').nth(1))
+        .and_then(|u| u.parse().ok())
+        .expect("APPENDUID");
+    let flagged = c.ok("UID SEARCH FLAGGED").await;
+    assert!(search(&flagged).contains(&new_uid), "{flagged:?}");
+    // COPY into the selected mailbox itself.
+    let copied = c.ok(&format!("UID COPY {new_uid} INBOX")).await;
+    assert_eq!(exists(&copied), Some(count + 2), "{copied:?}");
+    c.ok("LOGOUT").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plaintext_login_type_allows_login_before_tls() {
+    let fx = Fixture::with(
+        "[ImapSettings]\nLoginType = \"PlainTextLogin\"\n",
+        Imap4Settings::default(),
+    );
+    let server = fx.start().await;
+    let mut c = server.plain().await;
+    let caps = capabilities(&c.ok("CAPABILITY").await);
+    assert!(!caps.iter().any(|c| c == "LOGINDISABLED"), "{caps:?}");
+    assert!(caps.iter().any(|c| c == "AUTH=PLAIN"), "{caps:?}");
+    c.ok(&format!("LOGIN alice \"{ALICE_PASSWORD}\"")).await;
+    c.ok("SELECT INBOX").await;
+    c.ok("LOGOUT").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_log_has_commands_and_no_secrets() {
+    let fx = Fixture::with(
+        "[ImapSettings]\nProtocolLogEnabled = true\n",
+        Imap4Settings::default(),
+    );
+    let server = fx.start().await;
+    let mut c = server.login("alice", ALICE_PASSWORD).await;
+    c.ok("SELECT INBOX").await;
+    c.ok("FETCH 1 (FLAGS)").await;
+    c.ok("LOGOUT").await;
+    use base64::Engine as _;
+    let ir = base64::engine::general_purpose::STANDARD.encode(format!("\0bob\0{BOB_PASSWORD}"));
+    let mut c = server.tls().await;
+    c.ok(&format!("AUTHENTICATE PLAIN {ir}")).await;
+    c.ok("LOGOUT").await;
+    server.stop().await;
+    let mut log = String::new();
+    for entry in fs::read_dir(fx.dir.join("logs").join("imap4")).unwrap() {
+        log.push_str(&fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    for expected in ["SELECT INBOX", "FETCH 1 (FLAGS)", "LOGIN alice", "OK"] {
+        assert!(log.contains(expected), "missing {expected:?} in\n{log}");
+    }
+    for secret in [ALICE_PASSWORD, BOB_PASSWORD, ir.as_str()] {
+        assert!(
+            !log.contains(secret),
+            "a secret is in the protocol log:\n{log}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_change_ends_a_logged_in_session() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let mut c = server.login("alice", ALICE_PASSWORD).await;
+    c.ok("SELECT INBOX").await;
+    fs::write(
+        fx.dir.join("policy.toml"),
+        "[CASMailbox.alice]\nImapEnabled = false\n",
+    )
+    .unwrap();
+    fx.access.live_policy().reload(true);
+    c.send_raw(b"n1 NOOP\r\n").await;
+    let lines = c.rest().await;
+    assert!(lines.iter().any(|l| l.starts_with("* BYE")), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.starts_with("n1 OK")), "{lines:?}");
+    server.stop().await;
+}

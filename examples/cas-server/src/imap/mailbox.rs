@@ -186,10 +186,14 @@ pub(crate) enum MailboxJob {
         id: CommandId,
         moved: bool,
         result: Result<CopyUid, StoreError>,
+        /// The selected folder's changes when it was the target.
+        sync: Option<Result<Changes, StoreError>>,
     },
     Appended {
         id: CommandId,
         result: Result<crate::imap_store::AppendUid, StoreError>,
+        /// The selected folder's changes when it was the target.
+        sync: Option<Result<Changes, StoreError>>,
     },
 }
 
@@ -1020,14 +1024,22 @@ impl ImapApp {
                     .map(|u| u.get())
                     .collect();
                 let folder = selected.folder.clone();
-                self.run(move |store| MailboxJob::Copied {
-                    id,
-                    moved,
-                    result: if moved {
+                let sync = self.sync_point(&target);
+                self.run(move |store| {
+                    let result = if moved {
                         store.move_messages(&folder, &uids, &target)
                     } else {
                         store.copy(&folder, &uids, &target)
-                    },
+                    };
+                    let sync = sync
+                        .filter(|_| result.is_ok())
+                        .map(|(f, since)| store.changes_since(&f, since));
+                    MailboxJob::Copied {
+                        id,
+                        moved,
+                        result,
+                        sync,
+                    }
                 });
             }
             other => {
@@ -1065,6 +1077,7 @@ impl ImapApp {
                 }
             }
         }
+        let sync = self.sync_point(&folder);
         self.run(move |store| {
             let requests: Vec<AppendRequest<'_>> = messages
                 .iter()
@@ -1075,10 +1088,11 @@ impl ImapApp {
                     internal_date: m.date_time.map(crate::imap_store::dates::unix_of),
                 })
                 .collect();
-            MailboxJob::Appended {
-                id,
-                result: store.append(&folder, &requests),
-            }
+            let result = store.append(&folder, &requests);
+            let sync = sync
+                .filter(|_| result.is_ok())
+                .map(|(f, since)| store.changes_since(&f, since));
+            MailboxJob::Appended { id, result, sync }
         });
     }
 
@@ -1304,8 +1318,14 @@ impl ImapApp {
                 }
                 Err(e) => self.fail(session, id, &e),
             },
-            MailboxJob::Copied { id, moved, result } => match result {
+            MailboxJob::Copied {
+                id,
+                moved,
+                result,
+                sync,
+            } => match result {
                 Ok(copy) => {
+                    self.apply_sync(session, sync);
                     let code = copy_uid_code(&copy);
                     if moved {
                         if let Some(code) = code {
@@ -1339,8 +1359,9 @@ impl ImapApp {
                 }
                 Err(e) => self.fail(session, id, &e),
             },
-            MailboxJob::Appended { id, result } => match result {
+            MailboxJob::Appended { id, result, sync } => match result {
                 Ok(appended) => {
+                    self.apply_sync(session, sync);
                     let code = NonZeroU32::new(appended.uidvalidity)
                         .zip(uid_set(&appended.uids))
                         .map(|(uid_validity, uids)| ResponseCode::AppendUid { uid_validity, uids });
@@ -1357,6 +1378,30 @@ impl ImapApp {
                 }
                 Err(e) => self.fail(session, id, &e),
             },
+        }
+    }
+
+    /// When `target` is the selected folder: the folder and the modseq the session knows,
+    /// so that a command adding messages to it can report them (EXISTS) before its OK, and
+    /// the client's next SEARCH or FETCH sees them (RFC 9051 §6.3.12).
+    fn sync_point(&self, target: &str) -> Option<(String, u64)> {
+        let selected = self.selected.as_ref()?;
+        let canonical = |n: &str| {
+            crate::imap_store::FolderName::parse(n)
+                .map(|f| f.to_imap())
+                .ok()
+        };
+        (canonical(target)? == canonical(&selected.folder)?)
+            .then(|| (selected.folder.clone(), selected.known_modseq))
+    }
+
+    fn apply_sync(
+        &mut self,
+        session: &mut ServerSession,
+        sync: Option<Result<Changes, StoreError>>,
+    ) {
+        if let (Some(Ok(changes)), Some(selected)) = (sync, self.selected.as_mut()) {
+            selected.apply_changes(session, &changes);
         }
     }
 
@@ -1540,7 +1585,7 @@ mod tests {
         };
         let code = copy_uid_code(&copy).unwrap();
         let text = String::from_utf8(cas_imap_proto::encode::to_bytes(&code)).unwrap();
-        assert_eq!(text, "COPYUID 7 3:5,9,10 10:13,20");
+        assert_eq!(text, "COPYUID 7 3:5,9,10 10:12,13,20");
         assert!(
             copy_uid_code(&CopyUid {
                 uidvalidity: 7,
