@@ -1,6 +1,8 @@
 #![no_main]
-//! Placeholder: replaced by the target's owner.
+//! Arbitrary client bytes through an IMAP server session whose scripted application answers
+//! every command; the invariants live in `cas_imap_proto::server::fuzzing` (no panic, one
+//! final reply per command, bounded buffers, output that parses, chunking invariance).
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = data;
+    cas_imap_proto::server::fuzzing::fuzz_session(data);
 });

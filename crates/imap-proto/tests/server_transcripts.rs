@@ -833,3 +833,53 @@ fn preauth_greeting() {
     assert_eq!(h.session.state(), State::Authenticated);
     assert_eq!(h.session.user(), Some("bob"));
 }
+
+#[test]
+fn output_backlog_pauses_command_processing() {
+    let mut config = full_config();
+    config.limits.max_buffered_output = 1024;
+    config.limits.transmit_chunk = 256;
+    let mut h = Harness::new(
+        config,
+        SessionOptions {
+            tls_active: true,
+            ..SessionOptions::default()
+        },
+    );
+    h.output();
+    let input = "c CAPABILITY\r\n".repeat(200);
+    h.session.handle_input(h.now, input.as_bytes());
+    // One CAPABILITY answer is about 200 bytes: processing stopped near the mark.
+    assert!(
+        h.session.queued_output() < 1024 + 400,
+        "{}",
+        h.session.queued_output()
+    );
+    assert!(!h.session.wants_input());
+    // Draining the output resumes the held-back commands, all of them answered once.
+    let out = h.output();
+    assert_eq!(out.matches("c OK CAPABILITY completed\r\n").count(), 200);
+    assert!(h.session.wants_input());
+}
+
+#[test]
+fn overlapping_ranges_resolve_to_each_message_once() {
+    let mut h = Harness::tls();
+    let uids: Vec<u32> = (1..=1000).collect();
+    select(&mut h, &uids);
+    let set = vec!["1:*"; 3000].join(",");
+    h.input(&format!("f1 UID FETCH {set} FLAGS\r\n"));
+    let (_, body) = command(&mut h);
+    let CommandBody::Fetch { sequence_set, .. } = body else {
+        panic!()
+    };
+    assert_eq!(h.session.resolve(&sequence_set, true).len(), 1000);
+    assert_eq!(h.session.resolve(&sequence_set, false).len(), 1000);
+}
+
+#[test]
+fn a_session_is_small() {
+    // Many thousands of mostly idle connections: the session itself stays small.
+    let size = std::mem::size_of::<cas_imap_proto::server::ServerSession>();
+    assert!(size <= 512, "{size}");
+}

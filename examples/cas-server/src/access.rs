@@ -130,6 +130,8 @@ pub struct AccessControl {
     /// `--allow-plaintext-auth` / `allow_clear_text_without_tls`: clear-text logins before
     /// TLS are accepted whatever LoginType says.
     plaintext_override: bool,
+    /// The same for IMAP (`[imap] allow_clear_text_without_tls`), when it differs from POP3.
+    imap_plaintext_override: Option<bool>,
 }
 
 impl std::fmt::Debug for AccessControl {
@@ -164,6 +166,24 @@ impl AccessControl {
             rotation,
             epoch: crate::driver::now(),
             plaintext_override,
+            imap_plaintext_override: None,
+        }
+    }
+
+    /// Sets IMAP's plain-text override separately (the one given to [`new`](Self::new)
+    /// applies to every protocol until then).
+    pub fn with_imap_plaintext_override(mut self, allow: bool) -> Self {
+        self.imap_plaintext_override = Some(allow);
+        self
+    }
+
+    /// Whether clear-text logins before TLS are forced on for `protocol`.
+    pub fn plaintext_override_for(&self, protocol: Protocol) -> bool {
+        match protocol {
+            Protocol::Imap4 => self
+                .imap_plaintext_override
+                .unwrap_or(self.plaintext_override),
+            _ => self.plaintext_override,
         }
     }
 
@@ -277,7 +297,9 @@ impl AccessControl {
             &login.user,
             login.protocol,
             login.mechanism,
-            login.tls || (self.plaintext_override && login.mechanism.sends_cleartext_password()),
+            login.tls
+                || (self.plaintext_override_for(login.protocol)
+                    && login.mechanism.sends_cleartext_password()),
             login.client_addr,
             self.now(),
         )

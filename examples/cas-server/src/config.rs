@@ -24,7 +24,7 @@ pub const DEFAULT_DATA_DIR: &str = "cas-data";
 #[command(
     name = "cas-server",
     version,
-    about = "cas-rs client access server: POP3 (STLS) and POP3S over Maildir"
+    about = "cas-rs client access server: POP3 (STLS), POP3S, IMAP (STARTTLS) and IMAPS over Maildir"
 )]
 pub struct Cli {
     /// Config file (TOML). Without it, DATA_DIR/cas-server.toml is used, and created with
@@ -40,19 +40,30 @@ pub struct Cli {
     /// POP3S listener (implicit TLS), IP:PORT (port 0 picks a free one).
     #[arg(long, value_name = "ADDR")]
     pub pop3s_listen: Option<SocketAddr>,
+    /// Plain IMAP listener with STARTTLS, IP:PORT (port 0 picks a free one).
+    #[arg(long, value_name = "ADDR")]
+    pub imap_listen: Option<SocketAddr>,
+    /// IMAPS listener (implicit TLS), IP:PORT (port 0 picks a free one).
+    #[arg(long, value_name = "ADDR")]
+    pub imaps_listen: Option<SocketAddr>,
     /// TLS certificate chain, PEM.
     #[arg(long, value_name = "PATH")]
     pub cert: Option<PathBuf>,
     /// TLS private key, PEM.
     #[arg(long, value_name = "PATH")]
     pub key: Option<PathBuf>,
-    /// Accept USER/PASS and AUTH PLAIN/LOGIN on connections without TLS, whatever
-    /// policy.toml's PopSettings LoginType says (an override for testing; prefer
-    /// `set-popsettings --login-type PlainTextLogin`).
+    /// Accept USER/PASS, IMAP LOGIN and SASL PLAIN/LOGIN on connections without TLS,
+    /// whatever policy.toml's PopSettings / ImapSettings LoginType says (an override for
+    /// testing; prefer `set-popsettings --login-type PlainTextLogin`).
     #[arg(long)]
     pub allow_plaintext_auth: bool,
+    /// Built-in RPC backend listener, IP:PORT (port 0 picks a free one); repeat for more.
+    /// Replaces `[rpc_backend] listen`.
+    #[arg(long, value_name = "ADDR")]
+    pub rpc_backend_listen: Vec<SocketAddr>,
     /// Write the bound listener addresses here as JSON once listening, e.g.
-    /// {"pop3": "127.0.0.1:1110", "pop3s": "127.0.0.1:1995"}.
+    /// {"pop3": "127.0.0.1:1110", "pop3s": "127.0.0.1:1995", "imap": "127.0.0.1:1143",
+    /// "imaps": "127.0.0.1:1993"}.
     #[arg(long, value_name = "PATH")]
     pub port_file: Option<PathBuf>,
     /// An admin command (Exchange vocabulary); without one, the server runs.
@@ -72,9 +83,16 @@ pub struct FileConfig {
     /// `[pop3]`: listeners and protocol settings.
     #[serde(default)]
     pub pop3: Pop3Section,
-    /// `[ntlm]`: the NTLM acceptor (POP3 `AUTH NTLM`, HTTP `NTLM`/`Negotiate`).
+    /// `[imap]`: listeners and protocol settings.
+    #[serde(default)]
+    pub imap: ImapSection,
+    /// `[ntlm]`: the NTLM acceptor (POP3 `AUTH NTLM`, IMAP `AUTHENTICATE NTLM`, HTTP
+    /// `NTLM`/`Negotiate`).
     #[serde(default)]
     pub ntlm: NtlmSection,
+    /// `[rpc_backend]`: the built-in local RPC server behind the RPC proxy.
+    #[serde(default)]
+    pub rpc_backend: crate::rpc_backend::RpcBackendSection,
     /// `[autodiscover]`: e-mail domain and names of Autodiscover / autoconfig replies.
     #[serde(default)]
     pub autodiscover: crate::autodiscover::AutodiscoverSection,
@@ -180,6 +198,38 @@ pub struct Pop3Section {
     pub login_delay_secs: Option<u64>,
     /// Announced as CAPA EXPIRE: days or "never" (RFC 2449).
     pub expire: Option<ExpireValue>,
+}
+
+/// `[imap]`.
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ImapSection {
+    /// Plain listener (STARTTLS offered when TLS is configured); absent = disabled.
+    pub listen: Option<SocketAddr>,
+    /// Implicit-TLS listener (RFC 8314); absent = disabled.
+    pub tls_listen: Option<SocketAddr>,
+    /// Greeting text after `* OK` (Exchange: Banner).
+    #[serde(alias = "banner")]
+    pub greeting: Option<String>,
+    /// Accept clear-text logins without TLS (default false = Exchange LoginType SecureLogin).
+    #[serde(default)]
+    pub allow_clear_text_without_tls: bool,
+    /// Longest command line in octets, 1024..=16384 (Exchange MaxCommandSize; literals are
+    /// bounded separately).
+    pub max_command_size: Option<usize>,
+    /// Largest message APPEND accepts, in octets (advertised as `APPENDLIMIT=`).
+    pub append_limit: Option<u64>,
+    /// Seconds before login (Exchange PreAuthenticatedConnectionTimeout), or "unlimited".
+    pub pre_auth_timeout_secs: Option<LimitValue>,
+    /// Idle seconds after login (Exchange AuthenticatedConnectionTimeout), at least 1800
+    /// (RFC 9051 §5.4), or "unlimited".
+    pub authenticated_timeout_secs: Option<LimitValue>,
+    /// Seconds an IDLE may last without client traffic, or "unlimited".
+    pub idle_timeout_secs: Option<LimitValue>,
+    /// Bad commands before the connection is closed, or "unlimited".
+    pub max_bad_commands: Option<LimitValue>,
+    /// Failed logins before the connection is closed, or "unlimited".
+    pub max_auth_failures: Option<LimitValue>,
 }
 
 /// Extended Protection for Authentication: when NTLM channel bindings are checked
@@ -375,6 +425,34 @@ pub struct Pop3Settings {
     pub expire: Option<Option<u32>>,
 }
 
+/// Resolved IMAP settings (defaults left to `cas_imap_proto` and the policy where marked
+/// [`Limit::Default`] or `None`).
+#[derive(Debug, Clone, Default)]
+pub struct Imap4Settings {
+    /// Plain listener.
+    pub listen: Option<SocketAddr>,
+    /// Implicit-TLS listener.
+    pub tls_listen: Option<SocketAddr>,
+    /// Greeting text, `None` = the policy's Banner or the protocol default.
+    pub greeting: Option<String>,
+    /// See [`ImapSection::allow_clear_text_without_tls`].
+    pub allow_clear_text_without_tls: bool,
+    /// `None` = the policy's MaxCommandSize.
+    pub max_command_size: Option<usize>,
+    /// `None` = the protocol default.
+    pub append_limit: Option<u64>,
+    /// Pre-login timeout.
+    pub pre_auth_timeout: Limit<Duration>,
+    /// Post-login idle timeout.
+    pub authenticated_timeout: Limit<Duration>,
+    /// IDLE timeout.
+    pub idle_timeout: Limit<Duration>,
+    /// Bad command limit.
+    pub max_bad_commands: Limit<u32>,
+    /// Failed login limit.
+    pub max_auth_failures: Limit<u32>,
+}
+
 /// Resolved certificate and key paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsPaths {
@@ -418,8 +496,12 @@ pub struct Settings {
     pub tls: Option<TlsPaths>,
     /// POP3.
     pub pop3: Pop3Settings,
+    /// IMAP.
+    pub imap: Imap4Settings,
     /// NTLM.
     pub ntlm: NtlmSettings,
+    /// The built-in RPC backend.
+    pub rpc_backend: crate::rpc_backend::RpcBackendSettings,
     /// Autodiscover and autoconfig (listener ports filled in once bound).
     pub autodiscover: crate::autodiscover::AutodiscoverConfig,
     /// Where to report bound addresses.
@@ -587,7 +669,30 @@ pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settin
         }),
     };
 
+    let i = file.imap;
+    let imap = Imap4Settings {
+        listen: cli.imap_listen.or(i.listen),
+        tls_listen: cli.imaps_listen.or(i.tls_listen),
+        greeting: i.greeting,
+        allow_clear_text_without_tls: cli.allow_plaintext_auth || i.allow_clear_text_without_tls,
+        max_command_size: i.max_command_size,
+        append_limit: i.append_limit,
+        pre_auth_timeout: seconds(i.pre_auth_timeout_secs, "imap.pre_auth_timeout_secs")?,
+        authenticated_timeout: seconds(
+            i.authenticated_timeout_secs,
+            "imap.authenticated_timeout_secs",
+        )?,
+        idle_timeout: seconds(i.idle_timeout_secs, "imap.idle_timeout_secs")?,
+        max_bad_commands: count(i.max_bad_commands, "imap.max_bad_commands")?,
+        max_auth_failures: count(i.max_auth_failures, "imap.max_auth_failures")?,
+    };
+
     let ntlm = NtlmSettings::resolve(file.ntlm)?;
+    let rpc_backend = crate::rpc_backend::RpcBackendSettings::resolve(
+        file.rpc_backend,
+        &cli.rpc_backend_listen,
+        &ntlm.dns_computer,
+    )?;
     let autodiscover = crate::autodiscover::AutodiscoverConfig::resolve(file.autodiscover, &ntlm)
         .map_err(|e| invalid(e.key, e.message))?;
     let settings = Settings {
@@ -599,7 +704,9 @@ pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settin
         log_rotation,
         tls,
         pop3,
+        imap,
         ntlm,
+        rpc_backend,
         autodiscover,
         port_file: cli.port_file.clone(),
         from_data_dir: cli.config.is_none(),
@@ -639,12 +746,19 @@ impl Settings {
     /// Checks what the types cannot: ranges and combinations.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let p = &self.pop3;
-        if p.listen.is_none() && p.tls_listen.is_none() {
+        let i = &self.imap;
+        if p.listen.is_none()
+            && p.tls_listen.is_none()
+            && i.listen.is_none()
+            && i.tls_listen.is_none()
+        {
             return Err(invalid(
                 "pop3.listen",
-                "no listener configured: set pop3.listen and/or pop3.tls_listen",
+                "no listener configured: set pop3.listen, pop3.tls_listen, imap.listen \
+                 and/or imap.tls_listen",
             ));
         }
+        self.validate_imap()?;
         if p.tls_listen.is_some() && self.tls.is_none() {
             return Err(invalid(
                 "pop3.tls_listen",
@@ -678,6 +792,64 @@ impl Settings {
                 "pop3.apop_enabled",
                 "APOP needs clear-text passwords on the server; the passwd-file store keeps \
                  only argon2id and NT hashes",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_imap(&self) -> Result<(), ConfigError> {
+        let i = &self.imap;
+        if i.tls_listen.is_some() && self.tls.is_none() {
+            return Err(invalid(
+                "imap.tls_listen",
+                "implicit TLS needs a certificate: add a [tls] section or --cert/--key",
+            ));
+        }
+        if let (Some(a), Some(b)) = (i.listen, i.tls_listen)
+            && a == b
+            && a.port() != 0
+        {
+            return Err(invalid("imap.tls_listen", "must differ from imap.listen"));
+        }
+        let pop3 = [self.pop3.listen, self.pop3.tls_listen];
+        for (key, addr) in [("imap.listen", i.listen), ("imap.tls_listen", i.tls_listen)] {
+            if let Some(a) = addr
+                && a.port() != 0
+                && pop3.contains(&Some(a))
+            {
+                return Err(invalid(key, format!("{a} is already a POP3 listener")));
+            }
+        }
+        let (low, high) = cas_policy::IMAP_MAX_COMMAND_SIZE_RANGE;
+        if let Some(n) = i.max_command_size
+            && !(low as usize..=high as usize).contains(&n)
+        {
+            return Err(invalid(
+                "imap.max_command_size",
+                format!("{n} is outside {low}..={high} (Exchange MaxCommandSize range)"),
+            ));
+        }
+        if i.append_limit == Some(0) {
+            return Err(invalid("imap.append_limit", "must be at least 1 octet"));
+        }
+        if let Limit::Value(t) = i.authenticated_timeout
+            && t < Duration::from_secs(30 * 60)
+        {
+            return Err(invalid(
+                "imap.authenticated_timeout_secs",
+                "must be at least 1800 (RFC 9051 §5.4 autologout timer)",
+            ));
+        }
+        if let Some(g) = &i.greeting
+            && (g.is_empty()
+                || g.len() > 200
+                || g.chars().any(|c| c.is_control())
+                || g.starts_with('['))
+        {
+            return Err(invalid(
+                "imap.greeting",
+                "must be 1..=200 characters of printable text on one line, not starting \
+                 with '['",
             ));
         }
         Ok(())
@@ -805,6 +977,86 @@ mod tests {
             msg("[pop3]\nlisten = \"127.0.0.1:1\"\n[ntlm]\nextended_protection = \"maybe\"\n")
                 .contains("invalid config file")
         );
+    }
+
+    #[test]
+    fn imap_section() {
+        let file = parse(
+            r#"
+            [tls]
+            cert = "c.pem"
+            key = "k.pem"
+            [imap]
+            listen = "127.0.0.1:143"
+            tls_listen = "127.0.0.1:993"
+            banner = "IMAP here"
+            max_command_size = 2048
+            append_limit = 1048576
+            pre_auth_timeout_secs = 20
+            authenticated_timeout_secs = 1800
+            idle_timeout_secs = "unlimited"
+            max_bad_commands = 4
+            "#,
+        )
+        .unwrap();
+        let s = resolve(&cli(), file, Path::new("c.toml")).unwrap();
+        assert_eq!(s.pop3.listen, None);
+        assert_eq!(s.imap.listen, Some("127.0.0.1:143".parse().unwrap()));
+        assert_eq!(s.imap.tls_listen, Some("127.0.0.1:993".parse().unwrap()));
+        assert_eq!(s.imap.greeting.as_deref(), Some("IMAP here"));
+        assert_eq!(s.imap.max_command_size, Some(2048));
+        assert_eq!(s.imap.append_limit, Some(1_048_576));
+        assert_eq!(
+            s.imap.pre_auth_timeout,
+            Limit::Value(Duration::from_secs(20))
+        );
+        assert_eq!(s.imap.idle_timeout, Limit::Unlimited);
+        assert_eq!(s.imap.max_bad_commands, Limit::Value(4));
+        assert_eq!(s.imap.max_auth_failures, Limit::Default);
+        assert!(!s.imap.allow_clear_text_without_tls);
+
+        let c = Cli {
+            imap_listen: Some("127.0.0.1:0".parse().unwrap()),
+            imaps_listen: Some("127.0.0.1:0".parse().unwrap()),
+            cert: Some("/c.pem".into()),
+            key: Some("/k.pem".into()),
+            allow_plaintext_auth: true,
+            ..Cli::default()
+        };
+        let s = resolve(&c, parse("").unwrap(), Path::new("c.toml")).unwrap();
+        assert_eq!(s.imap.listen, Some("127.0.0.1:0".parse().unwrap()));
+        assert!(s.imap.allow_clear_text_without_tls);
+    }
+
+    #[test]
+    fn imap_errors_are_clear() {
+        let msg = |text: &str| {
+            parse(text)
+                .and_then(|file| resolve(&cli(), file, Path::new("c.toml")))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(msg("[imap]\ntls_listen = \"127.0.0.1:1\"\n").contains("imap.tls_listen"));
+        assert!(
+            msg("[imap]\nlisten = \"127.0.0.1:1\"\nmax_command_size = 100\n")
+                .contains("1024..=16384")
+        );
+        assert!(
+            msg("[imap]\nlisten = \"127.0.0.1:1\"\nauthenticated_timeout_secs = 5\n")
+                .contains("RFC 9051")
+        );
+        assert!(
+            msg("[imap]\nlisten = \"127.0.0.1:1\"\nappend_limit = 0\n").contains("append_limit")
+        );
+        assert!(
+            msg("[imap]\nlisten = \"127.0.0.1:1\"\ngreeting = \"[ALERT] hi\"\n")
+                .contains("imap.greeting")
+        );
+        assert!(
+            msg("[pop3]\nlisten = \"127.0.0.1:7\"\n[imap]\nlisten = \"127.0.0.1:7\"\n")
+                .contains("already a POP3 listener")
+        );
+        assert!(msg("[imap]\nlistn = \"127.0.0.1:1\"\n").contains("unknown field"));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! <data-dir>/credentials.txt      their generated passwords, `user:password` (mode 0600)
 //! <data-dir>/policy.toml          client access policy: Exchange defaults, alice in OU
 //!                                 corp/sales, bob in corp/engineering
-//! <data-dir>/maildir/<user>/      Maildir with sample messages in cur/
+//! <data-dir>/maildir/<user>/      Maildir with sample messages in cur/, and IMAP folders
+//!                                 (.Sent, .Drafts, .Trash, .Junk, .Archive, .Archive.2025)
 //! <data-dir>/tls/cert.pem         self-signed certificate for localhost and 127.0.0.1
 //! <data-dir>/tls/key.pem          its key (mode 0600)
 //! ```
@@ -97,6 +98,13 @@ pub fn ensure_demo_data(data_dir: &Path) -> Result<Created, DemoError> {
             let maildir = data_dir.join("maildir").join(user);
             create_maildir(&maildir).map_err(io_err)?;
             write_samples(&maildir.join("cur"), user).map_err(io_err)?;
+            // IMAP folders (Sent, Drafts, Trash, Junk, Archive) with some sample mail.
+            crate::imap_store::demo::populate_demo_folders(
+                &data_dir.join("maildir"),
+                user,
+                &sample_messages(user),
+            )
+            .map_err(|e| io_err(io::Error::other(e.to_string())))?;
         }
         write_new(&data_dir.join(CREDENTIALS_FILE), plain.as_bytes(), true).map_err(io_err)?;
         // The users file last: its presence means the rest is complete.
@@ -329,7 +337,8 @@ pub fn sample_messages(user: &str) -> Vec<Vec<u8>> {
     messages
 }
 
-/// The generated config file.
+/// The generated config file. `[ntlm]` stays the last section: the black-box tests append
+/// `[ntlm]` keys to the end of the file.
 const DEMO_CONFIG: &str = r#"# cas-server configuration (TOML), generated on first run.
 # Relative paths resolve against server.data_dir, which defaults to this file's directory.
 # Command-line flags override this file; see `cas-server --help`.
@@ -339,7 +348,7 @@ const DEMO_CONFIG: &str = r#"# cas-server configuration (TOML), generated on fir
 users_file = "users"         # passwd-file: name:$argon2id$...[:nt=<32 hex>]
 maildir_root = "maildir"     # one Maildir per user: maildir/<user>/{cur,new,tmp}
 policy_file = "policy.toml"  # client access policy (Set-CASMailbox, Set-PopSettings, ...)
-log_dir = "logs"             # protocol logs (PopSettings.ProtocolLogEnabled): logs/pop3/
+log_dir = "logs"             # protocol logs (Pop/ImapSettings.ProtocolLogEnabled): logs/pop3/, logs/imap4/
 # log_max_file_size = 10485760   # bytes per protocol log file before rotation
 # log_max_files = 10             # rotated files kept per protocol
 
@@ -365,8 +374,51 @@ allow_clear_text_without_tls = false
 # expire = "never"                   # CAPA EXPIRE: days or "never"
 apop_enabled = false                 # needs clear-text passwords: unsupported here
 
+[imap]
+listen = "127.0.0.1:1143"        # IMAP with STARTTLS; remove to disable
+tls_listen = "127.0.0.1:1993"    # IMAPS, implicit TLS (RFC 8314); remove to disable
+# The Exchange settings (Banner, LoginType, MaxCommandSize, timeouts, connection limits,
+# ProtocolLogEnabled...) live in policy.toml: `cas-server get-imapsettings` /
+# `set-imapsettings`. The keys below, when set, override policy.toml.
+# greeting = "cas-rs IMAP server ready"
+# true forces clear-text logins (LOGIN, AUTHENTICATE PLAIN/LOGIN) before TLS on.
+allow_clear_text_without_tls = false
+# max_command_size = 10240           # octets, 1024..=16384 (Exchange MaxCommandSize)
+# append_limit = 26214400            # largest APPEND in octets (APPENDLIMIT=)
+# pre_auth_timeout_secs = 60         # or "unlimited"
+# authenticated_timeout_secs = 1800  # at least 1800 (RFC 9051), or "unlimited"
+# idle_timeout_secs = 1800           # longest IDLE without client traffic, or "unlimited"
+# max_bad_commands = 10              # or "unlimited"
+# max_auth_failures = 3              # or "unlimited"
+
+[rpc_backend]
+# The built-in RPC server behind the Outlook Anywhere proxy: the DCE/RPC management
+# interface (mgmt) on Exchange's RPC ports, reachable through the proxy as
+# `localhost[6001]` (policy.toml's OutlookAnywhere.ValidPorts allows *:6001-6004). It
+# greets with `ncacn_http/1.0`; RPC-level NTLM uses the [ntlm] settings and the users file.
+listen = ["127.0.0.1:6001", "127.0.0.1:6002", "127.0.0.1:6004"]
+# principal_name = "localhost"       # what mgmt inq_princ_name returns (default: dns_computer)
+# require_auth_level = "none"        # or "connect", "integrity", "privacy"
+# max_frag = 5840                    # largest fragment, 1432..=65535
+# receive_window = 65536             # RPC over HTTP receive window, 8192..=262144
+
+[autodiscover]
+# Outlook Autodiscover (POST /autodiscover/autodiscover.xml) and Thunderbird autoconfig
+# (GET /.well-known/autoconfig/mail/config-v1.1.xml) on the Outlook Anywhere listener.
+# Host names, ports and auth methods come from the listeners and policy.toml's
+# [OutlookAnywhere]; a user's display name and address from the users file fields
+# display_name= and email=.
+# email_domain = "localhost"         # users' addresses are user@email_domain (default: ntlm.dns_domain)
+# accepted_email_domains = []        # alias domains of the same users
+# server_name = "localhost"          # host clients use when ExternalHostname is unset (default: ntlm.dns_computer)
+# organization = "First Organization" # Exchange organization in LegacyDN / ServerDN
+# deployment_id = "..."              # GUID; default derived from organization and email_domain
+# smtp_hostname = "localhost"        # SMTP submission relay for autoconfig (cas-server serves none)
+# smtp_port = 587
+# smtp_socket_type = "STARTTLS"      # or "SSL", "plain"
+
 [ntlm]
-# POP3 AUTH NTLM (offered before TLS too: NTLM never sends the password) and HTTP NTLM /
+# POP3 AUTH NTLM and IMAP AUTHENTICATE NTLM (offered before TLS too: NTLM never sends the password) and HTTP NTLM /
 # Negotiate. NTLMv2 only. A user can log in with NTLM only if the users file holds an
 # `nt=` hash for them. An NT hash is password-equivalent for NTLM (whoever reads it can log
 # in as the user without knowing the password): keep one only for users who need NTLM, and
@@ -410,6 +462,8 @@ mod tests {
         .unwrap();
         assert_eq!(s.users_file, Path::new("d/users"));
         assert!(s.tls.is_some());
+        assert_eq!(s.imap.listen, Some("127.0.0.1:1143".parse().unwrap()));
+        assert_eq!(s.imap.tls_listen, Some("127.0.0.1:1993".parse().unwrap()));
     }
 
     #[test]

@@ -15,6 +15,16 @@
 //! (`tokio::time::Instant::now().into_std()`), so tests can pause and advance it. When the
 //! application asks for STARTTLS, the driver drains all output, runs the TLS handshake on
 //! the same stream, swaps the stream and tells the session.
+//!
+//! When the application asks for compression (IMAP `COMPRESS=DEFLATE`, RFC 4978), the driver
+//! drains all output uncompressed (the tagged `OK` must reach the client as is), then puts
+//! raw deflate (RFC 1951, no zlib header) between the session and the stream, above TLS, in
+//! both directions: output is compressed and sync-flushed after every batch, so the client
+//! always holds complete data; input is inflated one read buffer (8 KiB) at a time, and
+//! only while the session wants input, so a highly compressed burst never grows memory
+//! beyond the session's own limits. Bytes the session had already received after the
+//! command were compressed by the client: the driver takes them back
+//! ([`SansIoSession::take_buffered_input`]) and inflates them first.
 
 use std::future::{Future, poll_fn};
 use std::io;
@@ -22,6 +32,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
@@ -62,6 +73,13 @@ pub trait SansIoSession: Send {
     fn wants_input(&self) -> bool;
     /// Closed and all output handed out: the socket may be closed.
     fn is_closed(&self) -> bool;
+    /// Removes and returns the input received but not yet consumed. Called once, right
+    /// after [`Directive::StartCompression`]: what the client sent after the command was
+    /// already compressed, so the driver inflates it and hands it back through
+    /// `handle_input`. Sessions of protocols without compression keep the default.
+    fn take_buffered_input(&mut self) -> Vec<u8> {
+        Vec::new()
+    }
 }
 
 /// What the driver must do after an event.
@@ -71,6 +89,9 @@ pub enum Directive {
     Continue,
     /// Drain all output, run the TLS handshake, then call `handle_tls_established`.
     StartTls,
+    /// Drain all output, then compress both directions with raw deflate (RFC 4978), first
+    /// inflating what [`SansIoSession::take_buffered_input`] hands back.
+    StartCompression,
 }
 
 /// A protocol's application logic, driven by one session's events.
@@ -192,6 +213,8 @@ struct Output {
     sent: usize,
     /// Bytes were written since the last flush (TLS may hold them in its own buffer).
     unflushed: bool,
+    /// Raw deflate once compression is on, with the session's uncompressed output staged.
+    deflate: Option<(Compress, Vec<u8>)>,
 }
 
 impl Output {
@@ -199,13 +222,35 @@ impl Output {
         &self.buf[self.sent..]
     }
 
-    /// Pulls output from the session up to the high-water mark.
-    fn fill<S: SansIoSession>(&mut self, session: &mut S) {
+    /// Pulls output from the session up to the high-water mark (compressed and
+    /// sync-flushed when compression is on).
+    fn fill<S: SansIoSession>(&mut self, session: &mut S) -> io::Result<()> {
+        let Some((compress, staged)) = self.deflate.as_mut() else {
+            while self.buf.len() - self.sent < OUTPUT_HIGH_WATER {
+                if session.poll_transmit(&mut self.buf) == 0 {
+                    break;
+                }
+            }
+            return Ok(());
+        };
+        // The high-water mark bounds the uncompressed bytes pulled per round, so that a
+        // well-compressing message is still delivered in steps.
         while self.buf.len() - self.sent < OUTPUT_HIGH_WATER {
-            if session.poll_transmit(&mut self.buf) == 0 {
+            staged.clear();
+            while staged.len() < OUTPUT_HIGH_WATER {
+                if session.poll_transmit(staged) == 0 {
+                    break;
+                }
+            }
+            if staged.is_empty() {
                 break;
             }
+            deflate_into(compress, staged, &mut self.buf)?;
         }
+        if staged.capacity() > OUTPUT_SHRINK_ABOVE {
+            *staged = Vec::new();
+        }
+        Ok(())
     }
 
     fn advance(&mut self, n: usize) {
@@ -218,6 +263,86 @@ impl Output {
                 self.buf.shrink_to(READ_BUF);
             }
         }
+    }
+}
+
+/// Compresses all of `input` into `out` and sync-flushes, so the peer can inflate every
+/// byte so far without waiting for more.
+fn deflate_into(compress: &mut Compress, mut input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    loop {
+        out.reserve(input.len() / 2 + 64);
+        let before = compress.total_in();
+        compress
+            .compress_vec(input, out, FlushCompress::Sync)
+            .map_err(io::Error::other)?;
+        let consumed = usize::try_from(compress.total_in() - before).unwrap_or(input.len());
+        input = &input[consumed.min(input.len())..];
+        // Done once the input is used up and the flush did not fill the output space.
+        if input.is_empty() && out.len() < out.capacity() {
+            return Ok(());
+        }
+    }
+}
+
+/// Client input after `COMPRESS DEFLATE`: compressed bytes not yet inflated.
+struct Inflate {
+    decompress: Decompress,
+    /// Received, not yet inflated.
+    pending: Vec<u8>,
+    /// The last call filled its output space: the inflater may hold more output even
+    /// without more input.
+    more: bool,
+    /// The client ended its deflate stream; anything after that is not IMAP.
+    ended: bool,
+    /// The pending bytes are an incomplete piece of the deflate stream: wait for more.
+    starved: bool,
+}
+
+impl Inflate {
+    fn new() -> Self {
+        Self {
+            decompress: Decompress::new(false),
+            pending: Vec::new(),
+            more: false,
+            ended: false,
+            starved: false,
+        }
+    }
+
+    /// Whether inflating can produce input for the session without reading the socket.
+    fn has_pending(&self) -> bool {
+        !self.ended && (self.more || !self.pending.is_empty() && !self.starved)
+    }
+
+    /// Inflates up to `out.len()` bytes; returns how many were produced.
+    fn inflate(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let (before_in, before_out) = (self.decompress.total_in(), self.decompress.total_out());
+        let status = self
+            .decompress
+            .decompress(&self.pending, out, FlushDecompress::None)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let consumed = usize::try_from(self.decompress.total_in() - before_in)
+            .unwrap_or(self.pending.len())
+            .min(self.pending.len());
+        let produced = usize::try_from(self.decompress.total_out() - before_out)
+            .unwrap_or(0)
+            .min(out.len());
+        self.pending.drain(..consumed);
+        if self.pending.capacity() > OUTPUT_SHRINK_ABOVE && self.pending.len() < READ_BUF {
+            self.pending.shrink_to(READ_BUF);
+        }
+        self.more = produced == out.len();
+        match status {
+            Status::StreamEnd => self.ended = true,
+            // Nothing moved: the inflater needs more input than is pending (it buffers
+            // partial blocks internally, so this is rare; a bounded wait for the socket).
+            _ if produced == 0 && consumed == 0 => {
+                self.more = false;
+                self.starved = true;
+            }
+            _ => self.starved = false,
+        }
+        Ok(produced)
     }
 }
 
@@ -276,8 +401,9 @@ fn drain<S: SansIoSession, A: Application<S>>(
         let mut any = false;
         while let Some(event) = session.poll_event() {
             any = true;
-            if app.handle_event(now, session, event) == Directive::StartTls {
-                directive = Directive::StartTls;
+            let next = app.handle_event(now, session, event);
+            if next != Directive::Continue {
+                directive = next;
             }
         }
         app.poll_work(now, session);
@@ -286,8 +412,9 @@ fn drain<S: SansIoSession, A: Application<S>>(
             match session.poll_event() {
                 None => return directive,
                 Some(event) => {
-                    if app.handle_event(now, session, event) == Directive::StartTls {
-                        directive = Directive::StartTls;
+                    let next = app.handle_event(now, session, event);
+                    if next != Directive::Continue {
+                        directive = next;
                     }
                 }
             }
@@ -302,7 +429,7 @@ async fn flush_all<S: SansIoSession, T: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut T,
 ) -> io::Result<()> {
     loop {
-        out.fill(session);
+        out.fill(session)?;
         if out.pending().is_empty() {
             break;
         }
@@ -334,6 +461,7 @@ where
 {
     let mut inbuf = vec![0u8; READ_BUF];
     let mut out = Output::default();
+    let mut inflate: Option<Inflate> = None;
     let mut read_closed = false;
     let mut shutdown_sent = false;
     // Once the session is closed, how long its last output may take to reach a client that
@@ -347,11 +475,74 @@ where
         // until output stops coming.
         while directive == Directive::Continue {
             let before = out.pending().len();
-            out.fill(&mut session);
+            if let Err(e) = out.fill(&mut session) {
+                return broken(
+                    now,
+                    &mut session,
+                    &mut app,
+                    &format!("compression failed: {e}"),
+                );
+            }
             if out.pending().len() == before {
                 break;
             }
             directive = drain(now, &mut session, &mut app);
+        }
+
+        if directive == Directive::StartCompression {
+            if out.deflate.is_some() {
+                // The session allows one COMPRESS per connection; a second switch would
+                // garble the stream.
+                return broken(now, &mut session, &mut app, "compression started twice");
+            }
+            let flushed = tokio::time::timeout(
+                CLOSE_TIMEOUT,
+                flush_all(&mut session, &mut out, &mut stream),
+            )
+            .await
+            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))
+            .and_then(|r| r);
+            if let Err(e) = flushed {
+                return broken(
+                    now,
+                    &mut session,
+                    &mut app,
+                    &format!("COMPRESS failed: {e}"),
+                );
+            }
+            out.deflate = Some((Compress::new(Compression::default(), false), Vec::new()));
+            let mut fresh = Inflate::new();
+            fresh.pending = session.take_buffered_input();
+            inflate = Some(fresh);
+            continue;
+        }
+
+        // Inflated input is handed over one buffer at a time while the session wants it,
+        // before the socket is read again.
+        if let Some(inf) = inflate.as_mut()
+            && inf.has_pending()
+            && session.wants_input()
+            && !session.is_closed()
+        {
+            match inf.inflate(&mut inbuf) {
+                Ok(0) => {}
+                Ok(n) => {
+                    app.before_input(now, &mut session);
+                    session.handle_input(now, &inbuf[..n]);
+                }
+                Err(e) => {
+                    return broken(
+                        now,
+                        &mut session,
+                        &mut app,
+                        &format!("bad compressed input: {e}"),
+                    );
+                }
+            }
+            if read_closed && !inf.has_pending() {
+                session.handle_eof(now);
+            }
+            continue;
         }
 
         if directive == Directive::StartTls {
@@ -375,7 +566,8 @@ where
             .poll_timeout()
             .map(tokio::time::Instant::from_std)
             .or(final_flush_deadline);
-        let want_read = !read_closed && session.wants_input();
+        let inflating = inflate.as_ref().is_some_and(Inflate::has_pending);
+        let want_read = !read_closed && session.wants_input() && !inflating;
         let io_possible = want_read || !out.pending().is_empty() || out.unflushed;
         let busy = app.is_busy();
 
@@ -387,12 +579,25 @@ where
                 match io {
                     Io::Read(0) => {
                         read_closed = true;
-                        session.handle_eof(now);
+                        // Compressed input still to inflate reaches the session first.
+                        if !inflate.as_ref().is_some_and(Inflate::has_pending) {
+                            session.handle_eof(now);
+                        }
                     }
-                    Io::Read(n) => {
-                        app.before_input(now, &mut session);
-                        session.handle_input(now, &inbuf[..n]);
-                    }
+                    Io::Read(n) => match inflate.as_mut() {
+                        Some(inf) if inf.ended => {
+                            return broken(now, &mut session, &mut app, "data after the end of the compressed stream");
+                        }
+                        // Inflated at the top of the loop, as the session takes it.
+                        Some(inf) => {
+                            inf.pending.extend_from_slice(&inbuf[..n]);
+                            inf.starved = false;
+                        }
+                        None => {
+                            app.before_input(now, &mut session);
+                            session.handle_input(now, &inbuf[..n]);
+                        }
+                    },
                     Io::Wrote(n) => out.advance(n),
                     Io::Flushed => out.unflushed = false,
                     Io::Failed(e) => {
@@ -426,6 +631,19 @@ where
     }
 }
 
+/// Ends a connection whose stream can no longer carry the session: the session sees EOF and
+/// the application its close.
+fn broken<S: SansIoSession, A: Application<S>>(
+    now: Instant,
+    session: &mut S,
+    app: &mut A,
+    why: &str,
+) -> Ending {
+    session.handle_eof(now);
+    drain(now, session, app);
+    Ending::Broken(why.to_owned())
+}
+
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
@@ -452,4 +670,226 @@ async fn start_tls<S: SansIoSession, T: AsyncRead + AsyncWrite + Unpin>(
         .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
     *stream = MaybeTls::Tls(Box::new(tls_stream));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use flate2::{Compress, Compression, Decompress, FlushDecompress};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A line protocol just big enough to exercise the driver: `COMPRESS` switches (and
+    /// leaves what follows it unread until the switch), `QUIT` ends, `NOOP` is counted,
+    /// anything else is echoed.
+    #[derive(Default)]
+    struct LineSession {
+        input: Vec<u8>,
+        output: Vec<u8>,
+        events: VecDeque<&'static str>,
+        waiting_for_switch: bool,
+        noops: usize,
+        /// Largest input buffer seen: back-pressure must bound it.
+        max_buffered: usize,
+        closed: bool,
+    }
+
+    impl LineSession {
+        fn process(&mut self) {
+            while !self.waiting_for_switch && !self.closed {
+                let Some(end) = self.input.windows(2).position(|w| w == b"\r\n") else {
+                    return;
+                };
+                let line: Vec<u8> = self.input.drain(..end + 2).take(end).collect();
+                match line.as_slice() {
+                    b"COMPRESS" => {
+                        self.output.extend_from_slice(b"OK deflate\r\n");
+                        self.events.push_back("compress");
+                        self.waiting_for_switch = true;
+                    }
+                    b"QUIT" => {
+                        let bye = format!("BYE after {} NOOPs\r\n", self.noops);
+                        self.output.extend_from_slice(bye.as_bytes());
+                        self.closed = true;
+                    }
+                    b"NOOP" => self.noops += 1,
+                    other => {
+                        self.output.extend_from_slice(b"ECHO ");
+                        self.output.extend_from_slice(other);
+                        self.output.extend_from_slice(b"\r\n");
+                    }
+                }
+            }
+        }
+    }
+
+    impl SansIoSession for LineSession {
+        type Event = &'static str;
+        fn handle_input(&mut self, _now: Instant, data: &[u8]) {
+            self.input.extend_from_slice(data);
+            self.max_buffered = self.max_buffered.max(self.input.len());
+            self.process();
+        }
+        fn handle_eof(&mut self, _now: Instant) {
+            self.closed = true;
+        }
+        fn handle_timeout(&mut self, _now: Instant) {}
+        fn handle_tls_established(&mut self, _now: Instant) {}
+        fn shutdown(&mut self, _now: Instant) {
+            self.closed = true;
+        }
+        fn poll_event(&mut self) -> Option<&'static str> {
+            self.events.pop_front()
+        }
+        fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> usize {
+            // Small pieces, as a real session hands them out.
+            let n = self.output.len().min(100);
+            buf.extend(self.output.drain(..n));
+            n
+        }
+        fn poll_timeout(&self) -> Option<Instant> {
+            None
+        }
+        fn wants_input(&self) -> bool {
+            !self.closed && !self.waiting_for_switch && self.input.len() < 1024
+        }
+        fn is_closed(&self) -> bool {
+            self.closed && self.output.is_empty()
+        }
+        fn take_buffered_input(&mut self) -> Vec<u8> {
+            self.waiting_for_switch = false;
+            std::mem::take(&mut self.input)
+        }
+    }
+
+    struct SwitchApp;
+
+    impl Application<LineSession> for SwitchApp {
+        type Done = ();
+        fn handle_event(&mut self, _: Instant, _: &mut LineSession, event: &str) -> Directive {
+            assert_eq!(event, "compress");
+            Directive::StartCompression
+        }
+        fn poll_work(&mut self, _: Instant, _: &mut LineSession) {}
+        fn is_busy(&self) -> bool {
+            false
+        }
+        async fn wait(&mut self) {
+            std::future::pending::<()>().await;
+        }
+        fn complete(&mut self, _: Instant, _: &mut LineSession, (): ()) {}
+    }
+
+    fn deflate(compress: &mut Compress, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        deflate_into(compress, data, &mut out).unwrap();
+        out
+    }
+
+    /// Reads and inflates until `want` bytes of plain text arrived.
+    async fn read_inflated(
+        stream: &mut (impl AsyncRead + Unpin),
+        inflater: &mut Decompress,
+        want: usize,
+    ) -> Vec<u8> {
+        let mut plain = Vec::new();
+        let mut buf = [0u8; 4096];
+        while plain.len() < want {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "EOF after {:?}", String::from_utf8_lossy(&plain));
+            let mut input = &buf[..n];
+            while !input.is_empty() {
+                let mut out = vec![0u8; 64 * 1024];
+                let before = (inflater.total_in(), inflater.total_out());
+                inflater
+                    .decompress(input, &mut out, FlushDecompress::Sync)
+                    .unwrap();
+                let used = (inflater.total_in() - before.0) as usize;
+                let made = (inflater.total_out() - before.1) as usize;
+                plain.extend_from_slice(&out[..made]);
+                input = &input[used..];
+            }
+        }
+        plain
+    }
+
+    #[tokio::test]
+    async fn compression_takes_over_pipelined_input_and_both_directions() {
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let task = tokio::spawn(drive(
+            LineSession::default(),
+            SwitchApp,
+            MaybeTls::Plain(server),
+            None,
+            CancellationToken::new(),
+        ));
+        let mut compress = Compress::new(Compression::default(), false);
+        // The command and compressed commands after it in one write, as a pipelining
+        // client may send them: the session holds the compressed part unread.
+        let mut first = b"HELLO\r\nCOMPRESS\r\n".to_vec();
+        first.extend(deflate(&mut compress, b"A\r\nB\r\n"));
+        client.write_all(&first).await.unwrap();
+
+        let plain = b"ECHO HELLO\r\nOK deflate\r\n";
+        let mut got = vec![0u8; plain.len()];
+        client.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, plain, "the OK is not compressed");
+
+        let mut inflater = Decompress::new(false);
+        let echoed = read_inflated(&mut client, &mut inflater, 14).await;
+        assert_eq!(echoed, b"ECHO A\r\nECHO B\r\n");
+
+        // About 6 MB of NOOPs compress to a few KiB: inflated only as the session takes
+        // input, so its buffer stays bounded.
+        let noops = b"NOOP\r\n".repeat(1_000_000);
+        let bomb = deflate(&mut compress, &noops);
+        assert!(bomb.len() < 64 * 1024);
+        client.write_all(&bomb).await.unwrap();
+        client
+            .write_all(&deflate(&mut compress, b"QUIT\r\n"))
+            .await
+            .unwrap();
+        let bye = read_inflated(&mut client, &mut inflater, 25).await;
+        assert_eq!(bye, b"BYE after 1000000 NOOPs\r\n");
+        assert_eq!(task.await.unwrap(), Ending::Closed);
+    }
+
+    #[tokio::test]
+    async fn corrupt_compressed_input_ends_the_connection() {
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let task = tokio::spawn(drive(
+            LineSession::default(),
+            SwitchApp,
+            MaybeTls::Plain(server),
+            None,
+            CancellationToken::new(),
+        ));
+        client.write_all(b"COMPRESS\r\n").await.unwrap();
+        let mut got = [0u8; 12];
+        client.read_exact(&mut got).await.unwrap();
+        // Block type 3 is reserved in RFC 1951: invalid from the first byte.
+        client.write_all(&[0xff; 32]).await.unwrap();
+        match task.await.unwrap() {
+            Ending::Broken(why) => assert!(why.contains("compressed"), "{why}"),
+            Ending::Closed => panic!("corrupt input was accepted"),
+        }
+    }
+
+    #[test]
+    fn inflate_bounds_each_step() {
+        let mut compress = Compress::new(Compression::default(), false);
+        let data = vec![b'x'; 1_000_000];
+        let mut inflate = Inflate::new();
+        inflate.pending = deflate(&mut compress, &data);
+        let mut out = [0u8; 1000];
+        let mut total = 0;
+        while inflate.has_pending() {
+            let n = inflate.inflate(&mut out).unwrap();
+            assert!(n <= out.len());
+            total += n;
+        }
+        assert_eq!(total, data.len());
+    }
 }

@@ -4,6 +4,8 @@
 //! store, and nothing more: no protocol parsing or reply formatting lives here.
 //!
 //! - [`access`]: policy enforcement shared by every protocol (admission, login checks, logs).
+//! - [`auth`]: the login steps POP3 and IMAP share (SASL mechanisms, password checks,
+//!   the policy's verdict).
 //! - [`admin`]: the admin subcommands (`get-casmailbox`, `set-popsettings`, ...).
 //! - [`config`]: TOML config file and command-line overrides.
 //! - [`demo`]: the demo data directory made on first run.
@@ -24,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod access;
 pub mod admin;
+pub mod auth;
 pub mod autodiscover;
 pub mod config;
 pub mod connectivity;

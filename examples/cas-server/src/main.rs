@@ -9,6 +9,9 @@ use tokio_util::sync::CancellationToken;
 fn main() -> ExitCode {
     let cli = cas_server::config::Cli::parse();
     cas_server::init_logging();
+    if let Some(cas_server::admin::AdminCommand::Connectivity(test)) = &cli.command {
+        return cas_server::connectivity::main(test);
+    }
     if let Some(command) = &cli.command {
         return match cas_server::admin_paths(&cli) {
             Ok(paths) if cas_server::admin::main(command, &paths) => ExitCode::SUCCESS,

@@ -42,13 +42,13 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use bytes::Bytes;
 use cas_auth::CredentialStore;
 use cas_auth::channel_binding::ChannelBindings;
-use cas_auth::ntlm::{FileTime, NtlmConfig};
-use cas_auth::sasl::{Mechanism, NtlmServer, ServerMechanism, Step};
+use cas_auth::ntlm::NtlmConfig;
+use cas_auth::sasl::{Mechanism, Step};
 use cas_policy::{AuthMechanism, Decision, Denial, LoginType, Policy, Protocol, SortOrder};
 use pop3_proto::{
     CommandId, Event, Expire, MaildropEntry, Reply, Request, ResponseCode, SaslMechanism,
@@ -57,6 +57,7 @@ use pop3_proto::{
 use tokio::task::JoinHandle;
 
 use crate::access::{AccessControl, LoginFacts, Reauthorization, Slot};
+use crate::auth::{self, PasswordCheck, Refusal, SaslExchange, StartFailure};
 use crate::config::{Limit, Pop3Settings};
 use crate::driver::{Application, Directive, SansIoSession};
 use crate::mime::{self, BodyFormat};
@@ -263,30 +264,6 @@ impl Pop3Context {
     }
 }
 
-/// A SASL exchange in progress.
-struct Sasl(Box<dyn ServerMechanism + Send>);
-
-impl Sasl {
-    fn step(&mut self, store: &dyn CredentialStore, input: Option<&[u8]>) -> Step {
-        // NTLM checks the client's timestamp against the time of this step.
-        self.0.set_time(now_filetime());
-        self.0.step(store, input)
-    }
-
-    fn abort(&mut self) {
-        let _ = self.0.abort();
-    }
-
-    fn authentication_id(&self) -> Option<&str> {
-        self.0.authentication_id()
-    }
-}
-
-/// The current time as NTLM wants it.
-fn now_filetime() -> FileTime {
-    FileTime::from(SystemTime::now())
-}
-
 /// How a login attempt ended.
 enum LoginOutcome {
     Accepted {
@@ -330,7 +307,7 @@ enum Job {
     /// One SASL step ran; the mechanism is handed back.
     Sasl {
         id: CommandId,
-        machine: Sasl,
+        machine: SaslExchange,
         step: Step,
         /// The login outcome when the step succeeded.
         outcome: Option<LoginOutcome>,
@@ -389,7 +366,7 @@ pub struct Pop3App {
     maildrop: Option<Arc<dyn Maildrop>>,
     view: Option<MaildropView>,
     reauth: Option<Reauthorization>,
-    sasl: Option<Sasl>,
+    sasl: Option<SaslExchange>,
     /// The mechanism of the SASL exchange under way.
     sasl_mechanism: Option<AuthMechanism>,
     retrieval: Option<Retrieval>,
@@ -484,22 +461,22 @@ impl Pop3App {
                 let ctx = self.ctx.clone();
                 let (client_addr, tls) = (self.client_addr, session.is_tls_active());
                 self.spawn(move || {
-                    let outcome = match ctx.credentials.verify_password(&user, password.expose()) {
-                        Ok(true) => {
-                            ctx.access.login_succeeded(&user, client_addr);
-                            authorize_and_open(
-                                &ctx,
-                                &user,
-                                AuthMechanism::UserPass,
-                                tls,
-                                client_addr,
-                            )
-                        }
-                        Ok(false) => {
-                            ctx.access.login_failed(&user, client_addr);
-                            LoginOutcome::BadCredentials
-                        }
-                        Err(e) => LoginOutcome::TemporaryFailure(e.to_string()),
+                    let outcome = match auth::check_password(
+                        ctx.credentials.as_ref(),
+                        &ctx.access,
+                        &user,
+                        password.expose(),
+                        client_addr,
+                    ) {
+                        PasswordCheck::Good => authorize_and_open(
+                            &ctx,
+                            &user,
+                            AuthMechanism::UserPass,
+                            tls,
+                            client_addr,
+                        ),
+                        PasswordCheck::Bad => LoginOutcome::BadCredentials,
+                        PasswordCheck::Unavailable(e) => LoginOutcome::TemporaryFailure(e),
                     };
                     Job::Login { id, user, outcome }
                 });
@@ -528,32 +505,30 @@ impl Pop3App {
                 }
                 let kind = AuthMechanism::from_sasl_name(&mechanism);
                 // LoginType against the mechanism and TLS, before any credential is looked at.
-                if let Some(kind) = kind {
-                    let version = self.ctx.access.policy();
-                    let tls = session.is_tls_active()
-                        || (self.ctx.access.plaintext_override()
-                            && kind.sends_cleartext_password());
-                    if let Decision::Deny(d) =
-                        version.policy.mechanism_allowed(Protocol::Pop3, kind, tls)
-                    {
-                        tracing::info!(peer = %self.peer, mechanism = %mechanism, reason = %d, "POP3 AUTH refused by policy");
-                        self.reply(session, id, denied_reply(&d));
+                if let Some(kind) = kind
+                    && let Decision::Deny(d) = auth::mechanism_allowed(
+                        &self.ctx.access,
+                        Protocol::Pop3,
+                        kind,
+                        session.is_tls_active(),
+                    )
+                {
+                    tracing::info!(peer = %self.peer, mechanism = %mechanism, reason = %d, "POP3 AUTH refused by policy");
+                    self.reply(session, id, denied_reply(&d));
+                    return;
+                }
+                let machine = match auth::start_mechanism(
+                    &mechanism,
+                    self.ctx.ntlm.as_ref(),
+                    self.ctx.channel_bindings.as_ref(),
+                    session.is_tls_active(),
+                ) {
+                    Ok(machine) => machine,
+                    Err(StartFailure::NoRandomness) => {
+                        self.reply(session, id, temp_failure());
                         return;
                     }
-                }
-                let machine = match Mechanism::from_name(&mechanism) {
-                    Some(Mechanism::Plain) => Sasl(Box::new(cas_auth::sasl::PlainServer::new())),
-                    Some(Mechanism::Login) => Sasl(Box::new(cas_auth::sasl::LoginServer::new())),
-                    Some(Mechanism::Ntlm) if self.ctx.ntlm.is_some() => {
-                        match self.ntlm_machine(session.is_tls_active()) {
-                            Some(m) => Sasl(Box::new(m)),
-                            None => {
-                                self.reply(session, id, temp_failure());
-                                return;
-                            }
-                        }
-                    }
-                    _ => {
+                    Err(StartFailure::Unsupported) => {
                         self.reply(
                             session,
                             id,
@@ -625,55 +600,35 @@ impl Pop3App {
         }
     }
 
-    /// A new NTLM exchange: fresh challenge, current time, and the certificate's channel
-    /// bindings on a TLS connection. `None` when the OS generator fails.
-    fn ntlm_machine(&self, tls: bool) -> Option<NtlmServer> {
-        let config = self.ctx.ntlm.clone()?;
-        let mut challenge = [0u8; 8];
-        if let Err(e) = getrandom::getrandom(&mut challenge) {
-            tracing::error!(peer = %self.peer, error = %e, "no randomness for the NTLM challenge");
-            return None;
-        }
-        let machine = NtlmServer::new(config, challenge, now_filetime());
-        Some(match (&self.ctx.channel_bindings, tls) {
-            (Some(bindings), true) => machine.with_channel_bindings(bindings),
-            _ => machine,
-        })
-    }
-
     /// Runs one SASL step on the blocking pool (a step may verify a password).
     fn sasl_step(
         &mut self,
         session: &ServerSession,
         id: CommandId,
-        mut machine: Sasl,
+        mut machine: SaslExchange,
         input: Option<Vec<u8>>,
     ) {
         let ctx = self.ctx.clone();
         let (client_addr, tls) = (self.client_addr, session.is_tls_active());
         let mechanism = self.sasl_mechanism.unwrap_or(AuthMechanism::SaslPlain);
         self.spawn(move || {
-            let step = machine.step(ctx.credentials.as_ref(), input.as_deref());
-            // The mechanisms refuse acting as someone else (no authorization policy is
-            // installed), so the authorization identity is the verified user.
+            let step = auth::sasl_step(
+                &mut machine,
+                ctx.credentials.as_ref(),
+                &ctx.access,
+                input.as_deref(),
+                client_addr,
+            );
             let outcome = match &step {
                 Step::Success {
                     authorization_id, ..
-                } => {
-                    ctx.access.login_succeeded(authorization_id, client_addr);
-                    Some(authorize_and_open(
-                        &ctx,
-                        authorization_id,
-                        mechanism,
-                        tls,
-                        client_addr,
-                    ))
-                }
-                Step::Failure(f) if !f.is_temporary() => {
-                    let user = machine.authentication_id().unwrap_or("");
-                    ctx.access.login_failed(user, client_addr);
-                    None
-                }
+                } => Some(authorize_and_open(
+                    &ctx,
+                    authorization_id,
+                    mechanism,
+                    tls,
+                    client_addr,
+                )),
                 _ => None,
             };
             Job::Sasl {
@@ -789,22 +744,29 @@ fn authorize_and_open(
     tls: bool,
     client_addr: IpAddr,
 ) -> LoginOutcome {
-    let user = match ctx.credentials.canonical_user(user) {
-        Ok(canonical) => canonical.unwrap_or_else(|| user.to_owned()),
-        Err(e) => return LoginOutcome::TemporaryFailure(e.to_string()),
-    };
-    let version = ctx.access.policy();
-    let facts = LoginFacts {
-        user: user.clone(),
-        protocol: Protocol::Pop3,
+    let authorized = match auth::authorize_user(
+        ctx.credentials.as_ref(),
+        &ctx.access,
+        user,
+        Protocol::Pop3,
         mechanism,
         tls,
         client_addr,
+    ) {
+        Ok(a) => a,
+        Err(Refusal::Denied(d)) => return LoginOutcome::Denied(d),
+        Err(Refusal::Unavailable(e)) => return LoginOutcome::TemporaryFailure(e),
     };
-    if let Decision::Deny(d) = ctx.access.authorize(&version.policy, &facts) {
-        return LoginOutcome::Denied(d);
-    }
-    let effective = version.policy.effective_settings(&user, Protocol::Pop3);
+    let auth::Authorized {
+        user,
+        facts,
+        generation,
+    } = authorized;
+    let effective = ctx
+        .access
+        .policy()
+        .policy
+        .effective_settings(&user, Protocol::Pop3);
     let maildrop = match ctx.store.open_maildrop(&user) {
         Ok(maildrop) => maildrop,
         Err(StoreError::InUse) => return LoginOutcome::InUse { user },
@@ -819,7 +781,7 @@ fn authorize_and_open(
             maildrop,
             view,
             facts,
-            generation: version.generation,
+            generation,
         },
         Err(e) => LoginOutcome::TemporaryFailure(e),
     }

@@ -62,6 +62,8 @@ pub struct Server {
     acceptor: Option<TlsAcceptor>,
     ctx: Arc<Pop3Context>,
     credentials: Option<Arc<LiveCredentials>>,
+    /// The built-in RPC backend and its bound listeners.
+    rpc_backend: Option<(Arc<crate::rpc_backend::RpcBackend>, Vec<TcpListener>)>,
 }
 
 impl std::fmt::Debug for Server {
@@ -126,6 +128,17 @@ impl Server {
             settings.pop3.tls_listen,
         )
         .await?;
+        if !settings.rpc_backend.listen.is_empty() {
+            let listeners = crate::rpc_backend::bind(&settings.rpc_backend)
+                .await
+                .map_err(|(addr, source)| StartError::Bind { addr, source })?;
+            let backend = crate::rpc_backend::RpcBackend::new(
+                settings.rpc_backend.clone(),
+                ntlm.then(|| Arc::new(settings.ntlm.acceptor_config())),
+                credentials.clone(),
+            );
+            server.rpc_backend = Some((backend, listeners));
+        }
         server.credentials = Some(credentials);
         Ok(server)
     }
@@ -157,6 +170,7 @@ impl Server {
             acceptor,
             ctx,
             credentials: None,
+            rpc_backend: None,
         })
     }
 
@@ -170,13 +184,28 @@ impl Server {
         self.pop3s.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// The built-in RPC backend's listener addresses.
+    pub fn rpc_backend_addrs(&self) -> Vec<SocketAddr> {
+        self.rpc_backend
+            .iter()
+            .flat_map(|(_, ls)| ls.iter().filter_map(|l| l.local_addr().ok()))
+            .collect()
+    }
+
     /// The bound addresses as a JSON object, for `--port-file`.
     pub fn addresses_json(&self) -> String {
         let field =
             |name: &str, addr: Option<SocketAddr>| addr.map(|a| format!("\"{name}\": \"{a}\""));
+        let rpc: Vec<String> = self
+            .rpc_backend_addrs()
+            .iter()
+            .map(|a| format!("\"{a}\""))
+            .collect();
+        let rpc = (!rpc.is_empty()).then(|| format!("\"rpc_backend\": [{}]", rpc.join(", ")));
         let fields: Vec<String> = [
             field("pop3", self.pop3_addr()),
             field("pop3s", self.pop3s_addr()),
+            rpc,
         ]
         .into_iter()
         .flatten()
@@ -200,7 +229,18 @@ impl Server {
             acceptor,
             ctx,
             credentials,
+            rpc_backend,
         } = self;
+        if let Some((backend, listeners)) = rpc_backend {
+            for listener in listeners {
+                tracker.spawn(crate::rpc_backend::serve(
+                    backend.clone(),
+                    listener,
+                    tracker.clone(),
+                    shutdown.clone(),
+                ));
+            }
+        }
         let watcher = tokio::spawn(crate::live::watch(
             ctx.access.live_policy().clone(),
             credentials,

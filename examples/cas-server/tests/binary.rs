@@ -21,6 +21,8 @@ fn start(data_dir: &Path, port_file: &Path) -> Child {
             "127.0.0.1:0",
             "--pop3s-listen",
             "127.0.0.1:0",
+            "--rpc-backend-listen",
+            "127.0.0.1:0",
         ])
         .arg("--port-file")
         .arg(port_file)

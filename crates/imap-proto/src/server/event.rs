@@ -130,9 +130,9 @@ pub enum Event {
         /// The IDLE command's id.
         id: CommandId,
     },
-    /// A mailbox was selected or deselected by the session's own decision: SELECT/EXAMINE
-    /// failed after an earlier mailbox had been closed, CLOSE/UNSELECT completed, or
-    /// LOGOUT/close. The application can stop watching the mailbox.
+    /// The selected mailbox was deselected: a new SELECT/EXAMINE closed it (before the
+    /// application is asked to open the new one), CLOSE/UNSELECT completed with `OK`, or the
+    /// session ended. The application can stop watching the mailbox.
     MailboxClosed,
     /// The session ended. Drain `poll_transmit` until it returns 0, then close the transport.
     Closed {

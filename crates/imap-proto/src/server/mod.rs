@@ -67,6 +67,8 @@
 
 mod config;
 mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 mod session;
 pub mod view;
 

@@ -75,7 +75,7 @@ enum Kind {
     Authenticate,
     Select {
         examine: bool,
-        qresync: Option<QResyncParameter>,
+        qresync: Option<Box<QResyncParameter>>,
     },
     /// FETCH, STORE or SEARCH (and SORT/THREAD): EXPUNGE may not be sent unless `uid`.
     NoExpunge {
@@ -156,7 +156,8 @@ pub struct ServerSession {
     enabled: Enabled,
     fragmentizer: Fragmentizer,
     pending: Option<Pending>,
-    view: Option<MailboxView>,
+    /// Boxed: most connections have no mailbox selected at any moment.
+    view: Option<Box<MailboxView>>,
     /// The RFC 5182 `$` result, as UIDs.
     saved_search: Option<Vec<NonZeroU32>>,
     next_id: u64,
@@ -169,6 +170,10 @@ pub struct ServerSession {
     bad_commands: u32,
     auth_failures: u32,
     last_activity: Instant,
+    /// Commands read in command mode (parsed or not), for the reply invariant.
+    commands_read: u64,
+    /// Final replies queued: tagged statuses and the `* BAD` of commands without a tag.
+    final_replies: u64,
 }
 
 impl ServerSession {
@@ -195,6 +200,8 @@ impl ServerSession {
             bad_commands: 0,
             auth_failures: 0,
             last_activity: now,
+            commands_read: 0,
+            final_replies: 0,
             config,
         };
         let status = if let Some(user) = options.preauth_user {
@@ -280,8 +287,10 @@ impl ServerSession {
     // -----------------------------------------------------------------------------------
 
     /// Sends untagged data for command `id` (LIST, STATUS, SEARCH, ESEARCH, NAMESPACE, ID,
-    /// ...). `EXISTS`, `RECENT`, `EXPUNGE` and `VANISHED` are refused: they go through the
-    /// selected-mailbox view ([`ServerSession::mailbox_changed`],
+    /// the `VANISHED (EARLIER)` of a `UID FETCH ... (CHANGEDSINCE n VANISHED)`, the LIST
+    /// that RFC 9051 §6.3.2 wants before a SELECT's tagged OK, ...). `EXISTS`, `RECENT`,
+    /// `EXPUNGE` and a plain `VANISHED` are refused: they go through the selected-mailbox
+    /// view ([`ServerSession::mailbox_changed`],
     /// [`ServerSession::expunged`]); for FETCH prefer [`ServerSession::send_fetch`], which
     /// computes the sequence number.
     pub fn send<'a>(&mut self, id: CommandId, data: Data<'a>) -> Result<(), SendError<Data<'a>>> {
@@ -290,7 +299,10 @@ impl ServerSession {
         }
         if matches!(
             data,
-            Data::Exists(_) | Data::Recent(_) | Data::Expunge(_) | Data::Vanished { .. }
+            Data::Exists(_)
+                | Data::Recent(_)
+                | Data::Expunge(_)
+                | Data::Vanished { earlier: false, .. }
         ) {
             return Err(SendError::new(SendErrorKind::UnexpectedAnswer, data));
         }
@@ -491,7 +503,7 @@ impl ServerSession {
         } else {
             ResponseCode::ReadWrite
         };
-        self.view = Some(view);
+        self.view = Some(Box::new(view));
         self.state = State::Selected;
         let Some(pending) = self.pending.take() else {
             return Ok(());
@@ -721,7 +733,9 @@ impl ServerSession {
     }
 
     /// Appends at most [`super::Limits::transmit_chunk`] bytes of output to `buf` and
-    /// returns how many; 0 when nothing is queued.
+    /// returns how many; 0 when nothing is queued. Once the output falls back under
+    /// [`super::Limits::max_buffered_output`], input held back meanwhile is processed, which
+    /// may queue events: drain `poll_event` again after transmitting.
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> usize {
         let chunk = self.config.limits.transmit_chunk.max(MIN_TRANSMIT_CHUNK);
         let mut written = 0;
@@ -738,6 +752,13 @@ impl ServerSession {
             }
         }
         self.queued = self.queued.saturating_sub(written);
+        if written > 0
+            && self.queued <= self.config.limits.max_buffered_output
+            && self.fragmentizer.buffered() > 0
+        {
+            // Input held back while output was backed up (see `process`).
+            self.process();
+        }
         written
     }
 
@@ -801,7 +822,7 @@ impl ServerSession {
 
     /// The selected mailbox's view (MSN ↔ UID map), in Selected state.
     pub fn selected(&self) -> Option<&MailboxView> {
-        self.view.as_ref()
+        self.view.as_deref()
     }
 
     /// CONDSTORE is enabled (ENABLE, a CONDSTORE-enabling command, or QRESYNC).
@@ -828,6 +849,22 @@ impl ServerSession {
     /// Bytes of output queued and not yet handed out by `poll_transmit`.
     pub fn queued_output(&self) -> usize {
         self.queued
+    }
+
+    /// Input bytes buffered and not yet processed (a partial command, or pipelined input).
+    pub fn buffered_input(&self) -> usize {
+        self.fragmentizer.buffered()
+    }
+
+    /// For the fuzzing invariants: (commands read, final replies queued, a command is in
+    /// progress).
+    #[doc(hidden)]
+    pub fn reply_accounting(&self) -> (u64, u64, bool) {
+        (
+            self.commands_read,
+            self.final_replies,
+            self.pending.is_some(),
+        )
     }
 
     /// The capability list for the current state, as CAPABILITY would send it.
@@ -899,10 +936,14 @@ impl ServerSession {
 
     /// Frames and handles input until a command waits for the application or input runs out.
     fn process(&mut self) {
+        // Commands the session answers itself (CAPABILITY, NOOP, errors) are not read while
+        // output is backed up, so a client that pipelines them without reading cannot make
+        // the server queue without bound; `poll_transmit` resumes.
         while !self.is_closed()
             && !self.tls_pending
             && self.compressed_input.is_none()
             && !self.blocked_on_application()
+            && self.queued <= self.config.limits.max_buffered_output
         {
             let Some(frame) = self.fragmentizer.poll() else {
                 break;
@@ -940,6 +981,7 @@ impl ServerSession {
             self.malformed_continuation();
             return;
         }
+        self.commands_read += 1;
         let tag = tag_of(&rejection.head);
         let (status, code, message) = match rejection.limit {
             LimitExceeded::LiteralTooLarge { .. } => {
@@ -959,6 +1001,9 @@ impl ServerSession {
             LimitExceeded::LineTooLong { .. } => (Status::Bad, None, "Command line too long"),
         };
         self.trace_command(|| "(command over a limit, dropped)".to_owned());
+        if tag.is_none() {
+            self.final_replies += 1;
+        }
         self.queue_status(match tag {
             Some(tag) => StatusResponse::tagged(tag, status, code, text(message, "")),
             None => StatusResponse::untagged(status, code, text(message, "")),
@@ -1069,6 +1114,7 @@ impl ServerSession {
     }
 
     fn handle_command(&mut self, message: Bytes) {
+        self.commands_read += 1;
         let options = ParseOptions::default().with_utf8_accept(self.enabled.utf8_accept);
         let command = match parse_command_with(&message, &options) {
             Ok(command) => command,
@@ -1282,7 +1328,7 @@ impl ServerSession {
                                 self.bad(Some(tag), "QRESYNC is not enabled");
                                 return;
                             }
-                            qresync = Some(q.clone());
+                            qresync = Some(Box::new(q.clone()));
                         }
                     }
                 }
@@ -1658,6 +1704,9 @@ impl ServerSession {
     /// `tag BAD` (or `* BAD` without a tag), counted toward the bad-command limit.
     fn bad(&mut self, tag: Option<Tag<'static>>, message: &str) {
         let message = text(message, "error");
+        if tag.is_none() {
+            self.final_replies += 1;
+        }
         self.queue_status(match tag {
             Some(tag) => StatusResponse::tagged(tag, Status::Bad, None, message),
             None => StatusResponse::untagged(Status::Bad, None, message),
@@ -1706,6 +1755,9 @@ impl ServerSession {
     }
 
     fn queue_status(&mut self, status: StatusResponse<'_>) {
+        if matches!(status, StatusResponse::Tagged { .. }) {
+            self.final_replies += 1;
+        }
         if self.config.trace {
             let mut out = Encoder::with_policy(LiteralPolicy::Sync);
             status.encode(&mut out);

@@ -247,52 +247,54 @@ impl MailboxView {
     /// duplicates. With `uid`, the set holds UIDs and `*` is the highest UID the client
     /// knows; UIDs the view does not hold are left out (RFC 9051 §6.4.9: not an error).
     /// Without `uid`, the set holds sequence numbers and `*` is the last one; a number above
-    /// [`MailboxView::exists`] is an error. Costs O(ranges · log n + result).
+    /// [`MailboxView::exists`] is an error. Costs O(ranges · log(ranges · n) + result); the
+    /// result holds each message at most once, however the ranges overlap.
     pub fn resolve(
         &self,
         set: &SequenceSet,
         uid: bool,
     ) -> Result<Vec<NonZeroU32>, SequenceOutOfRange> {
         let mut out: Vec<NonZeroU32> = Vec::new();
-        if uid {
-            let largest = self.entries.last().map_or(0, |e| e.uid);
-            if largest == 0 {
-                return Ok(out);
-            }
-            for range in set.ranges() {
-                let (lo, hi) = range.bounds(largest);
-                let start = self.entries.partition_point(|e| e.uid < lo);
-                let end = self.entries.partition_point(|e| e.uid <= hi);
-                out.extend(
-                    self.entries
-                        .get(start..end)
-                        .unwrap_or_default()
-                        .iter()
-                        .filter_map(|e| NonZeroU32::new(e.uid)),
-                );
-            }
-        } else {
-            let exists = self.exists();
+        if !uid {
             self.check_sequence_set(set)?;
-            if exists == 0 {
-                return Ok(out);
-            }
-            for range in set.ranges() {
-                let (lo, hi) = range.bounds(exists);
-                let start = usize::try_from(lo.saturating_sub(1)).unwrap_or(usize::MAX);
-                let end = usize::try_from(hi).unwrap_or(usize::MAX);
-                out.extend(
-                    self.entries
-                        .get(start..end.min(self.entries.len()))
-                        .unwrap_or_default()
-                        .iter()
-                        .filter_map(|e| NonZeroU32::new(e.uid)),
-                );
+        }
+        let largest = if uid {
+            self.entries.last().map_or(0, |e| e.uid)
+        } else {
+            self.exists()
+        };
+        if largest == 0 {
+            return Ok(out);
+        }
+        // Merged first, so that `1:*,1:*,...` costs no more than `1:*`: the result never
+        // holds more than one entry per message, whatever the client sends.
+        let mut bounds: Vec<(u32, u32)> = set.ranges().iter().map(|r| r.bounds(largest)).collect();
+        bounds.sort_unstable();
+        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(bounds.len());
+        for (lo, hi) in bounds {
+            match merged.last_mut() {
+                Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+                _ => merged.push((lo, hi)),
             }
         }
-        if set.ranges().len() > 1 {
-            out.sort_unstable();
-            out.dedup();
+        for (lo, hi) in merged {
+            let slice = if uid {
+                let start = self.entries.partition_point(|e| e.uid < lo);
+                let end = self.entries.partition_point(|e| e.uid <= hi);
+                self.entries.get(start..end)
+            } else {
+                let start = usize::try_from(lo.saturating_sub(1)).unwrap_or(usize::MAX);
+                let end = usize::try_from(hi)
+                    .unwrap_or(usize::MAX)
+                    .min(self.entries.len());
+                self.entries.get(start..end)
+            };
+            out.extend(
+                slice
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|e| NonZeroU32::new(e.uid)),
+            );
         }
         Ok(out)
     }
@@ -516,4 +518,80 @@ pub fn uid_set(uids: &[u32]) -> Option<SequenceSet> {
     }
     push(&mut ranges, start, end);
     SequenceSet::new(ranges).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::to_bytes;
+
+    fn nz(n: u32) -> NonZeroU32 {
+        NonZeroU32::new(n).unwrap()
+    }
+
+    fn view(uids: &[u32]) -> MailboxView {
+        MailboxView::new(&SelectedMailbox::new(
+            nz(1),
+            nz(100),
+            None,
+            uids.iter()
+                .map(|&u| MessageInfo::new(nz(u), vec![], 0))
+                .collect(),
+        ))
+    }
+
+    fn set(text: &str) -> SequenceSet {
+        let (rest, set) = crate::parse::sequence_set(text.as_bytes()).unwrap();
+        assert!(rest.is_empty());
+        set
+    }
+
+    #[test]
+    fn uid_sets_are_compact() {
+        assert_eq!(uid_set(&[]), None);
+        assert_eq!(to_bytes(&uid_set(&[7]).unwrap()), b"7");
+        assert_eq!(
+            to_bytes(&uid_set(&[1, 2, 3, 7, 9, 10]).unwrap()),
+            b"1:3,7,9:10"
+        );
+    }
+
+    #[test]
+    fn numbering_and_resolution() {
+        let v = view(&[3, 5, 9]);
+        assert_eq!(v.exists(), 3);
+        assert_eq!(v.uid(2), Some(nz(5)));
+        assert_eq!(v.uid(0), None);
+        assert_eq!(v.uid(4), None);
+        assert_eq!(v.msn(9), Some(nz(3)));
+        assert_eq!(v.msn(4), None);
+        assert_eq!(v.resolve(&set("2:*"), false).unwrap(), vec![nz(5), nz(9)]);
+        assert_eq!(v.resolve(&set("4:*"), true).unwrap(), vec![nz(5), nz(9)]);
+        // RFC 9051 §6.4.9: `n:*` with n above the highest UID still names the last message.
+        assert_eq!(v.resolve(&set("50:*"), true).unwrap(), vec![nz(9)]);
+        assert_eq!(
+            v.resolve(&set("4"), false),
+            Err(SequenceOutOfRange {
+                number: 4,
+                exists: 3
+            })
+        );
+        let empty = view(&[]);
+        assert_eq!(empty.resolve(&set("1:*"), true).unwrap(), vec![]);
+        assert_eq!(empty.resolve(&set("*"), false).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn changes_to_unknown_messages_are_ignored() {
+        let mut v = view(&[3, 5]);
+        v.apply(Change::Appended(MessageInfo::new(nz(4), vec![], 0)));
+        v.apply(Change::Expunged(vec![nz(77)]));
+        v.apply(Change::FlagsChanged(MessageInfo::new(nz(78), vec![], 0)));
+        assert!(!v.has_updates());
+        // Appended then expunged before the client heard of it: never announced.
+        v.apply(Change::Appended(MessageInfo::new(nz(6), vec![], 0)));
+        v.apply(Change::Expunged(vec![nz(6)]));
+        assert_eq!(v.take_updates(UpdateRules::default()), vec![]);
+        assert_eq!(v.uid_next(), 100);
+    }
 }

@@ -599,6 +599,10 @@ pub enum AdminCommand {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Connectivity tests: test-popconnectivity, test-imapconnectivity (run by
+    /// `connectivity::main`, with their own exit statuses).
+    #[command(flatten)]
+    Connectivity(crate::connectivity::ConnectivityCommand),
 }
 
 /// Columns of `get-casmailbox`'s table, like Exchange's default view plus the OU.
@@ -948,6 +952,12 @@ pub fn run(command: &AdminCommand, paths: &Paths) -> Result<String, AdminError> 
                 true,
             ))
         }
+        // They stream their steps and have their own exit statuses: `main` hands them to
+        // `connectivity::main` before admin commands run.
+        C::Connectivity(test) => Err(AdminError::InvalidArgument {
+            parameter: "Command",
+            message: format!("{} runs through connectivity::main", test.name()),
+        }),
     }
 }
 
@@ -1007,6 +1017,7 @@ fn command_name(command: &AdminCommand) -> &'static str {
         C::NewMailbox { .. } => "new-mailbox",
         C::RemoveMailbox { .. } => "remove-mailbox",
         C::SetMailboxPassword { .. } => "set-mailbox-password",
+        C::Connectivity(test) => test.name(),
     }
 }
 

@@ -64,7 +64,8 @@ use crate::live::{LiveCredentials, LivePolicy};
 pub use autoconfig::{AutoconfigQuery, parse_autoconfig_query};
 pub use pox::{
     OUTLOOK_REQUEST_SCHEMA, OUTLOOK_RESPONSE_SCHEMA, PoxErrorCode, PoxRequest, PoxRequestError,
-    PoxTarget, RESPONSE_SCHEMA, parse_pox_request,
+    PoxResponse, PoxTarget, RESPONSE_SCHEMA, parse_pox_request, parse_pox_response,
+    pox_request_body,
 };
 
 /// Path of the Outlook POX Autodiscover endpoint (matched case-insensitively: IIS does, and

@@ -1,5 +1,6 @@
 //! The Outlook POX request parser and the 2006a response writer.
 
+use std::collections::BTreeMap;
 use std::io;
 
 use cas_policy::{EffectiveSettings, Policy, Protocol};
@@ -323,6 +324,128 @@ fn finish_field(
         Field::LegacyDn => *legacy_dn = Some(value),
         Field::Schema => *schema = Some(value),
     }
+}
+
+/// The request Outlook sends for `email_address` (the client half). The address is
+/// escaped.
+pub fn pox_request_body(email_address: &str) -> Vec<u8> {
+    let escaped = quick_xml::escape::escape(email_address);
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n\
+         <Autodiscover xmlns=\"{OUTLOOK_REQUEST_SCHEMA}\">\r\n\
+         <Request>\r\n\
+         <EMailAddress>{escaped}</EMailAddress>\r\n\
+         <AcceptableResponseSchema>{OUTLOOK_RESPONSE_SCHEMA}</AcceptableResponseSchema>\r\n\
+         </Request>\r\n\
+         </Autodiscover>\r\n"
+    )
+    .into_bytes()
+}
+
+/// An Autodiscover response as a client reads it (the connectivity test's half): the
+/// `Error` if there is one, the `User` fields, and each `Protocol` section's leaf elements
+/// by local name (`Type`, `Server`, `SSL`, `AuthPackage`, ...).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoxResponse {
+    /// `ErrorCode` and `Message` of an error response.
+    pub error: Option<(String, String)>,
+    /// `User` fields (`DisplayName`, `LegacyDN`, `AutoDiscoverSMTPAddress`, ...).
+    pub user: BTreeMap<String, String>,
+    /// `Account/Action` (`settings`, `redirectUrl`, `redirectAddr`).
+    pub action: Option<String>,
+    /// One map per `Protocol`, in document order.
+    pub protocols: Vec<BTreeMap<String, String>>,
+}
+
+impl PoxResponse {
+    /// The `Protocol` section whose `Type` is `kind` (`EXPR`, `EXCH`, `POP3`, `IMAP`).
+    pub fn protocol(&self, kind: &str) -> Option<&BTreeMap<String, String>> {
+        self.protocols
+            .iter()
+            .find(|p| p.get("Type").is_some_and(|t| t.eq_ignore_ascii_case(kind)))
+    }
+}
+
+/// Parses an Autodiscover response of at most `max_len` bytes. Element names are matched by
+/// local name whatever their namespace; a DTD or an undefined entity is refused.
+pub fn parse_pox_response(xml: &[u8], max_len: usize) -> Result<PoxResponse, String> {
+    if xml.len() > max_len {
+        return Err(format!("response of {} bytes exceeds {max_len}", xml.len()));
+    }
+    let text = std::str::from_utf8(xml).map_err(|_| "response is not UTF-8".to_owned())?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = NsReader::from_str(text);
+    reader.config_mut().expand_empty_elements = true;
+    let mut path: Vec<String> = Vec::new();
+    let mut leaf = String::new();
+    let mut out = PoxResponse::default();
+    let mut error = (None, None);
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|e| format!("malformed XML: {e}"))?;
+        match event {
+            Event::DocType(_) => return Err("DTDs are not accepted".into()),
+            Event::Start(e) => {
+                if path.len() >= MAX_DEPTH {
+                    return Err("elements nested too deep".into());
+                }
+                let name = e.local_name().as_ref().to_owned();
+                if name == "Protocol" && path.last().is_some_and(|p| p == "Account") {
+                    out.protocols.push(BTreeMap::new());
+                }
+                path.push(name);
+                leaf.clear();
+            }
+            Event::End(_) => {
+                let value = leaf.trim().to_owned();
+                leaf.clear();
+                let Some(name) = path.pop() else { break };
+                let parent = path.last().map(String::as_str);
+                match parent {
+                    Some("Protocol") => {
+                        if let Some(p) = out.protocols.last_mut() {
+                            p.insert(name, value);
+                        }
+                    }
+                    Some("User") => {
+                        out.user.insert(name, value);
+                    }
+                    Some("Account") if name == "Action" => out.action = Some(value),
+                    Some("Error") if name == "ErrorCode" => error.0 = Some(value),
+                    Some("Error") if name == "Message" => error.1 = Some(value),
+                    _ => {}
+                }
+            }
+            Event::Text(t) => leaf.push_str(&t.xml10_content()),
+            Event::CData(c) => leaf.push_str(&c.into_inner()),
+            Event::GeneralRef(r) => {
+                let ch = match r.resolve_char_ref() {
+                    Ok(Some(c)) => c,
+                    _ => match &*r {
+                        "lt" => '<',
+                        "gt" => '>',
+                        "amp" => '&',
+                        "apos" => '\'',
+                        "quot" => '"',
+                        other => return Err(format!("undefined entity &{other};")),
+                    },
+                };
+                leaf.push(ch);
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        if leaf.len() > MAX_FIELD_LEN {
+            return Err(format!(
+                "an element's text is longer than {MAX_FIELD_LEN} bytes"
+            ));
+        }
+    }
+    if let (Some(code), message) = error {
+        out.error = Some((code, message.unwrap_or_default()));
+    }
+    Ok(out)
 }
 
 /// Autodiscover error codes (MS-OXDSCLI §2.2.4.1.1.3.1) with Exchange's messages.
@@ -717,6 +840,34 @@ mod tests {
 
     fn parse(body: &str) -> Result<PoxRequest, PoxRequestError> {
         parse_pox_request(body.as_bytes(), 16 * 1024)
+    }
+
+    #[test]
+    fn client_half_round_trips() {
+        let ctx = context("[OutlookAnywhere]\nExternalHostname = \"mail.example.com\"\n");
+        let body = pox_request_body("alice@example.com");
+        assert_eq!(
+            parse_pox_request(&body, 16 * 1024).unwrap().target,
+            PoxTarget::EmailAddress("alice@example.com".into())
+        );
+        let reply = respond_pox(&ctx, &body, "alice");
+        let r = parse_pox_response(&reply.body, 1 << 20).unwrap();
+        assert_eq!(r.error, None);
+        assert_eq!(r.action.as_deref(), Some("settings"));
+        assert_eq!(r.user["AutoDiscoverSMTPAddress"], "alice@example.com");
+        assert_eq!(r.protocol("EXPR").unwrap()["Server"], "mail.example.com");
+        assert_eq!(r.protocol("exch").unwrap()["Server"], "cas.example.com");
+        assert_eq!(r.protocol("POP3").unwrap()["Port"], "995");
+        let reply = respond_pox(&ctx, &pox_request_body("bob@example.com"), "alice");
+        let r = parse_pox_response(&reply.body, 1 << 20).unwrap();
+        assert_eq!(
+            r.error,
+            Some(("500".into(), "The e-mail address cannot be found.".into()))
+        );
+        assert!(parse_pox_response(b"<!DOCTYPE x><x/>", 100).is_err());
+        assert!(parse_pox_response(b"<x>&e;</x>", 100).is_err());
+        assert!(parse_pox_response(&[b' '; 101], 100).is_err());
+        assert!(parse_pox_response(b"<a><b></a>", 100).is_err());
     }
 
     #[test]

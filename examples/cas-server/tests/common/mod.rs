@@ -48,6 +48,9 @@ impl Server {
             format!("127.0.0.1:{pop3_port}").into(),
             "--pop3s-listen".into(),
             format!("127.0.0.1:{pop3s_port}").into(),
+            // The demo's RPC backend ports (6001, 6002, 6004) are fixed; tests run in parallel.
+            "--rpc-backend-listen".into(),
+            "127.0.0.1:0".into(),
         ];
         let mut server = Server {
             child: None,
