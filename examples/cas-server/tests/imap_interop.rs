@@ -144,11 +144,11 @@ impl ImapServer {
 
 impl Drop for ImapServer {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            if sigterm_and_wait(&mut child).is_none() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+        if let Some(mut child) = self.child.take()
+            && sigterm_and_wait(&mut child).is_none()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
         }
         if std::thread::panicking() {
             eprintln!("server log:\n{}", self.log());
@@ -197,11 +197,13 @@ fn imaplib(mode: &str) {
 }
 
 #[test]
+#[ignore = "needs the IMAP/IMAPS listeners of cas-server (issue 4, imap-server), not on main yet"]
 fn imaplib_over_imaps() {
     imaplib("imaps");
 }
 
 #[test]
+#[ignore = "needs the IMAP/IMAPS listeners of cas-server (issue 4, imap-server), not on main yet"]
 fn imaplib_over_starttls() {
     imaplib("starttls");
 }
@@ -218,6 +220,7 @@ fn curl(server: &ImapServer, url: &str, extra: &[&str]) -> Output {
 }
 
 #[test]
+#[ignore = "needs the IMAP/IMAPS listeners of cas-server (issue 4, imap-server), not on main yet"]
 fn curl_imap_starttls_and_imaps() {
     if !client_available("curl_imap", "curl", &["--version"]) {
         return;
@@ -325,11 +328,13 @@ fn mbsync(mode: &str) {
 }
 
 #[test]
+#[ignore = "needs the IMAP/IMAPS listeners of cas-server (issue 4, imap-server), not on main yet"]
 fn mbsync_roundtrip_over_imaps() {
     mbsync("imaps");
 }
 
 #[test]
+#[ignore = "needs the IMAP/IMAPS listeners of cas-server (issue 4, imap-server), not on main yet"]
 fn mbsync_roundtrip_over_starttls() {
     mbsync("starttls");
 }
@@ -370,6 +375,7 @@ fn fetchmail(server: &ImapServer, implicit_tls: bool, out_dir: &Path) -> Output 
 }
 
 #[test]
+#[ignore = "needs the IMAP/IMAPS listeners of cas-server (issue 4, imap-server), not on main yet"]
 fn fetchmail_imap_keep_over_imaps_and_starttls() {
     if !client_available("fetchmail_imap", "fetchmail", &["--version"]) {
         return;
