@@ -938,3 +938,22 @@ fn large_fetch_bodies_are_sent_from_the_applications_buffer() {
     );
     cas_imap_proto::server::fuzzing::check_output_parses(out.as_bytes());
 }
+
+#[test]
+fn literals_before_authentication_are_small() {
+    let mut h = Harness::tls();
+    h.output();
+    assert_eq!(
+        h.input("a1 LOGIN {100000}\r\n"),
+        "a1 NO [TOOBIG] Literal too large\r\n"
+    );
+    assert_eq!(
+        h.input("a2 APPEND INBOX {20000}\r\n"),
+        "a2 NO [TOOBIG] Literal too large\r\n"
+    );
+    login(&mut h);
+    assert_eq!(
+        h.input("a3 APPEND INBOX {100000}\r\n"),
+        "+ Ready for literal data\r\n"
+    );
+}

@@ -222,6 +222,7 @@ impl ServerSession {
                 ),
             }
         };
+        session.apply_framing_limits(false);
         session.queue_status(status);
         session
     }
@@ -675,7 +676,7 @@ impl ServerSession {
         line.extend_from_slice(Base64Data::encode(challenge).as_bytes());
         line.extend_from_slice(b"\r\n");
         self.queue_bytes(line);
-        self.fragmentizer.limits_mut().max_line = self.config.limits.max_sasl_line;
+        self.apply_framing_limits(true);
         self.process();
         Ok(())
     }
@@ -700,11 +701,12 @@ impl ServerSession {
         let Some(pending) = self.pending.take() else {
             return Err(SendError::new(SendErrorKind::UnknownId, outcome));
         };
-        self.fragmentizer.limits_mut().max_line = self.config.limits.framing.max_line;
+        self.apply_framing_limits(false);
         match outcome {
             LoginOutcome::Accepted { user } => {
                 self.user = Some(user);
                 self.state = State::Authenticated;
+                self.apply_framing_limits(false);
                 let caps = self.capabilities();
                 self.queue_status(StatusResponse::tagged(
                     pending.tag,
@@ -1099,7 +1101,7 @@ impl ServerSession {
         let Some(pending) = self.pending.take() else {
             return;
         };
-        self.fragmentizer.limits_mut().max_line = self.config.limits.framing.max_line;
+        self.apply_framing_limits(false);
         match pending.waiting {
             Waiting::SaslLine => {
                 self.events
@@ -1159,7 +1161,7 @@ impl ServerSession {
                 let Some(pending) = self.pending.take() else {
                     return;
                 };
-                self.fragmentizer.limits_mut().max_line = self.config.limits.framing.max_line;
+                self.apply_framing_limits(false);
                 self.events.push_back(Event::SaslCancelled { id });
                 self.queue_status(StatusResponse::tagged(
                     pending.tag,
@@ -1617,6 +1619,28 @@ impl ServerSession {
         if self.config.has_capability(&Capability::CondStore) {
             self.enabled.condstore = true;
         }
+    }
+
+    /// The framing limits for the current state: before authentication literals are held
+    /// to [`super::Limits::pre_auth_max_literal`] (an unauthenticated client cannot make the
+    /// server buffer an APPEND), and while a SASL response is awaited lines may be
+    /// [`super::Limits::max_sasl_line`] long.
+    fn apply_framing_limits(&mut self, sasl_line: bool) {
+        let limits = &self.config.limits;
+        let mut framing = limits.framing.clone();
+        if self.state == State::NotAuthenticated {
+            framing.max_literal = framing.max_literal.min(limits.pre_auth_max_literal);
+            framing.max_append_literal =
+                framing.max_append_literal.min(limits.pre_auth_max_literal);
+            // A LOGIN line with two literals, with room to spare.
+            let bound = (framing.max_line as u64)
+                .saturating_add(limits.pre_auth_max_literal.saturating_mul(4));
+            framing.max_message = framing.max_message.min(bound);
+        }
+        if sasl_line {
+            framing.max_line = limits.max_sasl_line;
+        }
+        *self.fragmentizer.limits_mut() = framing;
     }
 
     fn clear_text_allowed(&self) -> bool {
