@@ -553,6 +553,8 @@ impl InProcess {
             pop3s_listen: Some(any),
             https_listen: Some(any),
             rpc_backend_listen: vec![any],
+            imap_listen: Some(any),
+            imaps_listen: Some(any),
             ..Default::default()
         };
         let settings = cas_server::prepare(&cli).unwrap();

@@ -81,6 +81,11 @@ impl Server {
             // The demo's RPC backend ports (6001, 6002, 6004) are fixed; tests run in parallel.
             "--rpc-backend-listen".into(),
             format!("127.0.0.1:{rpc_backend_port}").into(),
+            // Likewise the demo's IMAP ports (1143, 1993).
+            "--imap-listen".into(),
+            "127.0.0.1:0".into(),
+            "--imaps-listen".into(),
+            "127.0.0.1:0".into(),
         ];
         if outlook_anywhere {
             command.push("--http-listen".into());
