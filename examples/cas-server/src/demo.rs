@@ -402,6 +402,21 @@ listen = ["127.0.0.1:6001", "127.0.0.1:6002", "127.0.0.1:6004"]
 # max_frag = 5840                    # largest fragment, 1432..=65535
 # receive_window = 65536             # RPC over HTTP receive window, 8192..=262144
 
+[autodiscover]
+# Outlook Autodiscover (POST /autodiscover/autodiscover.xml) and Thunderbird autoconfig
+# (GET /.well-known/autoconfig/mail/config-v1.1.xml) on the Outlook Anywhere listener.
+# Host names, ports and auth methods come from the listeners and policy.toml's
+# [OutlookAnywhere]; a user's display name and address from the users file fields
+# display_name= and email=.
+# email_domain = "localhost"         # users' addresses are user@email_domain (default: ntlm.dns_domain)
+# accepted_email_domains = []        # alias domains of the same users
+# server_name = "localhost"          # host clients use when ExternalHostname is unset (default: ntlm.dns_computer)
+# organization = "First Organization" # Exchange organization in LegacyDN / ServerDN
+# deployment_id = "..."              # GUID; default derived from organization and email_domain
+# smtp_hostname = "localhost"        # SMTP submission relay for autoconfig (cas-server serves none)
+# smtp_port = 587
+# smtp_socket_type = "STARTTLS"      # or "SSL", "plain"
+
 [ntlm]
 # POP3 AUTH NTLM and IMAP AUTHENTICATE NTLM (offered before TLS too: NTLM never sends the password) and HTTP NTLM /
 # Negotiate. NTLMv2 only. A user can log in with NTLM only if the users file holds an
