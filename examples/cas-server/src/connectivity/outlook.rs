@@ -1221,6 +1221,11 @@ async fn steps(report: &mut Report, settings: &Settings, args: &OutlookArgs) -> 
         password: settings.password.clone(),
         scheme,
     };
+    // A fresh connection: a server may close after refusing a request with a body.
+    conn = match reconnect(&ad_reach, settings).await {
+        Ok(c) => c,
+        Err(f) => return Err(report.fail(step, f)),
+    };
     let sent = authenticated_request(
         &mut conn,
         &creds,
