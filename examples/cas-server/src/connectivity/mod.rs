@@ -17,7 +17,9 @@
 //!   `--accept-self-signed`, timeout, `--json`), [`Target`] parsing and password sources.
 //!
 //! The protocol tests: [`pop`] (POP3: greeting, CAPA, STLS, login, STAT, LIST, RETR of the
-//! newest message, QUIT).
+//! newest message, QUIT) and [`imap`] (IMAP: greeting and capabilities, STARTTLS, login,
+//! LIST, SELECT INBOX, FETCH of the newest message's header, optional APPEND + delete,
+//! LOGOUT).
 //!
 //! An email address as the target gives the host (its domain) and, without `--user`, the
 //! user name. Autodiscover and Mozilla autoconfig lookups for POP and IMAP, and DNS SRV
@@ -31,6 +33,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand, ValueEnum};
 
 pub mod driver;
+pub mod imap;
 pub mod net;
 pub mod outlook;
 pub mod pop;
@@ -58,6 +61,14 @@ pub enum ConnectivityCommand {
         #[command(flatten)]
         args: Box<MailArgs>,
     },
+    /// Test-ImapConnectivity: DNS, TCP, TLS and certificate, greeting and capabilities,
+    /// STARTTLS, login, LIST, SELECT INBOX, FETCH of the newest message's header, and with
+    /// --send-test-message an APPEND that is deleted again, each step explained.
+    #[command(name = "test-imapconnectivity")]
+    TestImapConnectivity {
+        #[command(flatten)]
+        args: Box<MailArgs>,
+    },
     /// Test-OutlookConnectivity: DNS, TCP, TLS, Autodiscover (POX) for the user, the RPC
     /// proxy's HTTP authentication, the RPC over HTTP handshake, MGMT bind and call on each
     /// RPC port, and an RPC ping, each step explained.
@@ -73,6 +84,7 @@ impl ConnectivityCommand {
     pub fn name(&self) -> &'static str {
         match self {
             ConnectivityCommand::TestPopConnectivity { .. } => "test-popconnectivity",
+            ConnectivityCommand::TestImapConnectivity { .. } => "test-imapconnectivity",
             ConnectivityCommand::TestOutlookConnectivity { .. } => "test-outlookconnectivity",
         }
     }
@@ -343,15 +355,12 @@ fn read_password(args: &CommonArgs) -> Result<String, String> {
 
 /// Runs a connectivity command on its own runtime and returns the exit status.
 pub fn main(command: &ConnectivityCommand) -> ExitCode {
-    let (name, result) = match command {
-        ConnectivityCommand::TestPopConnectivity { args } => {
-            ("test-popconnectivity", prepare(args, pop::default_port))
-        }
-        ConnectivityCommand::TestOutlookConnectivity { args } => (
-            "test-outlookconnectivity",
-            outlook::check_args(args)
-                .and_then(|()| Settings::from_args(&args.common, outlook::default_port)),
-        ),
+    let name = command.name();
+    let result = match command {
+        ConnectivityCommand::TestPopConnectivity { args } => prepare(args, pop::default_port),
+        ConnectivityCommand::TestImapConnectivity { args } => prepare(args, imap::default_port),
+        ConnectivityCommand::TestOutlookConnectivity { args } => outlook::check_args(args)
+            .and_then(|()| Settings::from_args(&args.common, outlook::default_port)),
     };
     let settings = match result {
         Ok(s) => s,
@@ -373,6 +382,7 @@ pub fn main(command: &ConnectivityCommand) -> ExitCode {
     let code = runtime.block_on(async {
         match command {
             ConnectivityCommand::TestPopConnectivity { args } => pop::run(&settings, args).await,
+            ConnectivityCommand::TestImapConnectivity { args } => imap::run(&settings, args).await,
             ConnectivityCommand::TestOutlookConnectivity { args } => {
                 outlook::run(&settings, args).await
             }

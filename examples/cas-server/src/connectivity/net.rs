@@ -256,8 +256,8 @@ pub async fn tls_handshake(
             ));
         }
     }
-    if verifier.accepted_self_signed() {
-        step.warn("the certificate is self-signed; accepted because of --accept-self-signed");
+    if let Some(why) = verifier.accepted() {
+        step.warn(why);
     }
     report.pass(step, detail);
     Ok(stream)
@@ -343,6 +343,12 @@ fn explain_certificate(ce: &CertificateError, host: &str, info: Option<&CertInfo
                 "check the clocks of this machine and of the server",
             )
         }
+        CertificateError::Other(other) if is_ca_as_leaf(other) => Failure::new(
+            format!(
+                "certificate is a CA certificate (basicConstraints CA:TRUE) used as the server's own ({subject})"
+            ),
+            "issue a server certificate (CA:FALSE) from that CA; for a demo server pass --accept-self-signed",
+        ),
         CertificateError::Revoked => Failure::new(
             "certificate has been revoked",
             "give the server a new certificate",
@@ -369,6 +375,8 @@ pub struct CertInfo {
     pub not_before_date: String,
     /// notAfter as `YYYY-MM-DD`.
     pub not_after_date: String,
+    /// notBefore in Unix seconds.
+    pub not_before: i64,
     /// notAfter in Unix seconds.
     pub not_after: i64,
 }
@@ -402,6 +410,7 @@ impl CertInfo {
             self_signed: cert.subject().as_raw() == cert.issuer().as_raw(),
             not_before_date: validity.not_before.to_datetime().date().to_string(),
             not_after_date: validity.not_after.to_datetime().date().to_string(),
+            not_before: validity.not_before.timestamp(),
             not_after: validity.not_after.timestamp(),
         })
     }
@@ -413,6 +422,24 @@ impl CertInfo {
         } else {
             self.names.join(", ")
         }
+    }
+
+    /// Whether the subjectAltName covers `name` (a DNS name, `*.` wildcards matching one
+    /// label, or an IP address), as WebPKI checks it; the subject CN is not looked at.
+    pub fn covers(&self, name: &str) -> bool {
+        let name = name.trim_end_matches('.');
+        if let Ok(ip) = name.parse::<IpAddr>() {
+            return self.names.iter().any(|n| n.parse::<IpAddr>() == Ok(ip));
+        }
+        self.names.iter().any(|n| {
+            if let Some(suffix) = n.strip_prefix("*.") {
+                name.split_once('.').is_some_and(|(label, rest)| {
+                    !label.is_empty() && rest.eq_ignore_ascii_case(suffix)
+                })
+            } else {
+                n.eq_ignore_ascii_case(name)
+            }
+        })
     }
 
     /// Whole days from `now` (Unix seconds) to notAfter (negative once expired).
@@ -432,7 +459,9 @@ fn secs(d: Duration) -> String {
 }
 
 /// Loads the roots: the CA file's certificates, or the system's.
-fn load_roots(ca_file: Option<&Path>) -> Result<(RootCertStore, Option<String>), Failure> {
+type Roots = (RootCertStore, Vec<CertificateDer<'static>>, Option<String>);
+
+fn load_roots(ca_file: Option<&Path>) -> Result<Roots, Failure> {
     let mut roots = RootCertStore::empty();
     if let Some(path) = ca_file {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
@@ -443,28 +472,69 @@ fn load_roots(ca_file: Option<&Path>) -> Result<(RootCertStore, Option<String>),
                     "pass a PEM file of CA certificates with --ca-file",
                 )
             })?;
-        let (added, _) = roots.add_parsable_certificates(certs);
+        let (added, _) = roots.add_parsable_certificates(certs.iter().cloned());
         if added == 0 {
             return Err(Failure::new(
                 format!("no usable certificate in the CA file {}", path.display()),
                 "pass a PEM file of CA certificates with --ca-file",
             ));
         }
-        return Ok((roots, None));
+        return Ok((roots, certs, None));
     }
     let native = rustls_native_certs::load_native_certs();
     let (added, _) = roots.add_parsable_certificates(native.certs);
     let warning = (added == 0).then(|| {
         "no system root certificates found (install ca-certificates, or pass --ca-file)".to_owned()
     });
-    Ok((roots, warning))
+    Ok((roots, Vec::new(), warning))
+}
+
+/// WebPKI refuses a certificate with basicConstraints CA:TRUE as a server's own
+/// (`CaUsedAsEndEntity`); rustls passes the WebPKI error through as an opaque
+/// `OtherError`, so its name is the only handle on it without depending on WebPKI directly.
+fn is_ca_as_leaf(other: &rustls::OtherError) -> bool {
+    format!("{other:?}").contains("CaUsedAsEndEntity")
+}
+
+fn is_ca_as_leaf_error(e: &rustls::Error) -> bool {
+    matches!(e, rustls::Error::InvalidCertificate(CertificateError::Other(o)) if is_ca_as_leaf(o))
+}
+
+/// Name and validity period of a certificate accepted on the user's word (self-signed with
+/// `--accept-self-signed`, or listed itself in `--ca-file`) that WebPKI cannot check because
+/// it is a CA certificate. The handshake signature still proves the server holds its key.
+fn check_name_and_dates(
+    info: &CertInfo,
+    server_name: &ServerName<'_>,
+    now: UnixTime,
+) -> Result<(), rustls::Error> {
+    let name = match server_name {
+        ServerName::DnsName(d) => d.as_ref().to_owned(),
+        ServerName::IpAddress(ip) => IpAddr::from(*ip).to_string(),
+        _ => String::new(),
+    };
+    if !info.covers(&name) {
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName,
+        ));
+    }
+    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    if now > info.not_after {
+        return Err(rustls::Error::InvalidCertificate(CertificateError::Expired));
+    }
+    if now < info.not_before {
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidYet,
+        ));
+    }
+    Ok(())
 }
 
 /// What the verifier decided, kept for the explanation.
 #[derive(Default)]
 struct Seen {
     leaf: Option<Vec<u8>>,
-    accepted_self_signed: bool,
+    accepted: Option<&'static str>,
 }
 
 /// rustls' WebPKI verifier, recording the certificate it saw, and accepting a self-signed
@@ -474,6 +544,8 @@ struct CheckingVerifier {
     inner: Arc<WebPkiServerVerifier>,
     provider: Arc<CryptoProvider>,
     accept_self_signed: bool,
+    /// The `--ca-file` certificates: one of them may be the server's own (pinned).
+    ca_certs: Vec<CertificateDer<'static>>,
     roots_warning: Option<String>,
     seen: Mutex<Seen>,
 }
@@ -489,7 +561,7 @@ impl std::fmt::Debug for CheckingVerifier {
 impl CheckingVerifier {
     fn new(options: &TlsOptions) -> Result<CheckingVerifier, Failure> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let (roots, roots_warning) = load_roots(options.ca_file.as_deref())?;
+        let (roots, ca_certs, roots_warning) = load_roots(options.ca_file.as_deref())?;
         let inner = if roots.is_empty() {
             empty_verifier(provider.clone())?
         } else {
@@ -503,6 +575,7 @@ impl CheckingVerifier {
             inner,
             provider,
             accept_self_signed: options.accept_self_signed,
+            ca_certs,
             roots_warning,
             seen: Mutex::new(Seen::default()),
         })
@@ -512,8 +585,9 @@ impl CheckingVerifier {
         self.seen.lock().ok().and_then(|s| s.leaf.clone())
     }
 
-    fn accepted_self_signed(&self) -> bool {
-        self.seen.lock().is_ok_and(|s| s.accepted_self_signed)
+    /// Why a certificate WebPKI refused was accepted, if it was.
+    fn accepted(&self) -> Option<&'static str> {
+        self.seen.lock().ok().and_then(|s| s.accepted)
     }
 
     fn verify_self_signed(
@@ -565,27 +639,50 @@ impl ServerCertVerifier for CheckingVerifier {
         if let Ok(mut seen) = self.seen.lock() {
             seen.leaf = Some(end_entity.to_vec());
         }
-        let result = self.inner.verify_server_cert(
+        let refused = match self.inner.verify_server_cert(
             end_entity,
             intermediates,
             server_name,
             ocsp_response,
             now,
+        ) {
+            Ok(verified) => return Ok(verified),
+            Err(e) => e,
+        };
+        let info = CertInfo::parse(end_entity);
+        let self_signed = info.as_ref().is_some_and(|i| i.self_signed);
+        let pinned = self
+            .ca_certs
+            .iter()
+            .any(|c| c.as_ref() == end_entity.as_ref());
+        let unknown_issuer = matches!(
+            refused,
+            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)
         );
-        match result {
-            Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer))
-                if self.accept_self_signed
-                    && CertInfo::parse(end_entity).is_some_and(|i| i.self_signed) =>
-            {
-                let verified =
-                    self.verify_self_signed(end_entity, server_name, ocsp_response, now)?;
-                if let Ok(mut seen) = self.seen.lock() {
-                    seen.accepted_self_signed = true;
-                }
-                Ok(verified)
+        let accepted = if self.accept_self_signed && self_signed && unknown_issuer {
+            "the certificate is self-signed; accepted because of --accept-self-signed"
+        } else if self.accept_self_signed && self_signed && is_ca_as_leaf_error(&refused) {
+            "the certificate is a self-signed CA certificate; accepted because of --accept-self-signed"
+        } else if pinned && is_ca_as_leaf_error(&refused) {
+            "the certificate is a CA certificate used as the server's own; accepted because --ca-file lists it"
+        } else {
+            return Err(refused);
+        };
+        let verified = match self.verify_self_signed(end_entity, server_name, ocsp_response, now) {
+            Ok(v) => v,
+            // A CA certificate cannot be its own end entity for WebPKI: check what still
+            // matters, the name and the dates.
+            Err(e) if is_ca_as_leaf_error(&e) => {
+                let info = info.ok_or(e)?;
+                check_name_and_dates(&info, server_name, now)?;
+                ServerCertVerified::assertion()
             }
-            other => other,
+            Err(e) => return Err(e),
+        };
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.accepted = Some(accepted);
         }
+        Ok(verified)
     }
 
     fn verify_tls12_signature(
@@ -698,6 +795,32 @@ mod tests {
     }
 
     #[test]
+    fn name_coverage() {
+        let info = CertInfo {
+            subject: "CN=x".into(),
+            issuer: "CN=x".into(),
+            names: vec![
+                "mail.example.com".into(),
+                "*.corp.example".into(),
+                "127.0.0.1".into(),
+            ],
+            self_signed: true,
+            not_before_date: String::new(),
+            not_after_date: String::new(),
+            not_before: 0,
+            not_after: 0,
+        };
+        assert!(info.covers("MAIL.example.com"));
+        assert!(info.covers("mail.example.com."));
+        assert!(info.covers("imap.corp.example"));
+        assert!(!info.covers("corp.example"));
+        assert!(!info.covers("a.b.corp.example"));
+        assert!(info.covers("127.0.0.1"));
+        assert!(!info.covers("127.0.0.2"));
+        assert!(!info.covers("other.example.com"));
+    }
+
+    #[test]
     fn explanations_name_the_cause() {
         let info = CertInfo {
             subject: "CN=a".into(),
@@ -706,6 +829,7 @@ mod tests {
             self_signed: true,
             not_before_date: "2020-01-01".into(),
             not_after_date: "2021-01-01".into(),
+            not_before: 0,
             not_after: 0,
         };
         let f = explain_certificate(&CertificateError::UnknownIssuer, "h", Some(&info));
