@@ -883,3 +883,77 @@ fn a_session_is_small() {
     let size = std::mem::size_of::<cas_imap_proto::server::ServerSession>();
     assert!(size <= 512, "{size}");
 }
+
+#[test]
+fn large_fetch_bodies_are_sent_from_the_applications_buffer() {
+    use cas_imap_proto::server::BodyItem;
+    let mut config = full_config();
+    config.limits.transmit_chunk = 64;
+    let mut h = Harness::new(
+        config,
+        SessionOptions {
+            tls_active: true,
+            ..SessionOptions::default()
+        },
+    );
+    select(&mut h, &[4, 9]);
+    h.input("f1 UID FETCH 9 (FLAGS BODY.PEEK[])\r\n");
+    let (id, _) = command(&mut h);
+    let body = bytes::Bytes::from(vec![b'x'; 1000]);
+    let section = cas_imap_proto::types::Section::new(vec![], None).unwrap();
+    h.session
+        .send_fetch_body(
+            id,
+            nz(9),
+            vec![FetchItem::Flags(vec![])],
+            BodyItem::Section {
+                section,
+                origin: None,
+            },
+            body.clone(),
+        )
+        .unwrap();
+    h.session
+        .send_fetch_body(
+            id,
+            nz(4),
+            vec![],
+            BodyItem::Binary {
+                section: vec![nz(1)],
+            },
+            bytes::Bytes::from_static(b"a\0b"),
+        )
+        .unwrap();
+    h.session.finish(id, Status::Ok, None, "").unwrap();
+    let mut chunk = Vec::new();
+    assert_eq!(h.session.poll_transmit(&mut chunk), 64, "bounded chunks");
+    let out = format!("{}{}", String::from_utf8(chunk).unwrap(), h.output());
+    assert_eq!(
+        out,
+        format!(
+            "* 2 FETCH (FLAGS () UID 9 BODY[] {{1000}}\r\n{})\r\n\
+             * 1 FETCH (UID 4 BINARY[1] ~{{3}}\r\na\0b)\r\nf1 OK FETCH completed\r\n",
+            "x".repeat(1000)
+        )
+    );
+    cas_imap_proto::server::fuzzing::check_output_parses(out.as_bytes());
+}
+
+#[test]
+fn literals_before_authentication_are_small() {
+    let mut h = Harness::tls();
+    h.output();
+    assert_eq!(
+        h.input("a1 LOGIN {100000}\r\n"),
+        "a1 NO [TOOBIG] Literal too large\r\n"
+    );
+    assert_eq!(
+        h.input("a2 APPEND INBOX {20000}\r\n"),
+        "a2 NO [TOOBIG] Literal too large\r\n"
+    );
+    login(&mut h);
+    assert_eq!(
+        h.input("a3 APPEND INBOX {100000}\r\n"),
+        "+ Ready for literal data\r\n"
+    );
+}

@@ -14,6 +14,8 @@
 //!   (`cas-http-auth-test`), a test vehicle until the RPC proxy exists.
 //! - [`live`]: the client access policy and users file, reloaded on change or SIGHUP.
 //! - [`mime`]: MessageRetrievalMimeFormat conversions.
+//! - [`imap`]: `cas_imap_proto::server::ServerSession` and the application answering its
+//!   events from [`imap_store`].
 //! - [`pop3`]: `pop3_proto::ServerSession` and the application answering its requests.
 //! - [`protolog`]: rotating protocol logs (ProtocolLogEnabled).
 //! - [`server`]: listeners, connection tasks, graceful shutdown.
@@ -123,7 +125,13 @@ pub async fn run(settings: config::Settings, shutdown: CancellationToken) -> Res
             },
         )?;
     }
-    tracing::info!(pop3 = ?server.pop3_addr(), pop3s = ?server.pop3s_addr(), "listening");
+    tracing::info!(
+        pop3 = ?server.pop3_addr(),
+        pop3s = ?server.pop3s_addr(),
+        imap = ?server.imap_addr(),
+        imaps = ?server.imaps_addr(),
+        "listening"
+    );
     print!("{}", connect_hints(&settings, &server));
     server.run(shutdown).await;
     Ok(())
@@ -137,6 +145,12 @@ pub fn connect_hints(settings: &config::Settings, server: &Server) -> String {
     }
     if let Some(a) = server.pop3s_addr() {
         let _ = writeln!(out, "  POP3S (implicit)   {a}");
+    }
+    if let Some(a) = server.imap_addr() {
+        let _ = writeln!(out, "  IMAP (STARTTLS)    {a}");
+    }
+    if let Some(a) = server.imaps_addr() {
+        let _ = writeln!(out, "  IMAPS (implicit)   {a}");
     }
     let creds = if settings.from_data_dir {
         demo::read_credentials(&settings.data_dir)
@@ -183,6 +197,35 @@ pub fn connect_hints(settings: &config::Settings, server: &Server) -> String {
         let _ = writeln!(
             out,
             "  openssl s_client -quiet -connect localhost:{}   (then: USER {user}, PASS {password}, STAT, RETR 1, QUIT)",
+            a.port()
+        );
+    }
+    if let Some(a) = server.imap_addr() {
+        let _ = writeln!(
+            out,
+            "  curl --ssl-reqd -k 'imap://localhost:{}/INBOX;UID=1' -u {user}:{password}",
+            a.port()
+        );
+        let _ = writeln!(
+            out,
+            "  openssl s_client -quiet -starttls imap -connect localhost:{}",
+            a.port()
+        );
+    }
+    if let Some(a) = server.imaps_addr() {
+        let _ = writeln!(
+            out,
+            "  curl --cacert {cert} imaps://localhost:{}/ -u {user}:{password}   (lists the folders)",
+            a.port()
+        );
+        let _ = writeln!(
+            out,
+            "  openssl s_client -quiet -connect localhost:{}   (then: a LOGIN {user} {password}, b SELECT INBOX, c FETCH 1 BODY[], d LOGOUT)",
+            a.port()
+        );
+        let _ = writeln!(
+            out,
+            "  any IMAP client (Thunderbird, mutt, mbsync): server localhost, port {}, SSL/TLS, user {user}",
             a.port()
         );
     }

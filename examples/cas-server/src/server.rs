@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use crate::access::{AccessControl, Slot};
 use crate::config::Settings;
 use crate::driver::{self, Ending, MaybeTls, TLS_HANDSHAKE_TIMEOUT};
+use crate::imap::{ImapApp, ImapContext};
 use crate::live::{LiveCredentials, LivePolicy};
 use crate::maildir::MaildirStore;
 use crate::pop3::{Endpoints, Pop3App, Pop3Context};
@@ -42,6 +43,9 @@ pub enum StartError {
     /// The POP3 settings were refused by the protocol crate.
     #[error("invalid POP3 settings: {0}")]
     Pop3Config(String),
+    /// The IMAP settings were refused by the protocol crate.
+    #[error("invalid IMAP settings: {0}")]
+    ImapConfig(String),
     /// The client access policy file does not load.
     #[error("invalid policy: {0}")]
     Policy(String),
@@ -59,8 +63,11 @@ pub enum StartError {
 pub struct Server {
     pop3: Option<TcpListener>,
     pop3s: Option<TcpListener>,
+    imap: Option<TcpListener>,
+    imaps: Option<TcpListener>,
     acceptor: Option<TlsAcceptor>,
     ctx: Arc<Pop3Context>,
+    imap_ctx: Option<Arc<ImapContext>>,
     credentials: Option<Arc<LiveCredentials>>,
     /// The built-in RPC backend and its bound listeners.
     rpc_backend: Option<(Arc<crate::rpc_backend::RpcBackend>, Vec<TcpListener>)>,
@@ -71,6 +78,8 @@ impl std::fmt::Debug for Server {
         f.debug_struct("Server")
             .field("pop3", &self.pop3_addr())
             .field("pop3s", &self.pop3s_addr())
+            .field("imap", &self.imap_addr())
+            .field("imaps", &self.imaps_addr())
             .finish_non_exhaustive()
     }
 }
@@ -96,12 +105,15 @@ impl Server {
             },
         )?);
         let policy = Arc::new(LivePolicy::load(&settings.policy_file).map_err(StartError::Policy)?);
-        let access = Arc::new(AccessControl::new(
-            policy,
-            settings.log_dir.clone(),
-            settings.log_rotation,
-            settings.pop3.allow_clear_text_without_tls,
-        ));
+        let access = Arc::new(
+            AccessControl::new(
+                policy,
+                settings.log_dir.clone(),
+                settings.log_rotation,
+                settings.pop3.allow_clear_text_without_tls,
+            )
+            .with_imap_plaintext_override(settings.imap.allow_clear_text_without_tls),
+        );
         let acceptor = match &settings.tls {
             Some(paths) => Some(crate::tls::load_acceptor(&paths.cert, &paths.key)?),
             None => None,
@@ -111,12 +123,29 @@ impl Server {
             Some(paths) if ntlm => Some(crate::tls::channel_bindings(&paths.cert)?),
             _ => None,
         };
+        let ntlm_config = ntlm.then(|| Arc::new(settings.ntlm.acceptor_config()));
+        let imap_ctx = if settings.imap.listen.is_some() || settings.imap.tls_listen.is_some() {
+            let store = crate::imap::open_store(&settings.maildir_root, &settings.imap);
+            let ctx = ImapContext::new(
+                settings.imap.clone(),
+                acceptor.is_some(),
+                credentials.clone(),
+                store,
+                ntlm_config.clone(),
+                channel_bindings.clone(),
+                access.clone(),
+            )
+            .map_err(|e| StartError::ImapConfig(e.to_string()))?;
+            Some(Arc::new(ctx))
+        } else {
+            None
+        };
         let ctx = Pop3Context::new(
             settings.pop3.clone(),
             acceptor.is_some(),
             credentials.clone(),
             Arc::new(MaildirStore::new(&settings.maildir_root)),
-            ntlm.then(|| Arc::new(settings.ntlm.acceptor_config())),
+            ntlm_config,
             channel_bindings,
             access,
         )
@@ -128,6 +157,11 @@ impl Server {
             settings.pop3.tls_listen,
         )
         .await?;
+        if let Some(imap_ctx) = imap_ctx {
+            server
+                .bind_imap(imap_ctx, settings.imap.listen, settings.imap.tls_listen)
+                .await?;
+        }
         if !settings.rpc_backend.listen.is_empty() {
             let listeners = crate::rpc_backend::bind(&settings.rpc_backend)
                 .await
@@ -141,6 +175,24 @@ impl Server {
         }
         server.credentials = Some(credentials);
         Ok(server)
+    }
+
+    /// Adds IMAP (STARTTLS) and IMAPS listeners served with `ctx` (IMAPS only when a
+    /// certificate is configured).
+    pub async fn bind_imap(
+        &mut self,
+        ctx: Arc<ImapContext>,
+        imap: Option<SocketAddr>,
+        imaps: Option<SocketAddr>,
+    ) -> Result<(), StartError> {
+        if let Some(addr) = imap {
+            self.imap = Some(bind_listener(addr).await?);
+        }
+        if let Some(addr) = imaps.filter(|_| self.acceptor.is_some()) {
+            self.imaps = Some(bind_listener(addr).await?);
+        }
+        self.imap_ctx = Some(ctx);
+        Ok(())
     }
 
     /// Binds listeners for an already assembled context (tests use this with their own
@@ -167,8 +219,11 @@ impl Server {
         Ok(Server {
             pop3,
             pop3s,
+            imap: None,
+            imaps: None,
             acceptor,
             ctx,
+            imap_ctx: None,
             credentials: None,
             rpc_backend: None,
         })
@@ -182,6 +237,16 @@ impl Server {
     /// The POP3S listener's address.
     pub fn pop3s_addr(&self) -> Option<SocketAddr> {
         self.pop3s.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The plain IMAP (STARTTLS) listener's address.
+    pub fn imap_addr(&self) -> Option<SocketAddr> {
+        self.imap.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The IMAPS listener's address.
+    pub fn imaps_addr(&self) -> Option<SocketAddr> {
+        self.imaps.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The built-in RPC backend's listener addresses.
@@ -205,6 +270,8 @@ impl Server {
         let fields: Vec<String> = [
             field("pop3", self.pop3_addr()),
             field("pop3s", self.pop3s_addr()),
+            field("imap", self.imap_addr()),
+            field("imaps", self.imaps_addr()),
             rpc,
         ]
         .into_iter()
@@ -218,6 +285,11 @@ impl Server {
         &self.ctx
     }
 
+    /// The shared IMAP context, when IMAP is served.
+    pub fn imap_context(&self) -> Option<&Arc<ImapContext>> {
+        self.imap_ctx.as_ref()
+    }
+
     /// Accepts connections until `shutdown` is cancelled; then asks every session to close
     /// and waits up to [`SHUTDOWN_GRACE`] for them. Meanwhile the policy and the users file
     /// are reloaded on SIGHUP and on change.
@@ -226,8 +298,11 @@ impl Server {
         let Server {
             pop3,
             pop3s,
+            imap,
+            imaps,
             acceptor,
             ctx,
+            imap_ctx,
             credentials,
             rpc_backend,
         } = self;
@@ -246,28 +321,58 @@ impl Server {
             credentials,
             shutdown.clone(),
         ));
+        // Mail delivered into a watched folder's new/ by other programs reaches IDLE-ing
+        // clients through the store's watcher.
+        let mail_watcher = imap_ctx.as_ref().map(|c| {
+            crate::imap_store::notify::spawn_watcher(
+                c.store.clone(),
+                crate::imap_store::notify::WATCH_INTERVAL,
+                shutdown.clone(),
+            )
+        });
         loop {
-            let (tcp, peer, implicit) = tokio::select! {
+            let (tcp, peer, implicit, is_imap) = tokio::select! {
                 r = accept(pop3.as_ref()) => match r {
-                    Ok((tcp, peer)) => (tcp, peer, false),
+                    Ok((tcp, peer)) => (tcp, peer, false, false),
                     Err(e) => { accept_failed(e).await; continue; }
                 },
                 r = accept(pop3s.as_ref()) => match r {
-                    Ok((tcp, peer)) => (tcp, peer, true),
+                    Ok((tcp, peer)) => (tcp, peer, true, false),
+                    Err(e) => { accept_failed(e).await; continue; }
+                },
+                r = accept(imap.as_ref()) => match r {
+                    Ok((tcp, peer)) => (tcp, peer, false, true),
+                    Err(e) => { accept_failed(e).await; continue; }
+                },
+                r = accept(imaps.as_ref()) => match r {
+                    Ok((tcp, peer)) => (tcp, peer, true, true),
                     Err(e) => { accept_failed(e).await; continue; }
                 },
                 () = shutdown.cancelled() => break,
             };
-            let ctx = ctx.clone();
             let acceptor = acceptor.clone();
             let shutdown = shutdown.clone();
+            if is_imap {
+                let Some(imap_ctx) = imap_ctx.clone() else {
+                    continue;
+                };
+                tracker.spawn(async move {
+                    let _ = tcp.set_nodelay(true);
+                    serve_imap_tcp(imap_ctx, tcp, peer, implicit, acceptor, shutdown).await;
+                });
+                continue;
+            }
+            let ctx = ctx.clone();
             tracker.spawn(async move {
                 let _ = tcp.set_nodelay(true);
                 serve_tcp(ctx, tcp, peer, implicit, acceptor, shutdown).await;
             });
         }
-        drop((pop3, pop3s));
+        drop((pop3, pop3s, imap, imaps));
         watcher.abort();
+        if let Some(w) = mail_watcher {
+            w.abort();
+        }
         tracker.close();
         tracing::info!(
             connections = tracker.len(),
@@ -283,6 +388,12 @@ impl Server {
             );
         }
     }
+}
+
+async fn bind_listener(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
 }
 
 async fn accept(listener: Option<&TcpListener>) -> io::Result<(TcpStream, SocketAddr)> {
@@ -433,4 +544,159 @@ where
     let context = if stream.is_tls() { "POP3S" } else { "POP3" };
     app.log(LogEvent::Connected, "", context);
     driver::drive(session, app, stream, stls, shutdown).await
+}
+
+/// Runs the TLS handshake of an implicit-TLS connection (bounded by
+/// [`TLS_HANDSHAKE_TIMEOUT`]); `None` when it failed (logged).
+async fn tls_handshake(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    acceptor: Option<&TlsAcceptor>,
+) -> Option<MaybeTls<TcpStream>> {
+    let acc = acceptor?;
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acc.accept(tcp)).await {
+        Ok(Ok(tls)) => Some(MaybeTls::Tls(Box::new(tls))),
+        Ok(Err(e)) => {
+            tracing::info!(%peer, error = %e, "TLS handshake failed; connection closed");
+            None
+        }
+        Err(_) => {
+            tracing::info!(%peer, "TLS handshake timed out; connection closed");
+            None
+        }
+    }
+}
+
+async fn serve_imap_tcp(
+    ctx: Arc<ImapContext>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    implicit_tls: bool,
+    acceptor: Option<TlsAcceptor>,
+    shutdown: CancellationToken,
+) {
+    let listener = if implicit_tls { "imaps" } else { "imap" };
+    tracing::info!(%peer, listener, "connection opened");
+    let endpoints = Endpoints {
+        remote: peer,
+        local: tcp.local_addr().unwrap_or(peer),
+    };
+    // Admission before the TLS handshake, so the limits also bound handshake work.
+    let admitted = ctx.access.admit(Protocol::Imap4, peer.ip(), implicit_tls);
+    let stream = if implicit_tls {
+        match tls_handshake(tcp, peer, acceptor.as_ref()).await {
+            Some(s) => s,
+            None => return,
+        }
+    } else {
+        MaybeTls::Plain(tcp)
+    };
+    let slot = match admitted {
+        Ok(slot) => slot,
+        Err(denial) => {
+            refuse_imap(&ctx, stream, endpoints, &denial).await;
+            return;
+        }
+    };
+    let ending = serve_imap(ctx, stream, endpoints, Some(slot), acceptor, shutdown).await;
+    match ending {
+        Ending::Closed => tracing::info!(%peer, listener, "connection closed"),
+        Ending::Broken(why) => {
+            tracing::info!(%peer, listener, reason = %why, "connection closed abruptly");
+        }
+    }
+}
+
+/// Answers an IMAP connection the policy refused with `* BYE [code] text` (RFC 9051 §7.1.5:
+/// a greeting may be BYE; the code from the library's mapping, UNAVAILABLE for connection
+/// limits) instead of the greeting, then closes it.
+async fn refuse_imap<T: AsyncRead + AsyncWrite + Unpin>(
+    ctx: &ImapContext,
+    mut stream: MaybeTls<T>,
+    endpoints: Endpoints,
+    denial: &Denial,
+) {
+    use cas_imap_proto::encode::to_bytes;
+    use cas_imap_proto::response::{Response, StatusResponse, Text};
+    tracing::info!(peer = %endpoints.remote, reason = %denial, "IMAP connection refused by policy");
+    let message: String = denial
+        .message
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let message = message.trim_start_matches('[');
+    let text = Text::new(message.as_bytes())
+        .unwrap_or_else(|_| Text::new_unchecked(&b"Connection refused"[..]));
+    let code = crate::imap::denial_code(denial);
+    let line = to_bytes(&Response::Status(StatusResponse::bye(Some(code), text)));
+    if let Some(log) = ctx.access.protocol_log(Protocol::Imap4) {
+        let mut log = SessionLog::new(
+            log,
+            endpoints.local.to_string(),
+            endpoints.remote.to_string(),
+        );
+        log.record(LogEvent::Connected, "", "IMAP4");
+        let text = String::from_utf8_lossy(&line);
+        log.record(
+            LogEvent::Sent,
+            text.trim_end(),
+            "connection refused by policy",
+        );
+        log.record(LogEvent::Disconnected, "", "refused");
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        stream.write_all(&line).await?;
+        stream.shutdown().await
+    })
+    .await;
+}
+
+/// Serves one IMAP connection on any stream (tests pass in-memory pipes).
+///
+/// `stream` is already TLS for implicit TLS; `starttls` is the acceptor for a STARTTLS
+/// upgrade; `slot` is the connection's place in the IMAP4 connection tracker (released when
+/// the session ends).
+pub async fn serve_imap<T>(
+    ctx: Arc<ImapContext>,
+    stream: MaybeTls<T>,
+    endpoints: Endpoints,
+    slot: Option<Slot>,
+    starttls: Option<TlsAcceptor>,
+    shutdown: CancellationToken,
+) -> Ending
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let options = cas_imap_proto::server::SessionOptions {
+        tls_active: stream.is_tls(),
+        preauth_user: None,
+    };
+    let config = match ctx.session_config() {
+        Ok(c) => c,
+        Err(e) => {
+            // The policy's ranges fit the session's and an unsendable banner falls back to
+            // the default greeting, so this is not expected; should a reloaded policy still
+            // produce invalid settings, the connection gets working defaults.
+            tracing::error!(error = %e, "IMAP settings of the policy in force are invalid; using defaults");
+            Arc::new(cas_imap_proto::server::ServerConfig {
+                tls_available: ctx.tls_available,
+                capabilities: crate::imap::capabilities(),
+                ..Default::default()
+            })
+        }
+    };
+    let mut app = ImapApp::new(ctx, endpoints, slot);
+    // The protocol log is written from the session's trace; other connections keep sharing
+    // the configuration without it.
+    let config = if app.logs_protocol() && !config.trace {
+        let mut traced = (*config).clone();
+        traced.trace = true;
+        Arc::new(traced)
+    } else {
+        config
+    };
+    let session = cas_imap_proto::server::ServerSession::new(config, driver::now(), options);
+    let context = if stream.is_tls() { "IMAPS" } else { "IMAP4" };
+    app.log(LogEvent::Connected, "", context);
+    driver::drive(session, app, stream, starttls, shutdown).await
 }

@@ -565,3 +565,417 @@ fn search_keys() {
         [3]
     );
 }
+
+#[test]
+fn concurrent_sessions_in_threads_never_share_a_uid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = store(tmp.path());
+    s.user("alice").unwrap().create("Work").unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            // Half the threads use their own store: the file lock, not shared memory, must
+            // serialize them.
+            let s = if t % 2 == 0 {
+                s.clone()
+            } else {
+                store(tmp.path())
+            };
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                for i in 0..10 {
+                    got.extend(append(&s, "Work", &[&format!("t{t} m{i}")]));
+                }
+                got
+            })
+        })
+        .collect();
+    let mut all: Vec<u32> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    all.sort_unstable();
+    assert_eq!(all, (1..=40).collect::<Vec<_>>());
+    assert_eq!(uids(&s, "Work"), all);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watcher_pushes_external_delivery_within_two_seconds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = store(tmp.path());
+    s.user("alice").unwrap().select("INBOX", false).unwrap();
+    let mut rx = s.notifier().subscribe("alice", "inbox");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let watcher = cas_server::imap_store::notify::spawn_watcher(
+        s.clone(),
+        cas_server::imap_store::notify::WATCH_INTERVAL,
+        shutdown.clone(),
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    deliver(
+        tmp.path(),
+        "new",
+        "77.other.host",
+        b"Subject: pushed\n\nhi\n",
+    );
+    let change = tokio::time::timeout(std::time::Duration::from_secs(2), rx.recv())
+        .await
+        .expect("no notification within 2 s")
+        .unwrap();
+    assert_eq!(
+        (change.user.as_str(), change.folder.as_str()),
+        ("alice", "INBOX")
+    );
+    let changes = s.user("alice").unwrap().changes_since("INBOX", 0).unwrap();
+    assert_eq!(changes.exists, 1);
+    shutdown.cancel();
+    watcher.await.unwrap();
+}
+
+const MIME: &[u8] = b"From: \"Joe Q. Public\" <john.q.public@example.com>\r\n\
+To: Mary Smith <mary@x.test>, jdoe@example.org, Who? <one@y.test>\r\n\
+Cc: <boss@nil.test>, \"Giant; \\\"Big\\\" Box\" <sysservices@example.net>\r\n\
+Bcc: A Group:Ed Jones <c@a.test>,joe@where.test;\r\n\
+Date: Tue, 1 Jul 2003 10:52:37 +0200\r\n\
+Message-ID: <5678.21-Nov-1997@example.com>\r\n\
+Subject: multipart test\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"XX\"\r\n\
+\r\n\
+--XX\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+Content-Transfer-Encoding: quoted-printable\r\n\
+\r\n\
+Gr=C3=BC=C3=9Fe, caf=C3=A9=\r\n\
+\x20soft\r\n\
+--XX\r\n\
+Content-Type: application/octet-stream\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+AAEC/f7/\r\n\
+--XX--\r\n";
+
+fn fetch_one(
+    user: &cas_server::imap_store::UserStore,
+    item: FetchAttribute<'static>,
+) -> FetchItem<'static> {
+    let out = user
+        .fetch("INBOX", &[1], &[item], &FetchOptions::default())
+        .unwrap();
+    out.into_iter()
+        .next()
+        .unwrap()
+        .items
+        .into_iter()
+        .next()
+        .unwrap()
+}
+
+fn nz(parts: &[u32]) -> Vec<std::num::NonZeroU32> {
+    parts
+        .iter()
+        .map(|&p| std::num::NonZeroU32::new(p).unwrap())
+        .collect()
+}
+
+#[test]
+fn fetch_binary_partial_and_structure_known_answers() {
+    use cas_imap_proto::command::PartialRange;
+    use cas_imap_proto::encode::to_bytes;
+    use cas_imap_proto::types::{Section, SectionText};
+    let tmp = tempfile::tempdir().unwrap();
+    let s = store(tmp.path());
+    deliver(tmp.path(), "cur", "1.mime:2,", MIME);
+    let user = s.user("alice").unwrap();
+
+    let FetchItem::Binary { data, .. } = fetch_one(
+        &user,
+        FetchAttribute::Binary {
+            peek: true,
+            part: nz(&[1]),
+            partial: None,
+        },
+    ) else {
+        panic!()
+    };
+    assert_eq!(data.as_bytes().unwrap(), "Grüße, café soft".as_bytes());
+    let FetchItem::Binary { data, .. } = fetch_one(
+        &user,
+        FetchAttribute::Binary {
+            peek: true,
+            part: nz(&[2]),
+            partial: None,
+        },
+    ) else {
+        panic!()
+    };
+    assert_eq!(data.as_bytes().unwrap(), &[0, 1, 2, 0xfd, 0xfe, 0xff]);
+    assert_eq!(
+        fetch_one(&user, FetchAttribute::BinarySize { part: nz(&[2]) }),
+        FetchItem::BinarySize {
+            section: nz(&[2]),
+            size: 6
+        }
+    );
+    let partial = Some(PartialRange {
+        offset: 2,
+        length: std::num::NonZeroU32::new(3).unwrap(),
+    });
+    let FetchItem::Binary { data, .. } = fetch_one(
+        &user,
+        FetchAttribute::Binary {
+            peek: true,
+            part: nz(&[2]),
+            partial,
+        },
+    ) else {
+        panic!()
+    };
+    assert_eq!(data.as_bytes().unwrap(), &[2, 0xfd, 0xfe]);
+
+    let item = fetch_one(
+        &user,
+        FetchAttribute::BodySection {
+            peek: true,
+            section: Section::new(vec![], Some(SectionText::Header)).unwrap(),
+            partial: Some(PartialRange {
+                offset: 0,
+                length: std::num::NonZeroU32::new(6).unwrap(),
+            }),
+        },
+    );
+    assert_eq!(to_bytes(&item), b"BODY[HEADER]<0> \"From: \"");
+    let item = fetch_one(
+        &user,
+        FetchAttribute::BodySection {
+            peek: true,
+            section: Section::new(nz(&[2]), Some(SectionText::Mime)).unwrap(),
+            partial: None,
+        },
+    );
+    assert_eq!(
+        to_bytes(&item),
+        b"BODY[2.MIME] {77}\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    );
+
+    // ENVELOPE: RFC 5322 §A.1.3-style groups and quoted names.
+    let env = String::from_utf8(to_bytes(&fetch_one(&user, FetchAttribute::Envelope))).unwrap();
+    assert_eq!(
+        env,
+        "ENVELOPE (\"Tue, 1 Jul 2003 10:52:37 +0200\" \"multipart test\" \
+         ((\"Joe Q. Public\" NIL \"john.q.public\" \"example.com\")) \
+         ((\"Joe Q. Public\" NIL \"john.q.public\" \"example.com\")) \
+         ((\"Joe Q. Public\" NIL \"john.q.public\" \"example.com\")) \
+         ((\"Mary Smith\" NIL \"mary\" \"x.test\")(NIL NIL \"jdoe\" \"example.org\")(\"Who?\" NIL \"one\" \"y.test\")) \
+         ((NIL NIL \"boss\" \"nil.test\")(\"Giant; \\\"Big\\\" Box\" NIL \"sysservices\" \"example.net\")) \
+         ((NIL NIL \"A Group\" NIL)(\"Ed Jones\" NIL \"c\" \"a.test\")(NIL NIL \"joe\" \"where.test\")(NIL NIL NIL NIL)) \
+         NIL \"<5678.21-Nov-1997@example.com>\")"
+    );
+    // BODYSTRUCTURE after ENVELOPE comes from the cache; the body structure is complete.
+    let bs = String::from_utf8(to_bytes(&fetch_one(&user, FetchAttribute::BodyStructure))).unwrap();
+    assert_eq!(
+        bs,
+        "BODYSTRUCTURE ((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"QUOTED-PRINTABLE\" 34 2 NIL NIL NIL NIL)\
+         (\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"BASE64\" 8 NIL NIL NIL NIL) \
+         \"MIXED\" (\"BOUNDARY\" \"XX\") NIL NIL NIL)"
+    );
+    let fast =
+        String::from_utf8(to_bytes(&fetch_one(&user, FetchAttribute::InternalDate))).unwrap();
+    assert!(fast.starts_with("INTERNALDATE \""), "{fast}");
+    // An unknown transfer encoding is the RFC 3516 error.
+    deliver(
+        tmp.path(),
+        "cur",
+        "2.uu:2,",
+        b"Content-Transfer-Encoding: x-uue\r\n\r\nbegin\r\n",
+    );
+    s.user("alice").unwrap().select("INBOX", false).unwrap();
+    let err = user
+        .fetch(
+            "INBOX",
+            &[2],
+            &[FetchAttribute::Binary {
+                peek: true,
+                part: nz(&[1]),
+                partial: None,
+            }],
+            &FetchOptions::default(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::UnknownCte));
+    assert_eq!(
+        err.response_code(),
+        Some(cas_imap_proto::code::ResponseCode::UnknownCte)
+    );
+}
+
+#[test]
+fn search_each_key_kind() {
+    use cas_imap_proto::types::{AString, Atom, Date, SeqOrUid, SequenceSet, SequenceSetArg};
+    let tmp = tempfile::tempdir().unwrap();
+    let s = store(tmp.path());
+    let user = s.user("alice").unwrap();
+    let mk = |subject: &str, date: &str, extra: &str, body: &str| {
+        format!("From: Ann <ann@a.test>\r\nTo: Bob <bob@b.test>\r\nCc: cc@c.test\r\nBcc: hidden@d.test\r\nSubject: {subject}\r\nDate: {date}\r\n{extra}\r\n{body}\r\n").into_bytes()
+    };
+    let msgs = [
+        mk(
+            "=?utf-8?q?Gr=C3=BC=C3=9Fe?=",
+            "Mon, 1 Jan 2024 10:00:00 +0000",
+            "",
+            "small",
+        ),
+        mk(
+            "Second",
+            "Wed, 10 Jan 2024 23:30:00 -0500",
+            "X-Tag: Blue\r\n",
+            &"large body ".repeat(100),
+        ),
+        mk(
+            "Third",
+            "Sat, 20 Jan 2024 08:00:00 +0000",
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n",
+            "SGVsbG8gV8O2cmxk",
+        ),
+    ];
+    let dates = [1_704_103_200, 1_704_947_400, 1_705_737_600]; // 1, 11 (UTC), 20 Jan 2024
+    let reqs: Vec<AppendRequest<'_>> = msgs
+        .iter()
+        .zip(dates)
+        .map(|(m, d)| AppendRequest {
+            data: m,
+            flags: MessageFlags::default(),
+            internal_date: Some(d),
+        })
+        .collect();
+    user.append("INBOX", &reqs).unwrap();
+    let mut kw = MessageFlags::system(SystemFlags::FLAGGED.union(SystemFlags::ANSWERED));
+    kw.add_keyword("$Work");
+    user.store_flags("INBOX", &[2], FlagOperation::Add, &kw, None)
+        .unwrap();
+    user.store_flags(
+        "INBOX",
+        &[3],
+        FlagOperation::Add,
+        &MessageFlags::system(
+            SystemFlags::DRAFT
+                .union(SystemFlags::DELETED)
+                .union(SystemFlags::SEEN),
+        ),
+        None,
+    )
+    .unwrap();
+    let modseq_3 = user.select("INBOX", false).unwrap().messages[2].modseq;
+
+    let ctx = SearchContext {
+        uids: &[1, 2, 3],
+        recent: &[1],
+        saved: Some(&[3]),
+        now: 1_705_737_600 + 3_600,
+    };
+    let run = |k: SearchKey<'_>| user.search("INBOX", &k, &ctx).unwrap().0;
+    let a = |t: &'static str| AString::new(t.as_bytes()).unwrap();
+    let d = |y, m, dd| Date::new(y, m, dd).unwrap();
+    let set = |lo: u32, hi: Option<u32>| {
+        let lo = SeqOrUid::Value(std::num::NonZeroU32::new(lo).unwrap());
+        let hi = hi.map_or(SeqOrUid::Asterisk, |h| {
+            SeqOrUid::Value(std::num::NonZeroU32::new(h).unwrap())
+        });
+        SequenceSetArg::Set(SequenceSet::range(lo, hi))
+    };
+    // Flags and keywords.
+    assert_eq!(run(SearchKey::All), [1, 2, 3]);
+    assert_eq!(run(SearchKey::Answered), [2]);
+    assert_eq!(run(SearchKey::Unanswered), [1, 3]);
+    assert_eq!(run(SearchKey::Flagged), [2]);
+    assert_eq!(run(SearchKey::Unflagged), [1, 3]);
+    assert_eq!(run(SearchKey::Deleted), [3]);
+    assert_eq!(run(SearchKey::Undeleted), [1, 2]);
+    assert_eq!(run(SearchKey::Draft), [3]);
+    assert_eq!(run(SearchKey::Undraft), [1, 2]);
+    assert_eq!(run(SearchKey::Seen), [3]);
+    assert_eq!(run(SearchKey::Unseen), [1, 2]);
+    assert_eq!(run(SearchKey::Recent), [1]);
+    assert_eq!(run(SearchKey::New), [1]);
+    assert_eq!(run(SearchKey::Old), [2, 3]);
+    assert_eq!(run(SearchKey::Keyword(Atom::new("$work").unwrap())), [2]);
+    assert_eq!(
+        run(SearchKey::Unkeyword(Atom::new("$Work").unwrap())),
+        [1, 3]
+    );
+    // INTERNALDATE (UTC days) and sent dates (as written in Date:).
+    assert_eq!(run(SearchKey::Before(d(2024, 1, 11))), [1]);
+    assert_eq!(run(SearchKey::On(d(2024, 1, 11))), [2]);
+    assert_eq!(run(SearchKey::Since(d(2024, 1, 11))), [2, 3]);
+    assert_eq!(run(SearchKey::SentBefore(d(2024, 1, 10))), [1]);
+    assert_eq!(run(SearchKey::SentOn(d(2024, 1, 10))), [2]);
+    assert_eq!(run(SearchKey::SentSince(d(2024, 1, 10))), [2, 3]);
+    assert_eq!(
+        run(SearchKey::Older(std::num::NonZeroU32::new(86_400).unwrap())),
+        [1, 2]
+    );
+    assert_eq!(
+        run(SearchKey::Younger(
+            std::num::NonZeroU32::new(86_400).unwrap()
+        )),
+        [3]
+    );
+    // Sizes.
+    assert_eq!(run(SearchKey::Larger(500)), [2]);
+    assert_eq!(run(SearchKey::Smaller(500)), [1, 3]);
+    // Headers, decoded and raw, case-insensitive.
+    assert_eq!(run(SearchKey::Subject(a("grüsse"))), Vec::<u32>::new());
+    assert_eq!(run(SearchKey::Subject(a("GRÜẞE"))), [1]);
+    assert_eq!(run(SearchKey::Subject(a("grüße"))), [1]);
+    assert_eq!(run(SearchKey::Subject(a("=c3=bc"))), [1]);
+    assert_eq!(run(SearchKey::From(a("ANN@A.TEST"))), [1, 2, 3]);
+    assert_eq!(run(SearchKey::To(a("bob"))), [1, 2, 3]);
+    assert_eq!(run(SearchKey::Cc(a("cc@c"))), [1, 2, 3]);
+    assert_eq!(run(SearchKey::Bcc(a("hidden"))), [1, 2, 3]);
+    assert_eq!(run(SearchKey::Header(a("x-tag"), a("blue"))), [2]);
+    assert_eq!(run(SearchKey::Header(a("X-Tag"), a(""))), [2]);
+    // Body (decoded base64 + charset) and text.
+    assert_eq!(run(SearchKey::Body(a("wörld"))), [3]);
+    assert_eq!(run(SearchKey::Body(a("LARGE"))), [2]);
+    assert_eq!(run(SearchKey::Body(a("Second"))), Vec::<u32>::new());
+    assert_eq!(run(SearchKey::Text(a("second"))), [2]);
+    // Sets, UIDs, saved result, MODSEQ.
+    assert_eq!(run(SearchKey::SequenceSet(set(2, None))), [2, 3]);
+    assert_eq!(run(SearchKey::Uid(set(1, Some(2)))), [1, 2]);
+    assert_eq!(run(SearchKey::Uid(SequenceSetArg::SavedResult)), [3]);
+    let (hits, highest) = user
+        .search(
+            "INBOX",
+            &SearchKey::ModSeq {
+                entry: None,
+                mod_seq: modseq_3,
+            },
+            &ctx,
+        )
+        .unwrap();
+    assert_eq!((hits, highest), (vec![3], modseq_3));
+    // Boolean structure.
+    assert_eq!(run(SearchKey::Not(Box::new(SearchKey::Seen))), [1, 2]);
+    assert_eq!(
+        run(SearchKey::Or(
+            Box::new(SearchKey::Flagged),
+            Box::new(SearchKey::Draft)
+        )),
+        [2, 3]
+    );
+    assert_eq!(
+        run(SearchKey::And(vec![
+            SearchKey::Unseen,
+            SearchKey::Larger(500)
+        ])),
+        [2]
+    );
+    // Only the session's messages are searched.
+    let narrow = SearchContext {
+        uids: &[2],
+        ..ctx.clone()
+    };
+    assert_eq!(
+        user.search("INBOX", &SearchKey::All, &narrow).unwrap().0,
+        [2]
+    );
+}

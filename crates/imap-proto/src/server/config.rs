@@ -18,6 +18,11 @@ pub struct Limits {
     /// an NTLM AUTHENTICATE message is 300–600+ base64 characters and a Kerberos ticket a
     /// few KiB, more than a command line needs.
     pub max_sasl_line: usize,
+    /// Largest literal before authentication (LOGIN arguments, ID values; APPEND is not
+    /// allowed yet). Default 8 KiB: an unauthenticated client cannot make the server buffer
+    /// megabytes, and the whole pre-auth message is bounded by the line limit plus four such
+    /// literals.
+    pub pre_auth_max_literal: u64,
     /// Input bytes held while a command waits for the application (pipelining). While more
     /// are buffered, [`crate::server::ServerSession::wants_input`] is `false`; a driver that
     /// keeps feeding past twice this amount has the session closed with
@@ -57,6 +62,7 @@ impl Default for Limits {
         Self {
             framing: fragmentizer::Limits::default(),
             max_sasl_line: DEFAULT_MAX_SASL_LINE,
+            pre_auth_max_literal: 8 * 1024,
             max_pipelined_input: 64 * 1024,
             max_bad_commands: Some(20),
             max_auth_failures: Some(3),

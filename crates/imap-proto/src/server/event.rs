@@ -7,7 +7,9 @@ use bytes::Bytes;
 
 use crate::code::ResponseCode;
 use crate::command::Command;
-use crate::types::{DateTime, Flag, Mailbox, Secret};
+use std::num::NonZeroU32;
+
+use crate::types::{DateTime, Flag, Mailbox, Secret, Section};
 
 /// Opaque id correlating an [`Event`] with the application's answer.
 ///
@@ -260,4 +262,29 @@ impl<T: fmt::Debug> SendError<T> {
     pub fn into_inner(self) -> T {
         self.value
     }
+}
+
+/// The large item of [`crate::server::ServerSession::send_fetch_body`]: its name; the data
+/// is passed separately as `Bytes`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BodyItem<'a> {
+    /// `BODY[section]<origin>` (also the answer to `BODY.PEEK[...]`).
+    Section {
+        /// The section.
+        section: Section<'a>,
+        /// Start offset of a partial fetch.
+        origin: Option<u32>,
+    },
+    /// `BINARY[part]` (RFC 3516, RFC 9051): the decoded part.
+    Binary {
+        /// Part numbers, empty for the whole message.
+        section: Vec<NonZeroU32>,
+    },
+    /// `RFC822` (RFC 3501).
+    Rfc822,
+    /// `RFC822.HEADER` (RFC 3501).
+    Rfc822Header,
+    /// `RFC822.TEXT` (RFC 3501).
+    Rfc822Text,
 }

@@ -15,7 +15,7 @@
 //! | kind | methods |
 //! |---|---|
 //! | inputs | [`ServerSession::handle_input`], [`ServerSession::handle_eof`], [`ServerSession::handle_timeout`], [`ServerSession::handle_tls_established`] |
-//! | answers | [`ServerSession::send`], [`ServerSession::send_fetch`], [`ServerSession::send_untagged_status`], [`ServerSession::stored`], [`ServerSession::expunged`], [`ServerSession::select`], [`ServerSession::finish`], [`ServerSession::send_sasl_challenge`], [`ServerSession::finish_authentication`], [`ServerSession::mailbox_changed`], [`ServerSession::close`] |
+//! | answers | [`ServerSession::send`], [`ServerSession::send_fetch`], [`ServerSession::send_fetch_body`], [`ServerSession::send_untagged_status`], [`ServerSession::stored`], [`ServerSession::expunged`], [`ServerSession::select`], [`ServerSession::finish`], [`ServerSession::send_sasl_challenge`], [`ServerSession::finish_authentication`], [`ServerSession::mailbox_changed`], [`ServerSession::close`] |
 //! | outputs | [`ServerSession::poll_event`], [`ServerSession::poll_transmit`], [`ServerSession::poll_timeout`] |
 //! | getters | [`ServerSession::state`], [`ServerSession::wants_input`], [`ServerSession::is_closed`], [`ServerSession::selected`], ... |
 //!
@@ -76,7 +76,8 @@ pub use config::{
     ConfigError, DEFAULT_MAX_SASL_LINE, Limits, SaslMechanism, ServerConfig, SessionOptions,
 };
 pub use event::{
-    AppendPayload, CloseReason, CommandId, Event, LoginOutcome, SendError, SendErrorKind, State,
+    AppendPayload, BodyItem, CloseReason, CommandId, Event, LoginOutcome, SendError, SendErrorKind,
+    State,
 };
 pub use session::{MAX_TRACE_LINE, ServerSession};
 pub use view::{Change, MailboxView, MessageInfo, SelectedMailbox};

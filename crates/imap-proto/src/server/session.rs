@@ -25,7 +25,8 @@ use crate::types::{Capability, Flag, FlagFetch, ModSeq, SequenceSetArg, Tag};
 
 use super::config::{ServerConfig, SessionOptions};
 use super::event::{
-    AppendPayload, CloseReason, CommandId, Event, LoginOutcome, SendError, SendErrorKind, State,
+    AppendPayload, BodyItem, CloseReason, CommandId, Event, LoginOutcome, SendError, SendErrorKind,
+    State,
 };
 use super::view::{MailboxView, MessageInfo, SelectedMailbox, UpdateRules};
 
@@ -162,7 +163,8 @@ pub struct ServerSession {
     saved_search: Option<Vec<NonZeroU32>>,
     next_id: u64,
     events: VecDeque<Event>,
-    out: VecDeque<Vec<u8>>,
+    /// Output segments; a large FETCH body is its own segment, shared with the application.
+    out: VecDeque<Bytes>,
     /// Bytes of `out.front()` already handed out.
     out_pos: usize,
     /// Unsent bytes in `out`.
@@ -220,6 +222,7 @@ impl ServerSession {
                 ),
             }
         };
+        session.apply_framing_limits(false);
         session.queue_status(status);
         session
     }
@@ -353,6 +356,85 @@ impl ServerSession {
         }
         let data = Data::Fetch { seq, items };
         self.queue_response(&Response::Data(data));
+        Ok(())
+    }
+
+    /// Like [`ServerSession::send_fetch`], with one large item last (a message body, a MIME
+    /// part) whose `data` is queued as it is, never copied: memory holds the body once,
+    /// shared with the application's buffer, while `poll_transmit` hands it out in chunks.
+    /// A `BINARY[...]` body holding NUL is sent as a `literal8` (`~{n}`, RFC 3516).
+    pub fn send_fetch_body(
+        &mut self,
+        id: CommandId,
+        uid: NonZeroU32,
+        mut items: Vec<FetchItem<'_>>,
+        body: BodyItem<'_>,
+        data: Bytes,
+    ) -> Result<(), SendError<Bytes>> {
+        if let Err(kind) = self.check_answer(id) {
+            return Err(SendError::new(kind, data));
+        }
+        let Some(seq) = self.view.as_ref().and_then(|v| v.msn(uid.get())) else {
+            return Err(SendError::new(SendErrorKind::UnexpectedAnswer, data));
+        };
+        let uid_command = self.pending.as_ref().is_some_and(|p| p.kind.is_uid());
+        if (uid_command || self.enabled.qresync)
+            && !items.iter().any(|i| matches!(i, FetchItem::Uid(_)))
+        {
+            items.push(FetchItem::Uid(uid));
+        }
+        let any_items = !items.is_empty();
+        let mut out = Encoder::with_policy(LiteralPolicy::Sync);
+        Response::Data(Data::Fetch { seq, items }).encode(&mut out);
+        let mut head = out.into_bytes();
+        // `* n FETCH (items)\r\n`: reopen the list to append the body item.
+        head.truncate(head.len().saturating_sub(3));
+        if any_items {
+            head.push(b' ');
+        }
+        let mut out = Encoder::with_policy(LiteralPolicy::Sync);
+        let binary = match &body {
+            BodyItem::Section { section, origin } => {
+                out.push_bytes(b"BODY");
+                section.encode(&mut out);
+                if let Some(origin) = origin {
+                    out.push_bytes(b"<");
+                    out.push_number(u64::from(*origin));
+                    out.push_bytes(b">");
+                }
+                false
+            }
+            BodyItem::Binary { section } => {
+                out.push_bytes(b"BINARY[");
+                crate::types::encode_part(section, &mut out);
+                out.push_bytes(b"]");
+                memchr::memchr(0, &data).is_some()
+            }
+            BodyItem::Rfc822 => {
+                out.push_bytes(b"RFC822");
+                false
+            }
+            BodyItem::Rfc822Header => {
+                out.push_bytes(b"RFC822.HEADER");
+                false
+            }
+            BodyItem::Rfc822Text => {
+                out.push_bytes(b"RFC822.TEXT");
+                false
+            }
+        };
+        out.push_sp();
+        if binary {
+            out.push_bytes(b"~");
+        }
+        out.push_bytes(b"{");
+        out.push_number(data.len() as u64);
+        out.push_bytes(b"}");
+        out.push_crlf();
+        head.extend_from_slice(out.as_bytes());
+        self.queue_bytes(head);
+        self.queue_bytes(data);
+        self.queue_bytes(Bytes::from_static(b")\r\n"));
         Ok(())
     }
 
@@ -594,7 +676,7 @@ impl ServerSession {
         line.extend_from_slice(Base64Data::encode(challenge).as_bytes());
         line.extend_from_slice(b"\r\n");
         self.queue_bytes(line);
-        self.fragmentizer.limits_mut().max_line = self.config.limits.max_sasl_line;
+        self.apply_framing_limits(true);
         self.process();
         Ok(())
     }
@@ -619,11 +701,12 @@ impl ServerSession {
         let Some(pending) = self.pending.take() else {
             return Err(SendError::new(SendErrorKind::UnknownId, outcome));
         };
-        self.fragmentizer.limits_mut().max_line = self.config.limits.framing.max_line;
+        self.apply_framing_limits(false);
         match outcome {
             LoginOutcome::Accepted { user } => {
                 self.user = Some(user);
                 self.state = State::Authenticated;
+                self.apply_framing_limits(false);
                 let caps = self.capabilities();
                 self.queue_status(StatusResponse::tagged(
                     pending.tag,
@@ -1018,7 +1101,7 @@ impl ServerSession {
         let Some(pending) = self.pending.take() else {
             return;
         };
-        self.fragmentizer.limits_mut().max_line = self.config.limits.framing.max_line;
+        self.apply_framing_limits(false);
         match pending.waiting {
             Waiting::SaslLine => {
                 self.events
@@ -1078,7 +1161,7 @@ impl ServerSession {
                 let Some(pending) = self.pending.take() else {
                     return;
                 };
-                self.fragmentizer.limits_mut().max_line = self.config.limits.framing.max_line;
+                self.apply_framing_limits(false);
                 self.events.push_back(Event::SaslCancelled { id });
                 self.queue_status(StatusResponse::tagged(
                     pending.tag,
@@ -1538,6 +1621,28 @@ impl ServerSession {
         }
     }
 
+    /// The framing limits for the current state: before authentication literals are held
+    /// to [`super::Limits::pre_auth_max_literal`] (an unauthenticated client cannot make the
+    /// server buffer an APPEND), and while a SASL response is awaited lines may be
+    /// [`super::Limits::max_sasl_line`] long.
+    fn apply_framing_limits(&mut self, sasl_line: bool) {
+        let limits = &self.config.limits;
+        let mut framing = limits.framing.clone();
+        if self.state == State::NotAuthenticated {
+            framing.max_literal = framing.max_literal.min(limits.pre_auth_max_literal);
+            framing.max_append_literal =
+                framing.max_append_literal.min(limits.pre_auth_max_literal);
+            // A LOGIN line with two literals, with room to spare.
+            let bound = (framing.max_line as u64)
+                .saturating_add(limits.pre_auth_max_literal.saturating_mul(4));
+            framing.max_message = framing.max_message.min(bound);
+        }
+        if sasl_line {
+            framing.max_line = limits.max_sasl_line;
+        }
+        *self.fragmentizer.limits_mut() = framing;
+    }
+
     fn clear_text_allowed(&self) -> bool {
         self.tls_active || self.config.allow_clear_text_without_tls
     }
@@ -1776,7 +1881,8 @@ impl ServerSession {
         self.queue_bytes(out.into_bytes());
     }
 
-    fn queue_bytes(&mut self, bytes: Vec<u8>) {
+    fn queue_bytes(&mut self, bytes: impl Into<Bytes>) {
+        let bytes = bytes.into();
         if bytes.is_empty() || self.is_closed() {
             return;
         }

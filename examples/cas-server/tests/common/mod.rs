@@ -51,6 +51,11 @@ impl Server {
             // The demo's RPC backend ports (6001, 6002, 6004) are fixed; tests run in parallel.
             "--rpc-backend-listen".into(),
             "127.0.0.1:0".into(),
+            // Likewise the demo's IMAP ports (1143, 1993).
+            "--imap-listen".into(),
+            "127.0.0.1:0".into(),
+            "--imaps-listen".into(),
+            "127.0.0.1:0".into(),
         ];
         let mut server = Server {
             child: None,

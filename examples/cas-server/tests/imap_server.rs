@@ -1,0 +1,1147 @@
+//! The IMAP service in-process over real loopback sockets (IMAP with STARTTLS, IMAPS):
+//! raw transcripts checked line by line, the Maildir checked on disk, policy enforced.
+//! A small IMAP client below reads responses with their literals and speaks TLS and
+//! DEFLATE (flate2) itself, independently of the server's code.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cas_server::access::AccessControl;
+use cas_server::config::{Imap4Settings, Pop3Settings};
+use cas_server::imap::ImapContext;
+use cas_server::live::LivePolicy;
+use cas_server::maildir::{MaildirStore, create_maildir};
+use cas_server::pop3::Pop3Context;
+use cas_server::protolog::Rotation;
+use cas_server::{Server, demo};
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_util::sync::CancellationToken;
+
+const ALICE_PASSWORD: &str = "alice-Secret-1";
+const BOB_PASSWORD: &str = "bob secret with spaces";
+/// How long any single server answer may take.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A data directory with cheap password hashes, the demo mail (INBOX and folders) and a
+/// certificate.
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    cert_pem: String,
+    acceptor: TlsAcceptor,
+    access: Arc<AccessControl>,
+    credentials: Arc<cas_auth::FileCredentialStore>,
+    settings: Imap4Settings,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        Self::with("", Imap4Settings::default())
+    }
+
+    /// A fixture whose `policy.toml` holds `policy` (Exchange vocabulary).
+    fn with(policy: &str, settings: Imap4Settings) -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        fs::write(dir.join("policy.toml"), policy).unwrap();
+        let params = cas_auth::PasswordHashParams::dangerous_low_cost();
+        let mut users = String::new();
+        for (user, password) in [("alice", ALICE_PASSWORD), ("bob", BOB_PASSWORD)] {
+            let phc =
+                cas_auth::hash_password_with(password.as_bytes(), b"fixture-salt-0001", &params)
+                    .unwrap();
+            users.push_str(&cas_auth::FileCredentialStore::render_line(user, &phc, None).unwrap());
+            users.push('\n');
+            let maildir = dir.join("maildir").join(user);
+            create_maildir(&maildir).unwrap();
+            for (i, message) in demo::sample_messages(user).iter().enumerate() {
+                fs::write(
+                    maildir
+                        .join("cur")
+                        .join(format!("{}.M{i}.test:2,", 1000 + i)),
+                    message,
+                )
+                .unwrap();
+            }
+            // Sent, Drafts, Trash, Junk, Archive and Archive/2025, as the demo has them.
+            cas_server::imap_store::demo::populate_demo_folders(
+                &dir.join("maildir"),
+                user,
+                &demo::sample_messages(user),
+            )
+            .unwrap();
+        }
+        let credentials = Arc::new(cas_auth::FileCredentialStore::parse(&users).unwrap());
+        let (cert_pem, key_pem) = cas_server::tls::generate_self_signed().unwrap();
+        fs::write(dir.join("cert.pem"), &cert_pem).unwrap();
+        fs::write(dir.join("key.pem"), &key_pem).unwrap();
+        let acceptor =
+            cas_server::tls::load_acceptor(&dir.join("cert.pem"), &dir.join("key.pem")).unwrap();
+        let live = Arc::new(LivePolicy::load(&dir.join("policy.toml")).unwrap());
+        let access = Arc::new(AccessControl::new(
+            live,
+            dir.join("logs"),
+            Rotation::default(),
+            false,
+        ));
+        Fixture {
+            _tmp: tmp,
+            dir,
+            cert_pem,
+            acceptor,
+            access,
+            credentials,
+            settings,
+        }
+    }
+
+    fn maildir(&self, user: &str) -> PathBuf {
+        self.dir.join("maildir").join(user)
+    }
+
+    /// The Maildir++ directory of an IMAP folder (`""` = INBOX, `/` becomes `.`).
+    fn folder_dir(&self, user: &str, folder: &str) -> PathBuf {
+        if folder.is_empty() {
+            self.maildir(user)
+        } else {
+            self.maildir(user)
+                .join(format!(".{}", folder.replace('/', ".")))
+        }
+    }
+
+    /// Message files of a Maildir folder (`""` = INBOX) in cur/ and new/, sorted.
+    fn files(&self, user: &str, folder: &str) -> Vec<String> {
+        let base = self.folder_dir(user, folder);
+        let mut names = Vec::new();
+        for sub in ["cur", "new"] {
+            for e in fs::read_dir(base.join(sub)).unwrap() {
+                names.push(e.unwrap().file_name().to_string_lossy().into_owned());
+            }
+        }
+        names.sort();
+        names
+    }
+
+    /// Contents of every message file of a folder.
+    fn contents(&self, user: &str, folder: &str) -> Vec<Vec<u8>> {
+        let base = self.folder_dir(user, folder);
+        let mut out = Vec::new();
+        for sub in ["cur", "new"] {
+            for e in fs::read_dir(base.join(sub)).unwrap() {
+                out.push(fs::read(e.unwrap().path()).unwrap());
+            }
+        }
+        out
+    }
+
+    /// A server on ephemeral ports (IMAP and IMAPS only).
+    async fn start(&self) -> Running {
+        let pop3 = Arc::new(
+            Pop3Context::new(
+                Pop3Settings::default(),
+                true,
+                self.credentials.clone(),
+                Arc::new(MaildirStore::new(self.dir.join("maildir"))),
+                None,
+                None,
+                self.access.clone(),
+            )
+            .unwrap(),
+        );
+        let store = cas_server::imap::open_store(&self.dir.join("maildir"), &self.settings);
+        let imap = Arc::new(
+            ImapContext::new(
+                self.settings.clone(),
+                true,
+                self.credentials.clone(),
+                store,
+                None,
+                None,
+                self.access.clone(),
+            )
+            .unwrap(),
+        );
+        let mut server = Server::bind_with(pop3, Some(self.acceptor.clone()), None, None)
+            .await
+            .unwrap();
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        server.bind_imap(imap, Some(any), Some(any)).await.unwrap();
+        let imap = server.imap_addr().unwrap();
+        let imaps = server.imaps_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(server.run(shutdown.clone()));
+        Running {
+            imap,
+            imaps,
+            shutdown,
+            task,
+            connector: connector(&self.cert_pem),
+        }
+    }
+}
+
+fn connector(cert_pem: &str) -> TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(cert_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    TlsConnector::from(Arc::new(config))
+}
+
+struct Running {
+    imap: SocketAddr,
+    imaps: SocketAddr,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    connector: TlsConnector,
+}
+
+impl Running {
+    /// A plain connection, greeting read.
+    async fn plain(&self) -> Client {
+        let tcp = TcpStream::connect(self.imap).await.unwrap();
+        Client::new(Conn::Plain(tcp), self.connector.clone()).await
+    }
+
+    /// An IMAPS connection, greeting read.
+    async fn tls(&self) -> Client {
+        let tcp = TcpStream::connect(self.imaps).await.unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let tls = self.connector.connect(name, tcp).await.unwrap();
+        Client::new(Conn::Tls(Box::new(tls)), self.connector.clone()).await
+    }
+
+    /// An IMAPS connection logged in as `user`.
+    async fn login(&self, user: &str, password: &str) -> Client {
+        let mut c = self.tls().await;
+        let reply = c.ok(&format!("LOGIN {user} \"{password}\"")).await;
+        assert!(reply.last().unwrap().contains("[CAPABILITY "), "{reply:?}");
+        c
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("server stops")
+            .unwrap();
+    }
+}
+
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Gone,
+}
+
+impl Conn {
+    async fn read(&mut self, buf: &mut [u8]) -> usize {
+        match self {
+            Conn::Plain(s) => s.read(buf).await.unwrap_or(0),
+            Conn::Tls(s) => s.read(buf).await.unwrap_or(0),
+            Conn::Gone => 0,
+        }
+    }
+
+    async fn write(&mut self, data: &[u8]) {
+        match self {
+            Conn::Plain(s) => {
+                s.write_all(data).await.unwrap();
+                s.flush().await.unwrap();
+            }
+            Conn::Tls(s) => {
+                s.write_all(data).await.unwrap();
+                s.flush().await.unwrap();
+            }
+            Conn::Gone => panic!("connection gone"),
+        }
+    }
+}
+
+/// Raw deflate both ways, done by the test itself (RFC 4978).
+struct Deflate {
+    compress: Compress,
+    decompress: Decompress,
+}
+
+/// A minimal IMAP client: tagged commands, responses read line by line with their literals
+/// inline.
+struct Client {
+    conn: Conn,
+    connector: TlsConnector,
+    /// Bytes received (inflated when compression is on), not yet returned.
+    buf: Vec<u8>,
+    deflate: Option<Deflate>,
+    next_tag: u32,
+    greeting: String,
+}
+
+impl Client {
+    async fn new(conn: Conn, connector: TlsConnector) -> Client {
+        let mut c = Client {
+            conn,
+            connector,
+            buf: Vec::new(),
+            deflate: None,
+            next_tag: 1,
+            greeting: String::new(),
+        };
+        c.greeting = c.line().await;
+        c
+    }
+
+    async fn fill(&mut self) -> bool {
+        let mut raw = vec![0u8; 16 * 1024];
+        let n = self.conn.read(&mut raw).await;
+        if n == 0 {
+            return false;
+        }
+        match self.deflate.as_mut() {
+            None => self.buf.extend_from_slice(&raw[..n]),
+            Some(d) => {
+                let mut input = &raw[..n];
+                while !input.is_empty() {
+                    let mut out = vec![0u8; 64 * 1024];
+                    let (i, o) = (d.decompress.total_in(), d.decompress.total_out());
+                    d.decompress
+                        .decompress(input, &mut out, FlushDecompress::Sync)
+                        .unwrap();
+                    let used = (d.decompress.total_in() - i) as usize;
+                    let made = (d.decompress.total_out() - o) as usize;
+                    self.buf.extend_from_slice(&out[..made]);
+                    input = &input[used..];
+                }
+            }
+        }
+        true
+    }
+
+    /// One response line, literals inline, without the final CRLF; panics on EOF.
+    async fn line(&mut self) -> String {
+        String::from_utf8_lossy(&self.raw_line().await).into_owned()
+    }
+
+    async fn try_raw_line(&mut self) -> Option<Vec<u8>> {
+        let mut line = Vec::new();
+        loop {
+            let Some(end) = self.buf.windows(2).position(|w| w == b"\r\n") else {
+                let more = tokio::time::timeout(PATIENCE, self.fill())
+                    .await
+                    .expect("server answers in time");
+                if !more {
+                    return None;
+                }
+                continue;
+            };
+            let part: Vec<u8> = self.buf.drain(..end + 2).collect();
+            line.extend_from_slice(&part[..end]);
+            // A literal announcement at the end of the line: its bytes follow.
+            let literal = literal_size(&line);
+            match literal {
+                None => return Some(line),
+                Some(size) => {
+                    line.extend_from_slice(b"\r\n");
+                    while self.buf.len() < size {
+                        let more = tokio::time::timeout(PATIENCE, self.fill())
+                            .await
+                            .expect("literal in time");
+                        assert!(more, "EOF in a literal");
+                    }
+                    line.extend(self.buf.drain(..size));
+                }
+            }
+        }
+    }
+
+    async fn raw_line(&mut self) -> Vec<u8> {
+        self.try_raw_line().await.expect("unexpected EOF")
+    }
+
+    async fn send_raw(&mut self, data: &[u8]) {
+        match self.deflate.as_mut() {
+            None => self.conn.write(data).await,
+            Some(d) => {
+                let mut out = Vec::with_capacity(data.len() + 64);
+                let mut input = data;
+                loop {
+                    out.reserve(input.len() + 64);
+                    let before = d.compress.total_in();
+                    d.compress
+                        .compress_vec(input, &mut out, FlushCompress::Sync)
+                        .unwrap();
+                    input = &input[(d.compress.total_in() - before) as usize..];
+                    if input.is_empty() && out.len() < out.capacity() {
+                        break;
+                    }
+                }
+                self.conn.write(&out).await;
+            }
+        }
+    }
+
+    fn tag(&mut self) -> String {
+        let tag = format!("t{}", self.next_tag);
+        self.next_tag += 1;
+        tag
+    }
+
+    /// Sends `command` with a fresh tag; returns every line up to and including the tagged
+    /// one (the tag stripped from it).
+    async fn cmd(&mut self, command: &str) -> Vec<String> {
+        let tag = self.tag();
+        self.send_raw(format!("{tag} {command}\r\n").as_bytes())
+            .await;
+        self.until_tag(&tag).await
+    }
+
+    async fn until_tag(&mut self, tag: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self.line().await;
+            if let Some(rest) = line.strip_prefix(&format!("{tag} ")) {
+                lines.push(rest.to_owned());
+                return lines;
+            }
+            lines.push(line);
+        }
+    }
+
+    /// `cmd`, asserting a tagged OK.
+    async fn ok(&mut self, command: &str) -> Vec<String> {
+        let lines = self.cmd(command).await;
+        assert!(
+            lines.last().unwrap().starts_with("OK"),
+            "{command} -> {lines:#?}"
+        );
+        lines
+    }
+
+    /// `cmd`, asserting a tagged NO or BAD starting with `status`.
+    async fn fails(&mut self, command: &str, status: &str) -> Vec<String> {
+        let lines = self.cmd(command).await;
+        assert!(
+            lines.last().unwrap().starts_with(status),
+            "{command} -> {lines:#?}"
+        );
+        lines
+    }
+
+    /// STARTTLS on a plain connection.
+    async fn starttls(&mut self) {
+        self.ok("STARTTLS").await;
+        assert!(self.buf.is_empty());
+        let Conn::Plain(tcp) = std::mem::replace(&mut self.conn, Conn::Gone) else {
+            panic!("already TLS");
+        };
+        let name = ServerName::try_from("localhost").unwrap();
+        let tls = self.connector.connect(name, tcp).await.unwrap();
+        self.conn = Conn::Tls(Box::new(tls));
+    }
+
+    /// COMPRESS DEFLATE, then everything is deflated both ways.
+    async fn compress(&mut self) {
+        self.ok("COMPRESS DEFLATE").await;
+        assert!(self.buf.is_empty());
+        self.deflate = Some(Deflate {
+            compress: Compress::new(Compression::default(), false),
+            decompress: Decompress::new(false),
+        });
+    }
+
+    /// Reads until the server closes; returns the lines that came.
+    async fn rest(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        while let Some(line) = self.try_raw_line().await {
+            lines.push(String::from_utf8_lossy(&line).into_owned());
+        }
+        lines
+    }
+
+    /// Drops the connection without LOGOUT.
+    fn drop_connection(mut self) {
+        self.conn = Conn::Gone;
+    }
+}
+
+/// `{n}` or `{n+}` / `~{n}` at the end of a response line.
+fn literal_size(line: &[u8]) -> Option<usize> {
+    let rest = line.strip_suffix(b"}")?;
+    let open = rest.iter().rposition(|&b| b == b'{')?;
+    let digits = &rest[open + 1..];
+    let digits = digits.strip_suffix(b"+").unwrap_or(digits);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// The capability list of a CAPABILITY response or `[CAPABILITY ...]` code.
+fn capabilities(lines: &[String]) -> Vec<String> {
+    for line in lines {
+        let rest = line
+            .strip_prefix("* CAPABILITY ")
+            .or_else(|| line.split_once("[CAPABILITY ").map(|(_, r)| r));
+        if let Some(rest) = rest {
+            let list = rest.split(']').next().unwrap();
+            return list.split(' ').map(str::to_owned).collect();
+        }
+    }
+    panic!("no capabilities in {lines:#?}");
+}
+
+/// The number in `* n EXISTS`.
+fn exists(lines: &[String]) -> Option<u32> {
+    lines
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix("* ")?.strip_suffix(" EXISTS")?.parse().ok())
+}
+
+/// The UIDs of a `* SEARCH` response.
+fn search(lines: &[String]) -> Vec<u32> {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix("* SEARCH"))
+        .map(|rest| {
+            rest.split_whitespace()
+                .map(|n| n.parse().unwrap())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn has(lines: &[String], needle: &str) -> bool {
+    lines.iter().any(|l| l.contains(needle))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capabilities_follow_tls_and_login() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+
+    // Plain, before TLS: STARTTLS offered, LOGINDISABLED (SecureLogin), no clear-text AUTH=.
+    let mut c = server.plain().await;
+    assert!(
+        c.greeting.starts_with("* OK [CAPABILITY "),
+        "{}",
+        c.greeting
+    );
+    let caps = capabilities(&c.ok("CAPABILITY").await);
+    for cap in ["IMAP4rev1", "IMAP4rev2", "STARTTLS", "LOGINDISABLED"] {
+        assert!(caps.iter().any(|c| c == cap), "{cap} missing from {caps:?}");
+    }
+    assert!(!caps.iter().any(|c| c == "AUTH=PLAIN"), "{caps:?}");
+    let refused = c.cmd(&format!("LOGIN alice \"{ALICE_PASSWORD}\"")).await;
+    assert!(
+        refused.last().unwrap().starts_with("NO") || refused.last().unwrap().starts_with("BAD"),
+        "{refused:?}"
+    );
+
+    // After STARTTLS: no STARTTLS, no LOGINDISABLED, AUTH=PLAIN and SASL-IR.
+    c.starttls().await;
+    let caps = capabilities(&c.ok("CAPABILITY").await);
+    assert!(
+        !caps.iter().any(|c| c == "STARTTLS" || c == "LOGINDISABLED"),
+        "{caps:?}"
+    );
+    for cap in ["AUTH=PLAIN", "AUTH=LOGIN", "SASL-IR"] {
+        assert!(caps.iter().any(|c| c == cap), "{cap} missing from {caps:?}");
+    }
+
+    // After login: the extensions of the issue.
+    let login = c.ok(&format!("LOGIN alice \"{ALICE_PASSWORD}\"")).await;
+    let caps = capabilities(&login);
+    for cap in [
+        "IMAP4rev1",
+        "IMAP4rev2",
+        "IDLE",
+        "UIDPLUS",
+        "ENABLE",
+        "MOVE",
+        "UNSELECT",
+        "NAMESPACE",
+        "ID",
+        "LITERAL+",
+        "CONDSTORE",
+        "QRESYNC",
+        "SPECIAL-USE",
+        "ESEARCH",
+        "LIST-EXTENDED",
+        "LIST-STATUS",
+        "STATUS=SIZE",
+        "CHILDREN",
+        "MULTIAPPEND",
+        "UTF8=ACCEPT",
+        "COMPRESS=DEFLATE",
+    ] {
+        assert!(caps.iter().any(|c| c == cap), "{cap} missing from {caps:?}");
+    }
+    assert!(
+        caps.iter().any(|c| c.starts_with("APPENDLIMIT=")),
+        "{caps:?}"
+    );
+    assert!(!caps.iter().any(|c| c.starts_with("AUTH=")), "{caps:?}");
+    c.ok("LOGOUT").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_and_authenticate_plain() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    // IMAPS: clear-text logins allowed at once.
+    let mut c = server.tls().await;
+    let caps = capabilities(std::slice::from_ref(&c.greeting));
+    assert!(
+        !caps.iter().any(|c| c == "STARTTLS" || c == "LOGINDISABLED"),
+        "{caps:?}"
+    );
+    c.fails("LOGIN alice wrong-password", "NO [AUTHENTICATIONFAILED]")
+        .await;
+    c.ok(&format!("LOGIN alice \"{ALICE_PASSWORD}\"")).await;
+    c.ok("LOGOUT").await;
+
+    // SASL-IR: the initial response on the command line.
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut c = server.tls().await;
+    let ir = b64.encode(format!("\0bob\0{BOB_PASSWORD}"));
+    let reply = c.ok(&format!("AUTHENTICATE PLAIN {ir}")).await;
+    assert!(reply.last().unwrap().contains("[CAPABILITY "), "{reply:?}");
+    c.ok("SELECT INBOX").await;
+    c.ok("LOGOUT").await;
+
+    // Without SASL-IR: an empty continuation, then the response.
+    let mut c = server.tls().await;
+    c.send_raw(b"a1 AUTHENTICATE PLAIN\r\n").await;
+    assert_eq!(c.line().await, "+ ");
+    c.send_raw(format!("{}\r\n", b64.encode(format!("\0alice\0{ALICE_PASSWORD}"))).as_bytes())
+        .await;
+    let done = c.until_tag("a1").await;
+    assert!(done.last().unwrap().starts_with("OK"), "{done:?}");
+    // A cancelled exchange.
+    let mut c = server.tls().await;
+    c.send_raw(b"a2 AUTHENTICATE PLAIN\r\n").await;
+    assert_eq!(c.line().await, "+ ");
+    c.send_raw(b"*\r\n").await;
+    let done = c.until_tag("a2").await;
+    assert!(done.last().unwrap().starts_with("BAD"), "{done:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_namespace_status_and_special_use() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let mut c = server.login("alice", ALICE_PASSWORD).await;
+    let list = c.ok("LIST \"\" \"*\"").await;
+    for (name, attr) in [
+        ("INBOX", ""),
+        ("Sent", "\\Sent"),
+        ("Drafts", "\\Drafts"),
+        ("Trash", "\\Trash"),
+        ("Junk", "\\Junk"),
+        ("Archive", "\\Archive"),
+        ("Archive/2025", "\\HasNoChildren"),
+    ] {
+        let line = list
+            .iter()
+            .find(|l| {
+                l.starts_with("* LIST")
+                    && (l.ends_with(&format!(" {name}")) || l.ends_with(&format!(" \"{name}\"")))
+            })
+            .unwrap_or_else(|| panic!("no {name} in {list:#?}"));
+        assert!(line.contains(attr), "{line}");
+    }
+    let special = c.ok("LIST (SPECIAL-USE) \"\" \"*\"").await;
+    let listed = special.iter().filter(|l| l.starts_with("* LIST")).count();
+    assert_eq!(listed, 5, "{special:#?}");
+    let status = c
+        .ok("LIST \"\" \"*\" RETURN (STATUS (MESSAGES UIDNEXT SIZE))")
+        .await;
+    assert!(
+        status.iter().any(|l| l.starts_with("* STATUS")
+            && l.contains("Archive/2025")
+            && l.contains("MESSAGES 2")),
+        "{status:#?}"
+    );
+    let ns = c.ok("NAMESPACE").await;
+    assert!(
+        ns[0].starts_with("* NAMESPACE ((\"\" \"/\")) NIL NIL"),
+        "{ns:?}"
+    );
+    let st = c
+        .ok("STATUS INBOX (MESSAGES UNSEEN UIDNEXT UIDVALIDITY SIZE)")
+        .await;
+    let expected_messages = demo::sample_messages("alice").len();
+    assert!(
+        st[0].contains(&format!("MESSAGES {expected_messages}")),
+        "{st:?}"
+    );
+    let id = c.ok("ID (\"name\" \"test\")").await;
+    assert!(
+        id[0].starts_with("* ID (") && id[0].contains("\"name\""),
+        "{id:?}"
+    );
+    c.fails("SELECT Nonexistent", "NO").await;
+    c.ok("LOGOUT").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailbox_round_trip_is_on_disk() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let samples = demo::sample_messages("alice");
+    let mut c = server.login("alice", ALICE_PASSWORD).await;
+    let select = c.ok("SELECT INBOX").await;
+    assert_eq!(exists(&select), Some(samples.len() as u32), "{select:#?}");
+    assert!(
+        select.last().unwrap().contains("[READ-WRITE]"),
+        "{select:?}"
+    );
+
+    // BODY[] of message 1 is the stored message, byte for byte.
+    let fetch = c.ok("FETCH 1 (UID FLAGS RFC822.SIZE BODY.PEEK[])").await;
+    let first = fetch.iter().find(|l| l.starts_with("* 1 FETCH")).unwrap();
+    let body = String::from_utf8_lossy(&samples[0]).into_owned();
+    assert!(
+        first.contains(&body.replace('\n', "\r\n")) || first.contains(&body),
+        "{first}"
+    );
+    let structure = c.ok("FETCH 2 (BODYSTRUCTURE ENVELOPE)").await;
+    assert!(
+        has(&structure, "\"mixed\"") || has(&structure, "\"MIXED\""),
+        "{structure:#?}"
+    );
+    assert!(has(&structure, "Agenda and budget"), "{structure:#?}");
+
+    // STORE \Seen and \Flagged: the file name's info flags follow.
+    c.ok("STORE 1 +FLAGS (\\Seen \\Flagged)").await;
+    let files = fx.files("alice", "");
+    assert!(
+        files
+            .iter()
+            .any(|f| f.starts_with("1000.M0.test") && f.ends_with(":2,FS")),
+        "{files:?}"
+    );
+
+    // COPY to Archive, MOVE to Trash with COPYUID.
+    let copy = c.ok("COPY 1 Archive").await;
+    assert!(copy.last().unwrap().contains("[COPYUID "), "{copy:?}");
+    assert_eq!(fx.files("alice", "Archive").len(), 1);
+    let moved = c.ok("UID MOVE 2 Trash").await;
+    assert!(has(&moved, "[COPYUID "), "{moved:?}");
+    assert!(has(&moved, "* 2 EXPUNGE"), "{moved:?}");
+    assert_eq!(fx.files("alice", "Trash").len(), 1);
+    assert_eq!(fx.files("alice", "").len(), samples.len() - 1);
+
+    // APPEND with a synchronizing literal: APPENDUID, the file exists with its flags.
+    let message = b"From: a@example.test\r\nSubject: appended\r\n\r\nHello\r\n";
+    c.send_raw(format!("a1 APPEND Drafts (\\Draft) {{{}}}\r\n", message.len()).as_bytes())
+        .await;
+    assert!(c.line().await.starts_with("+"));
+    c.send_raw(message).await;
+    c.send_raw(b"\r\n").await;
+    let appended = c.until_tag("a1").await;
+    assert!(
+        appended.last().unwrap().contains("[APPENDUID "),
+        "{appended:?}"
+    );
+    assert_eq!(fx.contents("alice", "Drafts"), vec![message.to_vec()]);
+    assert!(fx.files("alice", "Drafts")[0].ends_with(":2,D"));
+    // LITERAL+ needs no continuation.
+    c.ok(&format!(
+        "APPEND Drafts {{{}+}}\r\n{}",
+        message.len(),
+        String::from_utf8_lossy(message)
+    ))
+    .await;
+    assert_eq!(fx.files("alice", "Drafts").len(), 2);
+
+    // EXPUNGE removes only \Deleted messages.
+    c.ok("STORE 3 +FLAGS.SILENT (\\Deleted)").await;
+    let expunge = c.ok("EXPUNGE").await;
+    assert!(has(&expunge, "* 3 EXPUNGE"), "{expunge:?}");
+    assert_eq!(fx.files("alice", "").len(), samples.len() - 2);
+    // CLOSE expunges silently.
+    c.ok("STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+    let close = c.ok("CLOSE").await;
+    assert!(!has(&close, "EXPUNGE"), "{close:?}");
+    assert_eq!(fx.files("alice", "").len(), samples.len() - 3);
+
+    // UID SEARCH, ESEARCH and CONDSTORE.
+    c.ok("SELECT Archive/2025 (CONDSTORE)").await;
+    let found = c.ok("UID SEARCH SUBJECT \"Agenda\"").await;
+    assert_eq!(search(&found).len(), 1, "{found:?}");
+    let es = c.ok("SEARCH RETURN (COUNT MIN MAX) ALL").await;
+    assert!(has(&es, "* ESEARCH (TAG ") && has(&es, "COUNT 2"), "{es:?}");
+    let modseq = c.ok("FETCH 1:* (MODSEQ) (CHANGEDSINCE 1)").await;
+    assert!(has(&modseq, "MODSEQ ("), "{modseq:?}");
+    c.ok("LOGOUT").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uids_are_stable_across_a_restart() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let mut c = server.login("alice", ALICE_PASSWORD).await;
+    let before = c.ok("SELECT INBOX").await;
+    let uids = c.ok("UID SEARCH ALL").await;
+    c.ok("LOGOUT").await;
+    server.stop().await;
+
+    let server = fx.start().await;
+    let mut c = server.login("alice", ALICE_PASSWORD).await;
+    let after = c.ok("SELECT INBOX").await;
+    let validity = |lines: &[String]| {
+        lines
+            .iter()
+            .find(|l| l.contains("[UIDVALIDITY "))
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(validity(&before), validity(&after));
+    assert_eq!(search(&uids), search(&c.ok("UID SEARCH ALL").await));
+    c.ok("LOGOUT").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sees_appends_and_deliveries_within_two_seconds() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let mut idler = server.login("alice", ALICE_PASSWORD).await;
+    let select = idler.ok("SELECT INBOX").await;
+    let count = exists(&select).unwrap();
+    idler.send_raw(b"i1 IDLE\r\n").await;
+    assert!(idler.line().await.starts_with("+ "));
+
+    // An APPEND from a second connection.
+    let mut other = server.login("alice", ALICE_PASSWORD).await;
+    let message = b"Subject: pushed\r\n\r\nhi\r\n";
+    other
+        .ok(&format!(
+            "APPEND INBOX {{{}+}}\r\n{}",
+            message.len(),
+            String::from_utf8_lossy(message)
+        ))
+        .await;
+    let line = tokio::time::timeout(Duration::from_secs(2), idler.line())
+        .await
+        .expect("EXISTS within 2 s of an APPEND");
+    assert_eq!(line, format!("* {} EXISTS", count + 1));
+
+    // A file dropped into new/ by another program.
+    let tmp = fx.maildir("alice").join("tmp").join("9999.delivery.test");
+    fs::write(&tmp, b"Subject: delivered\r\n\r\nby hand\r\n").unwrap();
+    fs::rename(
+        &tmp,
+        fx.maildir("alice").join("new").join("9999.delivery.test"),
+    )
+    .unwrap();
+    let line = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            let line = idler.line().await;
+            if line.ends_with(" EXISTS") {
+                return line;
+            }
+        }
+    })
+    .await
+    .expect("EXISTS within 2 s of a delivery into new/");
+    assert_eq!(line, format!("* {} EXISTS", count + 2));
+
+    // An expunge by the other session reaches the idler as EXPUNGE.
+    other.ok("SELECT INBOX").await;
+    other.ok("STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+    other.ok("EXPUNGE").await;
+    let line = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            let line = idler.line().await;
+            if line.ends_with(" EXPUNGE") {
+                return line;
+            }
+        }
+    })
+    .await
+    .expect("EXPUNGE within 2 s");
+    assert_eq!(line, "* 1 EXPUNGE");
+    idler.send_raw(b"DONE\r\n").await;
+    let done = idler.until_tag("i1").await;
+    assert!(done.last().unwrap().starts_with("OK"), "{done:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_literal_is_refused_without_continuation() {
+    let fx = Fixture::with(
+        "",
+        Imap4Settings {
+            append_limit: Some(1000),
+            ..Imap4Settings::default()
+        },
+    );
+    let server = fx.start().await;
+    let mut c = server.login("alice", ALICE_PASSWORD).await;
+    let caps = capabilities(&c.ok("CAPABILITY").await);
+    assert!(caps.iter().any(|c| c == "APPENDLIMIT=1000"), "{caps:?}");
+    c.send_raw(b"a1 APPEND INBOX {5000}\r\n").await;
+    let reply = c.line().await;
+    assert!(!reply.starts_with('+'), "a continuation was sent: {reply}");
+    assert!(
+        reply.starts_with("a1 NO") || reply.starts_with("a1 BAD"),
+        "{reply}"
+    );
+    assert!(
+        reply.contains("TOOBIG") || reply.contains("LIMIT"),
+        "{reply}"
+    );
+    // The session goes on.
+    c.ok("NOOP").await;
+    let before = fx.files("alice", "").len();
+    assert_eq!(fx.files("alice", "").len(), before);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_discards_injected_commands() {
+    let fx = Fixture::with(
+        "",
+        Imap4Settings {
+            allow_clear_text_without_tls: true,
+            ..Imap4Settings::default()
+        },
+    );
+    let server = fx.start().await;
+    let mut c = server.plain().await;
+    // The classic injection: a command pipelined after STARTTLS in the same packet.
+    c.send_raw(format!("s1 STARTTLS\r\nx1 LOGIN alice \"{ALICE_PASSWORD}\"\r\n").as_bytes())
+        .await;
+    let reply = c.until_tag("s1").await;
+    assert!(reply.last().unwrap().starts_with("OK"), "{reply:?}");
+    let Conn::Plain(tcp) = std::mem::replace(&mut c.conn, Conn::Gone) else {
+        panic!()
+    };
+    let name = ServerName::try_from("localhost").unwrap();
+    c.conn = Conn::Tls(Box::new(
+        c.connector.clone().connect(name, tcp).await.unwrap(),
+    ));
+    // Not logged in: the injected LOGIN was dropped, and its tag never answered.
+    let reply = c.cmd("SELECT INBOX").await;
+    assert!(
+        reply.last().unwrap().starts_with("BAD") || reply.last().unwrap().starts_with("NO"),
+        "{reply:?}"
+    );
+    assert!(!has(&reply, "x1 "), "{reply:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compress_deflate_carries_the_session() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let mut c = server.login("alice", ALICE_PASSWORD).await;
+    c.compress().await;
+    let select = c.ok("SELECT INBOX").await;
+    assert!(exists(&select).is_some(), "{select:?}");
+    // The large sample message arrives whole through the compressed stream.
+    let samples = demo::sample_messages("alice");
+    let (index, big) = samples
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, m)| m.len())
+        .unwrap();
+    let fetch = c
+        .ok(&format!("FETCH {} (RFC822.SIZE BODY.PEEK[])", index + 1))
+        .await;
+    let line = fetch.iter().find(|l| l.contains("BODY[]")).unwrap();
+    assert!(line.len() > big.len(), "{} < {}", line.len(), big.len());
+    let again = c.fails("COMPRESS DEFLATE", "NO").await;
+    assert!(has(&again, "COMPRESSIONACTIVE"), "{again:?}");
+    c.ok("LOGOUT").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imap_disabled_and_connection_limits_are_refused() {
+    let fx = Fixture::with(
+        "[ImapSettings]\nMaxConnectionFromSingleIP = 2\n\n[CASMailbox.bob]\nImapEnabled = false\n",
+        Imap4Settings::default(),
+    );
+    let server = fx.start().await;
+    let mut bob = server.tls().await;
+    let refused = bob.cmd(&format!("LOGIN bob \"{BOB_PASSWORD}\"")).await;
+    assert!(
+        refused
+            .last()
+            .unwrap()
+            .starts_with("NO [AUTHORIZATIONFAILED]"),
+        "{refused:?}"
+    );
+    let _alice = server.login("alice", ALICE_PASSWORD).await;
+    // Third connection from 127.0.0.1: BYE instead of a greeting.
+    let tcp = TcpStream::connect(server.imaps).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let tls = server.connector.connect(name, tcp).await.unwrap();
+    let mut third = Client {
+        conn: Conn::Tls(Box::new(tls)),
+        connector: server.connector.clone(),
+        buf: Vec::new(),
+        deflate: None,
+        next_tag: 1,
+        greeting: String::new(),
+    };
+    let lines = third.rest().await;
+    assert!(lines[0].starts_with("* BYE [UNAVAILABLE]"), "{lines:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_append_leaves_nothing() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let before = fx.files("alice", "");
+    let mut c = server.login("alice", ALICE_PASSWORD).await;
+    c.send_raw(b"a1 APPEND INBOX {100000}\r\n").await;
+    assert!(c.line().await.starts_with('+'));
+    c.send_raw(&[b'x'; 50_000]).await;
+    c.drop_connection();
+    // Give the server a moment to notice.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(fx.files("alice", ""), before);
+    let tmp: Vec<_> = fs::read_dir(fx.maildir("alice").join("tmp"))
+        .unwrap()
+        .collect();
+    assert!(tmp.is_empty(), "{tmp:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_says_bye() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let mut c = server.login("alice", ALICE_PASSWORD).await;
+    c.ok("SELECT INBOX").await;
+    server.shutdown.cancel();
+    let lines = c.rest().await;
+    assert!(lines.iter().any(|l| l.starts_with("* BYE")), "{lines:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn append_to_the_selected_mailbox_is_announced_before_ok() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let mut c = server.login("bob", BOB_PASSWORD).await;
+    let count = exists(&c.ok("SELECT INBOX").await).unwrap();
+    let message = b"Subject: to myself\r\n\r\nnote\r\n";
+    let appended = c
+        .ok(&format!(
+            "APPEND INBOX (\\Flagged) {{{}+}}\r\n{}",
+            message.len(),
+            String::from_utf8_lossy(message)
+        ))
+        .await;
+    // EXISTS comes with the APPEND, before its OK (RFC 9051 §6.3.12).
+    assert_eq!(exists(&appended), Some(count + 1), "{appended:?}");
+    let new_uid: u32 = appended
+        .last()
+        .unwrap()
+        .split("[APPENDUID ")
+        .nth(1)
+        .and_then(|r| r.split(']').next())
+        .and_then(|r| r.split(' ').nth(1))
+        .and_then(|u| u.parse().ok())
+        .expect("APPENDUID");
+    let flagged = c.ok("UID SEARCH FLAGGED").await;
+    assert!(search(&flagged).contains(&new_uid), "{flagged:?}");
+    // COPY into the selected mailbox itself.
+    let copied = c.ok(&format!("UID COPY {new_uid} INBOX")).await;
+    assert_eq!(exists(&copied), Some(count + 2), "{copied:?}");
+    c.ok("LOGOUT").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plaintext_login_type_allows_login_before_tls() {
+    let fx = Fixture::with(
+        "[ImapSettings]\nLoginType = \"PlainTextLogin\"\n",
+        Imap4Settings::default(),
+    );
+    let server = fx.start().await;
+    let mut c = server.plain().await;
+    let caps = capabilities(&c.ok("CAPABILITY").await);
+    assert!(!caps.iter().any(|c| c == "LOGINDISABLED"), "{caps:?}");
+    assert!(caps.iter().any(|c| c == "AUTH=PLAIN"), "{caps:?}");
+    c.ok(&format!("LOGIN alice \"{ALICE_PASSWORD}\"")).await;
+    c.ok("SELECT INBOX").await;
+    c.ok("LOGOUT").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_log_has_commands_and_no_secrets() {
+    let fx = Fixture::with(
+        "[ImapSettings]\nProtocolLogEnabled = true\n",
+        Imap4Settings::default(),
+    );
+    let server = fx.start().await;
+    let mut c = server.login("alice", ALICE_PASSWORD).await;
+    c.ok("SELECT INBOX").await;
+    c.ok("FETCH 1 (FLAGS)").await;
+    c.ok("LOGOUT").await;
+    use base64::Engine as _;
+    let ir = base64::engine::general_purpose::STANDARD.encode(format!("\0bob\0{BOB_PASSWORD}"));
+    let mut c = server.tls().await;
+    c.ok(&format!("AUTHENTICATE PLAIN {ir}")).await;
+    c.ok("LOGOUT").await;
+    server.stop().await;
+    let mut log = String::new();
+    for entry in fs::read_dir(fx.dir.join("logs").join("imap4")).unwrap() {
+        log.push_str(&fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    for expected in ["SELECT INBOX", "FETCH 1 (FLAGS)", "LOGIN alice", "OK"] {
+        assert!(log.contains(expected), "missing {expected:?} in\n{log}");
+    }
+    for secret in [ALICE_PASSWORD, BOB_PASSWORD, ir.as_str()] {
+        assert!(
+            !log.contains(secret),
+            "a secret is in the protocol log:\n{log}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_change_ends_a_logged_in_session() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let mut c = server.login("alice", ALICE_PASSWORD).await;
+    c.ok("SELECT INBOX").await;
+    fs::write(
+        fx.dir.join("policy.toml"),
+        "[CASMailbox.alice]\nImapEnabled = false\n",
+    )
+    .unwrap();
+    fx.access.live_policy().reload(true);
+    c.send_raw(b"n1 NOOP\r\n").await;
+    let lines = c.rest().await;
+    assert!(lines.iter().any(|l| l.starts_with("* BYE")), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.starts_with("n1 OK")), "{lines:?}");
+    server.stop().await;
+}
