@@ -979,3 +979,25 @@ fn search_each_key_kind() {
         [2]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribing_starts_the_watcher_by_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = store(tmp.path());
+    s.user("alice").unwrap().create("Lists").unwrap();
+    let mut rx = s.notifier().subscribe("alice", "Lists");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    deliver(
+        tmp.path(),
+        ".Lists/new",
+        "1.list.host",
+        b"Subject: list mail\n\nhi\n",
+    );
+    let change = tokio::time::timeout(std::time::Duration::from_secs(2), rx.recv())
+        .await
+        .expect("no notification within 2 s")
+        .unwrap();
+    assert_eq!(change.folder, "Lists");
+    let snap = s.user("alice").unwrap().select("Lists", false).unwrap();
+    assert_eq!(snap.messages.len(), 1);
+}

@@ -52,12 +52,15 @@
 //!
 //! # Literals
 //!
-//! Strings that need a literal (LOGIN passwords with a `"`-free but 8-bit or CR/LF content,
-//! APPEND messages...) are announced according to the server's capabilities: `{n+}` with
+//! Strings that cannot be quoted (CR, LF, bytes that are not UTF-8) and APPEND messages go
+//! as literals, announced according to the server's capabilities: `{n+}` with
 //! `LITERAL+`, `{n+}` up to 4096 octets with `LITERAL-` or `IMAP4rev2` (RFC 7888 §4, RFC 9051
 //! §4.3), `{n}` otherwise. After a synchronizing `{n}` the session sends nothing more of the
 //! command until the server's `+`; a server refusing the literal completes the command with
-//! its `NO` / `BAD`, which is reported as usual, and the literal is never sent.
+//! its `NO` / `BAD`, which is reported as usual, and the literal is never sent. While no
+//! capabilities are known (after STARTTLS, or after a login the server did not answer with
+//! them) every literal is synchronizing, which any server accepts; a `CAPABILITY` command
+//! restores the faster forms.
 //!
 //! # AUTHENTICATE
 //!

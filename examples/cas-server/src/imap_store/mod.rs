@@ -157,7 +157,8 @@ pub enum StoreError {
     /// below INBOX).
     #[error("invalid folder name: {0:?}")]
     InvalidName(String),
-    /// No such folder.
+    /// No such folder. For APPEND, COPY and MOVE targets the session should answer
+    /// `NO [TRYCREATE]` (RFC 9051 §6.3.12) instead of this error's `[NONEXISTENT]`.
     #[error("no such folder")]
     NoSuchFolder,
     /// The folder (or the target of a RENAME) exists already.
@@ -238,13 +239,20 @@ struct Inner {
 impl ImapStore {
     /// A store over `root` (`root/<user>` is a user's Maildir, as for POP3).
     pub fn new(root: impl Into<PathBuf>, config: StoreConfig) -> Self {
+        let root = root.into();
+        let notifier = ChangeNotifier::with_auto_watch(root.clone(), config.clone());
+        Self::with_notifier(&root, config, notifier)
+    }
+
+    /// A store signalling `notifier` (the watcher's per-poll store shares the real one's).
+    fn with_notifier(root: &Path, config: StoreConfig, notifier: ChangeNotifier) -> Self {
         let cache = MessageCache::new(config.limits.cache_entries);
         Self {
             inner: Arc::new(Inner {
-                root: root.into(),
+                root: root.to_path_buf(),
                 config,
                 cache,
-                notifier: ChangeNotifier::default(),
+                notifier,
             }),
         }
     }
