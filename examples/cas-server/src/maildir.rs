@@ -320,8 +320,12 @@ fn move_new_to_cur(dir: &Path) -> io::Result<()> {
         } else {
             format!("{name}:2,")
         };
-        fs::rename(new.join(&name), cur.join(target))?;
-        moved = true;
+        // The IMAP store (its new/ watcher) moves the same files; losing that race is fine.
+        match fs::rename(new.join(&name), cur.join(target)) {
+            Ok(()) => moved = true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
     }
     if moved {
         sync_dir(&cur)?;

@@ -58,7 +58,10 @@ impl Fixture {
             let phc =
                 cas_auth::hash_password_with(password.as_bytes(), b"fixture-salt-0001", &params)
                     .unwrap();
-            users.push_str(&cas_auth::FileCredentialStore::render_line(user, &phc, None).unwrap());
+            let nt = cas_auth::nt_hash_of(password);
+            users.push_str(
+                &cas_auth::FileCredentialStore::render_line(user, &phc, Some(nt)).unwrap(),
+            );
             users.push('\n');
             let maildir = dir.join("maildir").join(user);
             create_maildir(&maildir).unwrap();
@@ -163,7 +166,12 @@ impl Fixture {
                 true,
                 self.credentials.clone(),
                 store,
-                None,
+                Some(Arc::new(cas_auth::ntlm::NtlmConfig::new(
+                    "CAS",
+                    "CAS-SERVER",
+                    "localhost",
+                    "localhost",
+                ))),
                 None,
                 self.access.clone(),
             )
@@ -1143,5 +1151,160 @@ async fn a_policy_change_ends_a_logged_in_session() {
     let lines = c.rest().await;
     assert!(lines.iter().any(|l| l.starts_with("* BYE")), "{lines:?}");
     assert!(!lines.iter().any(|l| l.starts_with("n1 OK")), "{lines:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folders_subscriptions_searchres_and_qresync() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let mut c = server.login("alice", ALICE_PASSWORD).await;
+
+    // CREATE (with a parent), SUBSCRIBE, LSUB, LIST (SUBSCRIBED), RENAME, DELETE.
+    c.ok("CREATE Projects/2026").await;
+    assert!(fx.folder_dir("alice", "Projects/2026").join("cur").is_dir());
+    c.fails("CREATE Projects/2026", "NO [ALREADYEXISTS]").await;
+    c.ok("SUBSCRIBE Projects/2026").await;
+    let lsub = c.ok("LSUB \"\" \"Projects/*\"").await;
+    assert!(has(&lsub, "* LSUB () \"/\" Projects/2026"), "{lsub:#?}");
+    let subscribed = c.ok("LIST (SUBSCRIBED) \"\" \"*\"").await;
+    assert!(
+        subscribed
+            .iter()
+            .any(|l| l.contains("\\Subscribed") && l.ends_with(" Projects/2026")),
+        "{subscribed:#?}"
+    );
+    let children = c.ok("LIST \"\" \"Projects/%\" RETURN (CHILDREN)").await;
+    assert!(has(&children, "Projects/2026"), "{children:#?}");
+    c.ok("RENAME Projects/2026 Projects/Done").await;
+    assert!(fx.folder_dir("alice", "Projects/Done").is_dir());
+    c.ok("DELETE Projects/Done").await;
+    c.fails("SELECT Projects/Done", "NO").await;
+    c.fails("DELETE INBOX", "NO").await;
+    let delimiter = c.ok("LIST \"\" \"\"").await;
+    assert!(
+        has(&delimiter, "* LIST (\\Noselect) \"/\" \"\""),
+        "{delimiter:#?}"
+    );
+
+    // SEARCHRES: SAVE, then use `$`.
+    c.ok("SELECT INBOX").await;
+    let saved = c.ok("SEARCH RETURN (SAVE) SUBJECT \"Dots\"").await;
+    assert!(!has(&saved, "ESEARCH"), "{saved:?}");
+    let fetched = c.ok("FETCH $ (FLAGS)").await;
+    assert_eq!(
+        fetched
+            .iter()
+            .filter(|l| l.starts_with("* ") && l.contains(" FETCH "))
+            .count(),
+        1,
+        "{fetched:?}"
+    );
+
+    // UID EXPUNGE removes only the named \Deleted messages.
+    c.ok("STORE 1:2 +FLAGS.SILENT (\\Deleted)").await;
+    let uid1 = search(&c.ok("UID SEARCH 1").await)[0];
+    let expunged = c.ok(&format!("UID EXPUNGE {uid1}")).await;
+    assert!(has(&expunged, "* 1 EXPUNGE"), "{expunged:?}");
+    assert_eq!(
+        fx.files("alice", "").len(),
+        demo::sample_messages("alice").len() - 1
+    );
+    c.ok("LOGOUT").await;
+
+    // QRESYNC: the second session learns of the expunge as VANISHED (EARLIER).
+    let mut q = server.login("alice", ALICE_PASSWORD).await;
+    q.ok("ENABLE QRESYNC").await;
+    let first = q.ok("SELECT INBOX").await;
+    let line = first
+        .iter()
+        .find(|l| l.contains("[UIDVALIDITY "))
+        .unwrap()
+        .clone();
+    let validity: u32 = line
+        .split("[UIDVALIDITY ")
+        .nth(1)
+        .unwrap()
+        .split(']')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let modseq_line = first
+        .iter()
+        .find(|l| l.contains("[HIGHESTMODSEQ "))
+        .unwrap_or_else(|| panic!("{first:#?}"))
+        .clone();
+    let modseq: u64 = modseq_line
+        .split("[HIGHESTMODSEQ ")
+        .nth(1)
+        .unwrap()
+        .split(']')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Another session expunges one more message.
+    let mut other = server.login("alice", ALICE_PASSWORD).await;
+    other.ok("SELECT INBOX").await;
+    other.ok("EXPUNGE").await;
+    other.ok("LOGOUT").await;
+    q.ok("UNSELECT").await;
+    let resync = q
+        .ok(&format!("SELECT INBOX (QRESYNC ({validity} {modseq}))"))
+        .await;
+    assert!(has(&resync, "* VANISHED (EARLIER) "), "{resync:#?}");
+    let changed = q
+        .ok("UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)")
+        .await;
+    assert!(has(&changed, "* VANISHED (EARLIER) "), "{changed:#?}");
+    q.ok("LOGOUT").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authenticate_ntlm_with_sasl_ir() {
+    use base64::Engine as _;
+    use cas_auth::ntlm::{FileTime, NtlmCredentials, NtlmInitiator};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    for (password, good) in [(BOB_PASSWORD, true), ("not the password", false)] {
+        let mut c = server.tls().await;
+        let caps = capabilities(std::slice::from_ref(&c.greeting));
+        assert!(caps.iter().any(|c| c == "AUTH=NTLM"), "{caps:?}");
+        let mut initiator =
+            NtlmInitiator::new(NtlmCredentials::from_password("bob", "CAS", password));
+        let negotiate = initiator.negotiate().unwrap();
+        c.send_raw(format!("n1 AUTHENTICATE NTLM {}\r\n", b64.encode(negotiate)).as_bytes())
+            .await;
+        let challenge_line = c.line().await;
+        let challenge = b64
+            .decode(challenge_line.strip_prefix("+ ").expect("a challenge"))
+            .unwrap();
+        let done = initiator
+            .handle_challenge(
+                &challenge,
+                [7; 8],
+                [9; 16],
+                FileTime::from(std::time::SystemTime::now()),
+            )
+            .unwrap();
+        c.send_raw(format!("{}\r\n", b64.encode(done.authenticate)).as_bytes())
+            .await;
+        let reply = c.until_tag("n1").await;
+        if good {
+            assert!(reply.last().unwrap().starts_with("OK"), "{reply:?}");
+            c.ok("SELECT INBOX").await;
+        } else {
+            assert!(
+                reply
+                    .last()
+                    .unwrap()
+                    .starts_with("NO [AUTHENTICATIONFAILED]"),
+                "{reply:?}"
+            );
+        }
+    }
     server.stop().await;
 }
