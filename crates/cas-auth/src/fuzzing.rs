@@ -265,6 +265,39 @@ pub fn ntlm_authenticate(data: &[u8]) {
     }
 }
 
+/// `data` as the server's CHALLENGE_MESSAGE to the initiator (client side): never panics;
+/// an AUTHENTICATE it produces parses back with the initiator's credentials, an NTLMv2
+/// response and only flags the initiator asked for (plus the server's `TARGET_INFO` and
+/// `VERSION`), and its size is bounded by the CHALLENGE's; the exchange is over afterwards.
+pub fn ntlm_initiator(data: &[u8]) {
+    use crate::ntlm::messages::AuthenticateMessage;
+    use crate::ntlm::{NegotiateFlags, NtlmCredentials, NtlmInitiator, NtlmInitiatorError};
+    let max = crate::ntlm::DEFAULT_MAX_MESSAGE_LEN;
+    let mut initiator =
+        NtlmInitiator::new(NtlmCredentials::from_password("alice", "CORP", "secret"))
+            .with_workstation("WS")
+            .with_target_name("HTTP/cas.corp.example");
+    initiator.negotiate().expect("NEGOTIATE is always produced");
+    if let Ok(done) = initiator.handle_challenge(data, [1; 8], [2; 16], FUZZ_NOW) {
+        let m =
+            AuthenticateMessage::parse(&done.authenticate, max).expect("our AUTHENTICATE parses");
+        assert_eq!((m.user.as_str(), m.domain.as_str()), ("alice", "CORP"));
+        assert_eq!(m.workstation, "WS");
+        assert!(m.nt_response.len() > 24, "always NTLMv2");
+        let allowed =
+            NtlmInitiator::REQUESTED_FLAGS | NegotiateFlags::TARGET_INFO | NegotiateFlags::VERSION;
+        assert_eq!(m.flags.0 & !allowed.0, 0, "{:?}", m.flags);
+        assert_eq!(m.mic.is_some(), done.mic_sent);
+        // The blob echoes the target info plus a few pairs of our own.
+        assert!(done.authenticate.len() <= data.len() + 512);
+    }
+    assert!(initiator.is_done());
+    assert!(matches!(
+        initiator.handle_challenge(data, [1; 8], [2; 16], FUZZ_NOW),
+        Err(NtlmInitiatorError::UnexpectedMessage)
+    ));
+}
+
 /// `data` as an `Authorization` header value: parsing never panics; Basic credentials
 /// that decode re-encode to the same credentials; a Basic login succeeds only for
 /// `alice`/`secret`; the whole HTTP authenticator (Basic, NTLM, Negotiate with SPNEGO)

@@ -143,7 +143,18 @@ proptest! {
     fn ntlm_invariants_on_arbitrary_bytes(data in proptest::collection::vec(any::<u8>(), 0..200)) {
         fuzzing::ntlm_negotiate(&data);
         fuzzing::ntlm_authenticate(&data);
+        fuzzing::ntlm_initiator(&data);
         fuzzing::basic_header(&data);
+    }
+
+    #[test]
+    fn initiator_invariants_on_mutated_challenges(at in 0usize..200, byte in any::<u8>(), cut in 0usize..200) {
+        let mut m = acceptor_challenge();
+        if let Some(b) = m.get_mut(at) {
+            *b = byte;
+        }
+        m.truncate(cut.max(8));
+        fuzzing::ntlm_initiator(&m);
     }
 
     #[test]
@@ -156,8 +167,26 @@ proptest! {
             m.truncate(cut.max(8));
             fuzzing::ntlm_negotiate(&m);
             fuzzing::ntlm_authenticate(&m);
+            fuzzing::ntlm_initiator(&m);
         }
     }
+}
+
+/// A CHALLENGE from the crate's acceptor (target info with timestamp, VERSION).
+fn acceptor_challenge() -> Vec<u8> {
+    use cas_auth::ntlm::{FileTime, NtlmAcceptor, NtlmConfig, NtlmCredentials, NtlmInitiator};
+    let config = std::sync::Arc::new(NtlmConfig::new(
+        "CORP",
+        "CAS",
+        "corp.example",
+        "cas.corp.example",
+    ));
+    let negotiate = NtlmInitiator::new(NtlmCredentials::from_password("alice", "CORP", "secret"))
+        .negotiate()
+        .unwrap();
+    NtlmAcceptor::new(config)
+        .handle_negotiate(&negotiate, [7; 8], FileTime(133_500_000_000_000_000))
+        .unwrap()
 }
 
 fn seeds() -> Vec<Vec<u8>> {
@@ -182,6 +211,7 @@ fn seeds() -> Vec<Vec<u8>> {
 
 #[test]
 fn captured_messages_pass_the_invariants() {
+    fuzzing::ntlm_initiator(&acceptor_challenge());
     for s in seeds() {
         fuzzing::ntlm_negotiate(&s);
         fuzzing::ntlm_authenticate(&s);

@@ -284,6 +284,13 @@ fn certificate_for_another_host_name() {
             path(&cert_path).into(),
             "--key".into(),
             path(&key_path).into(),
+            // The demo's other listeners are on fixed ports; tests run in parallel.
+            "--imap-listen".into(),
+            "127.0.0.1:0".into(),
+            "--imaps-listen".into(),
+            "127.0.0.1:0".into(),
+            "--rpc-backend-listen".into(),
+            "127.0.0.1:0".into(),
         ],
         (pop3, pop3s),
     );
@@ -432,4 +439,109 @@ fn clear_text_only_server_gets_a_warning_and_no_password() {
             .all(|c| !c.contains("secret") && !c.starts_with("PASS")),
         "{seen:?}"
     );
+}
+
+/// The demo server with IMAP listeners too: `(server, imap port, imaps port)`.
+fn demo_with_imap() -> (Server, u16, u16) {
+    let (imap, imaps) = (free_port(), free_port());
+    let server = Server::start_program(
+        env!("CARGO_BIN_EXE_cas-server"),
+        &[
+            "--pop3-listen".into(),
+            "127.0.0.1:0".into(),
+            "--pop3s-listen".into(),
+            "127.0.0.1:0".into(),
+            "--imap-listen".into(),
+            format!("127.0.0.1:{imap}"),
+            "--imaps-listen".into(),
+            format!("127.0.0.1:{imaps}"),
+            "--rpc-backend-listen".into(),
+            "127.0.0.1:0".into(),
+        ],
+        (imap, imaps),
+    );
+    (server, imap, imaps)
+}
+
+#[test]
+fn imap_passes_against_the_demo_server_on_every_security_mode() {
+    let (server, imap, imaps) = demo_with_imap();
+    let pw = password_file(&server, "alice");
+    let cert = server.cert();
+    let before = server.maildir_files("alice");
+
+    // Implicit TLS, the self-signed flag, APPEND + delete of a test message.
+    let (code, report) = json_report(&[
+        "test-imapconnectivity",
+        &format!("localhost:{imaps}"),
+        "--user",
+        "alice",
+        "--password-file",
+        path(&pw),
+        "--accept-self-signed",
+        "--send-test-message",
+    ]);
+    assert_eq!(code, Some(0), "{report:#}\n{}", server.log());
+    assert_eq!(
+        step_names(&report),
+        [
+            "DNS resolution",
+            "TCP connect",
+            "TLS handshake",
+            "Greeting and capabilities",
+            "Login",
+            "LIST",
+            "SELECT INBOX",
+            "FETCH newest message header",
+            "APPEND test message",
+            "Delete test message",
+            "LOGOUT"
+        ]
+    );
+
+    // STARTTLS with each login method and the demo certificate as --ca-file.
+    for mechanism in ["plain", "login", "ntlm", "user"] {
+        let (code, report) = json_report(&[
+            "test-imapconnectivity",
+            &format!("localhost:{imap}"),
+            "--security",
+            "starttls",
+            "--user",
+            "alice",
+            "--password-file",
+            path(&pw),
+            "--ca-file",
+            path(&cert),
+            "--mechanism",
+            mechanism,
+        ]);
+        assert_eq!(code, Some(0), "{mechanism}: {report:#}\n{}", server.log());
+        let select = report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "SELECT INBOX")
+            .unwrap();
+        assert!(
+            select["detail"].as_str().unwrap().contains("message"),
+            "{report:#}"
+        );
+    }
+    // The test message is gone again.
+    assert_eq!(server.maildir_files("alice"), before);
+
+    // A wrong password fails at the login step.
+    let (code, report) = json_report(&[
+        "test-imapconnectivity",
+        &format!("localhost:{imaps}"),
+        "--user",
+        "alice",
+        "--password",
+        "wrong",
+        "--accept-self-signed",
+    ]);
+    assert_eq!(code, Some(1));
+    let (step, cause) = failed_step(&report);
+    assert_eq!(step, "Login");
+    assert!(cause.starts_with("authentication failed"), "{cause}");
 }

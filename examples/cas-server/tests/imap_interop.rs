@@ -51,6 +51,8 @@ impl ImapServer {
                 "--imaps-listen",
                 "127.0.0.1:0",
             ])
+            // The demo's RPC backend ports are fixed too; tests run in parallel.
+            .args(["--rpc-backend-listen", "127.0.0.1:0"])
             .arg("--port-file")
             .arg(&port_file)
             .env("RUST_LOG", "debug")
@@ -144,7 +146,10 @@ impl ImapServer {
 
 impl Drop for ImapServer {
     fn drop(&mut self) {
+        // SIGTERM only a server that still runs (`kill` of a reaped pid fails); kill it if
+        // it does not exit.
         if let Some(mut child) = self.child.take()
+            && matches!(child.try_wait(), Ok(None))
             && sigterm_and_wait(&mut child).is_none()
         {
             let _ = child.kill();
@@ -197,13 +202,11 @@ fn imaplib(mode: &str) {
 }
 
 #[test]
-#[ignore = "needs the IMAP/IMAPS listeners of cas-server (issue 4, imap-server), not on main yet"]
 fn imaplib_over_imaps() {
     imaplib("imaps");
 }
 
 #[test]
-#[ignore = "needs the IMAP/IMAPS listeners of cas-server (issue 4, imap-server), not on main yet"]
 fn imaplib_over_starttls() {
     imaplib("starttls");
 }
@@ -220,7 +223,6 @@ fn curl(server: &ImapServer, url: &str, extra: &[&str]) -> Output {
 }
 
 #[test]
-#[ignore = "needs the IMAP/IMAPS listeners of cas-server (issue 4, imap-server), not on main yet"]
 fn curl_imap_starttls_and_imaps() {
     if !client_available("curl_imap", "curl", &["--version"]) {
         return;
@@ -328,13 +330,11 @@ fn mbsync(mode: &str) {
 }
 
 #[test]
-#[ignore = "needs the IMAP/IMAPS listeners of cas-server (issue 4, imap-server), not on main yet"]
 fn mbsync_roundtrip_over_imaps() {
     mbsync("imaps");
 }
 
 #[test]
-#[ignore = "needs the IMAP/IMAPS listeners of cas-server (issue 4, imap-server), not on main yet"]
 fn mbsync_roundtrip_over_starttls() {
     mbsync("starttls");
 }
@@ -375,7 +375,7 @@ fn fetchmail(server: &ImapServer, implicit_tls: bool, out_dir: &Path) -> Output 
 }
 
 #[test]
-#[ignore = "needs the IMAP/IMAPS listeners of cas-server (issue 4, imap-server), not on main yet"]
+#[ignore = "cas-server answers FETCH BODY[TEXT] of a short message with a quoted string (`* 5 FETCH (BODY[TEXT] \"This message has no line end after its last line.\")`); fetchmail 6.4 reads only literals there and times out after 30 s. Send message sections as literals, as Dovecot does."]
 fn fetchmail_imap_keep_over_imaps_and_starttls() {
     if !client_available("fetchmail_imap", "fetchmail", &["--version"]) {
         return;

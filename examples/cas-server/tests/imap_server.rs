@@ -58,7 +58,10 @@ impl Fixture {
             let phc =
                 cas_auth::hash_password_with(password.as_bytes(), b"fixture-salt-0001", &params)
                     .unwrap();
-            users.push_str(&cas_auth::FileCredentialStore::render_line(user, &phc, None).unwrap());
+            let nt = cas_auth::nt_hash_of(password);
+            users.push_str(
+                &cas_auth::FileCredentialStore::render_line(user, &phc, Some(nt)).unwrap(),
+            );
             users.push('\n');
             let maildir = dir.join("maildir").join(user);
             create_maildir(&maildir).unwrap();
@@ -163,7 +166,12 @@ impl Fixture {
                 true,
                 self.credentials.clone(),
                 store,
-                None,
+                Some(Arc::new(cas_auth::ntlm::NtlmConfig::new(
+                    "CAS",
+                    "CAS-SERVER",
+                    "localhost",
+                    "localhost",
+                ))),
                 None,
                 self.access.clone(),
             )
@@ -1251,5 +1259,52 @@ async fn folders_subscriptions_searchres_and_qresync() {
         .await;
     assert!(has(&changed, "* VANISHED (EARLIER) "), "{changed:#?}");
     q.ok("LOGOUT").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authenticate_ntlm_with_sasl_ir() {
+    use base64::Engine as _;
+    use cas_auth::ntlm::{FileTime, NtlmCredentials, NtlmInitiator};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    for (password, good) in [(BOB_PASSWORD, true), ("not the password", false)] {
+        let mut c = server.tls().await;
+        let caps = capabilities(std::slice::from_ref(&c.greeting));
+        assert!(caps.iter().any(|c| c == "AUTH=NTLM"), "{caps:?}");
+        let mut initiator =
+            NtlmInitiator::new(NtlmCredentials::from_password("bob", "CAS", password));
+        let negotiate = initiator.negotiate().unwrap();
+        c.send_raw(format!("n1 AUTHENTICATE NTLM {}\r\n", b64.encode(negotiate)).as_bytes())
+            .await;
+        let challenge_line = c.line().await;
+        let challenge = b64
+            .decode(challenge_line.strip_prefix("+ ").expect("a challenge"))
+            .unwrap();
+        let done = initiator
+            .handle_challenge(
+                &challenge,
+                [7; 8],
+                [9; 16],
+                FileTime::from(std::time::SystemTime::now()),
+            )
+            .unwrap();
+        c.send_raw(format!("{}\r\n", b64.encode(done.authenticate)).as_bytes())
+            .await;
+        let reply = c.until_tag("n1").await;
+        if good {
+            assert!(reply.last().unwrap().starts_with("OK"), "{reply:?}");
+            c.ok("SELECT INBOX").await;
+        } else {
+            assert!(
+                reply
+                    .last()
+                    .unwrap()
+                    .starts_with("NO [AUTHENTICATIONFAILED]"),
+                "{reply:?}"
+            );
+        }
+    }
     server.stop().await;
 }

@@ -851,6 +851,11 @@ async fn open_out_channel(
     if let Some(len) = head.content_length() {
         client.set_out_channel_content_length(out_id, len);
     }
+    // Body bytes that arrived with the head (CONN/A3 often does) belong to the machine.
+    let early = std::mem::take(&mut out_conn.buf);
+    if !early.is_empty() {
+        client.handle_input(Instant::now(), out_id, &early);
+    }
     Ok((client, out_conn, in_id, out_id))
 }
 
@@ -1206,13 +1211,8 @@ async fn steps(report: &mut Report, settings: &Settings, args: &OutlookArgs) -> 
         };
         return Err(report.fail(step, failure));
     }
-    let scheme = match pick_scheme(
-        args.auth,
-        &head.schemes(),
-        tls,
-        settings.allow_clear_text,
-        None,
-    ) {
+    let ad_offered = head.schemes();
+    let scheme = match pick_scheme(args.auth, &ad_offered, tls, settings.allow_clear_text, None) {
         Ok(s) => s,
         Err(f) => return Err(report.fail(step, f)),
     };
@@ -1220,6 +1220,11 @@ async fn steps(report: &mut Report, settings: &Settings, args: &OutlookArgs) -> 
         user: settings.user.clone(),
         password: settings.password.clone(),
         scheme,
+    };
+    // A fresh connection: a server may close after refusing a request with a body.
+    conn = match reconnect(&ad_reach, settings).await {
+        Ok(c) => c,
+        Err(f) => return Err(report.fail(step, f)),
     };
     let sent = authenticated_request(
         &mut conn,
@@ -1257,7 +1262,7 @@ async fn steps(report: &mut Report, settings: &Settings, args: &OutlookArgs) -> 
         format!(
             "{} accepted (offered: {})",
             scheme.header_name(),
-            head.schemes().join(", ")
+            ad_offered.join(", ")
         ),
     );
 

@@ -147,3 +147,108 @@ impl SaslClient {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use cas_auth::ntlm::{NtlmAcceptor, NtlmConfig};
+    use cas_auth::{CredentialStore, NtHash, Secret, StoreError, nt_hash_of};
+
+    use super::*;
+    use crate::connectivity::{Format, Security, TlsOptions};
+
+    fn settings(user: &str, password: &str) -> Settings {
+        Settings {
+            host: "localhost".into(),
+            port: 110,
+            user: user.into(),
+            password: Secret::new(password.into()),
+            security: Security::Tls,
+            tls: TlsOptions::default(),
+            allow_clear_text: false,
+            timeout: Duration::from_secs(1),
+            format: Format::Json,
+        }
+    }
+
+    #[test]
+    fn plain_is_an_initial_response() {
+        let mut c =
+            SaslClient::new(LoginMechanism::Plain, &settings("tim", "tanstaaf"), None).unwrap();
+        assert_eq!(c.initial_response().unwrap(), b"\0tim\0tanstaaf");
+        // A server that ignores the initial response and sends an empty challenge.
+        assert_eq!(c.respond(b"").unwrap(), b"\0tim\0tanstaaf");
+        assert!(c.respond(b"").is_err(), "no endless loop");
+    }
+
+    #[test]
+    fn login_answers_user_then_password() {
+        let mut c = SaslClient::new(LoginMechanism::Login, &settings("tim", "pw"), None).unwrap();
+        assert_eq!(c.initial_response(), None);
+        assert_eq!(c.respond(b"Username:").unwrap(), b"tim");
+        assert_eq!(c.respond(b"Password:").unwrap(), b"pw");
+        assert!(c.respond(b"More:").is_err());
+        let mut c = SaslClient::new(LoginMechanism::Login, &settings("tim", "pw"), None).unwrap();
+        assert_eq!(c.respond(b"VXNlcm5hbWU6").unwrap(), b"tim");
+        assert_eq!(c.respond(b"").unwrap(), b"pw");
+    }
+
+    #[test]
+    fn user_is_not_sasl() {
+        assert!(SaslClient::new(LoginMechanism::User, &settings("a", "b"), None).is_err());
+        assert!(SaslClient::new(LoginMechanism::Auto, &settings("a", "b"), None).is_err());
+    }
+
+    struct Store;
+
+    impl CredentialStore for Store {
+        fn verify_password(&self, _: &str, _: &[u8]) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+        fn nt_hash(&self, user: &str) -> Result<Option<Secret<NtHash>>, StoreError> {
+            Ok((user == "alice").then(|| Secret::new(nt_hash_of("Passw0rd"))))
+        }
+        fn canonical_user(&self, user: &str) -> Result<Option<String>, StoreError> {
+            Ok((user == "alice").then(|| user.to_owned()))
+        }
+    }
+
+    fn ntlm_against_acceptor(password: &str) -> bool {
+        let config = Arc::new(NtlmConfig::new(
+            "CORP",
+            "CAS",
+            "corp.example",
+            "cas.corp.example",
+        ));
+        let mut server = NtlmAcceptor::new(config);
+        let mut c = SaslClient::new(
+            LoginMechanism::Ntlm,
+            &settings("CORP\\alice", password),
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.initial_response(), None);
+        let negotiate = c.respond(b"").unwrap();
+        let now = FileTime::from(SystemTime::now());
+        let challenge = server.handle_negotiate(&negotiate, [3; 8], now).unwrap();
+        let authenticate = c.respond(&challenge).unwrap();
+        assert!(c.respond(b"x").is_err(), "one AUTHENTICATE per exchange");
+        server
+            .handle_authenticate(&Store, &authenticate, now)
+            .is_ok()
+    }
+
+    #[test]
+    fn ntlm_through_sasl() {
+        assert!(ntlm_against_acceptor("Passw0rd"));
+        assert!(!ntlm_against_acceptor("wrong"));
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let c = SaslClient::new(LoginMechanism::Plain, &settings("tim", "hunter2"), None).unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

@@ -595,6 +595,15 @@ pub(crate) fn to_crlf(data: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     std::borrow::Cow::Owned(out)
 }
 
+/// `data` with CRLF line ends, without a copy when it has them already (the common case for
+/// mail that arrived over IMAP or SMTP).
+pub(crate) fn into_crlf(data: Vec<u8>) -> Vec<u8> {
+    match to_crlf(&data) {
+        std::borrow::Cow::Borrowed(_) => data,
+        std::borrow::Cow::Owned(converted) => converted,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

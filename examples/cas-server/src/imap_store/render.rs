@@ -29,7 +29,7 @@ use cas_imap_proto::types::{IString, ModSeq, NString, Section, SectionText};
 use mail_parser::{HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
 use super::flags::SystemFlags;
-use super::index::to_crlf;
+use super::index::into_crlf;
 use super::{FlagOperation, FolderName, MessageFlags, MessageMeta, StoreError, UserStore, dates};
 
 /// Per-call options of [`UserStore::fetch`].
@@ -252,7 +252,7 @@ pub(crate) fn fetch(
         }
         if want_bytes || (want_structure && parsed.is_none()) {
             match super::read_message(&dir, &file_name) {
-                Ok(raw) => bytes = Some(to_crlf(&raw).into_owned()),
+                Ok(raw) => bytes = Some(into_crlf(raw)),
                 // Gone since the metadata was read: nothing to render.
                 Err(StoreError::Expunged) => continue,
                 Err(e) => return Err(e),

@@ -15,7 +15,7 @@ use cas_imap_proto::types::{SequenceSet, SequenceSetArg};
 use mail_parser::{Message, MessageParser, PartType};
 
 use super::flags::SystemFlags;
-use super::index::to_crlf;
+use super::index::into_crlf;
 use super::{FolderName, MessageMeta, StoreError, UserStore, dates};
 
 /// What SEARCH needs from the session.
@@ -67,7 +67,7 @@ pub(crate) fn search(
     for (msn, meta, file_name) in metas {
         let mut content = Content::Unread;
         let hit = view.eval(key, msn, &meta, &mut content, &|| {
-            super::read_message(&dir, &file_name).map(|raw| to_crlf(&raw).into_owned())
+            super::read_message(&dir, &file_name).map(into_crlf)
         })?;
         if hit {
             highest = highest.max(meta.modseq);

@@ -479,3 +479,337 @@ fn cancel_and_orphan_drop_a_partial_call() {
     a.handle_input(NOW, &fragment(9, 0, &[0; 8], PfcFlags::LAST_FRAG));
     assert_eq!(fault_status(&drain(&mut a)[0]), FaultStatus::PROTO_ERROR);
 }
+
+// ------------------------------------------------------------------ RPC-level security
+
+mod security {
+    //! A minimal NTLMv2 client written from MS-NLMP §3.1.5 drives the association through
+    //! bind/auth3 (impacket's shape) and bind/alter_context with SPNEGO (Samba's shape);
+    //! requests are signed or sealed with cas-auth's `NtlmSession` in the client role, and
+    //! the server's responses must verify / unseal with it.
+
+    use super::*;
+    use cas_auth::ntlm::messages::{AuthenticateMessage, ChallengeMessage, NegotiateMessage};
+    use cas_auth::ntlm::{NegotiateFlags, NtlmSession, Role, crypto};
+    use cas_auth::spnego;
+
+    /// impacket's flags: Unicode, NTLM, sign, seal, always sign, extended session security,
+    /// target info, 128-bit, key exchange, 56-bit.
+    const FLAGS: NegotiateFlags = NegotiateFlags(0xe208_8235);
+
+    fn negotiate() -> Vec<u8> {
+        NegotiateMessage {
+            flags: FLAGS,
+            domain: None,
+            workstation: None,
+            version: None,
+        }
+        .encode()
+    }
+
+    /// The AUTHENTICATE for `challenge` and the client's session.
+    fn authenticate(challenge: &[u8], password: &str) -> (Vec<u8>, NtlmSession) {
+        let c = ChallengeMessage::parse(challenge, 1 << 16).unwrap();
+        let nt = nt_hash_of(password);
+        let mut blob = vec![1, 1, 0, 0, 0, 0, 0, 0];
+        blob.extend_from_slice(&c.target_info.timestamp().unwrap().to_le_bytes());
+        blob.extend_from_slice(&[0x5c; 8]);
+        blob.extend_from_slice(&[0; 4]);
+        blob.extend_from_slice(&c.target_info.encode());
+        blob.extend_from_slice(&[0; 4]);
+        let key = crypto::ntowf_v2(&nt, "alice", "CAS");
+        let proof = crypto::ntlmv2_proof(&key, &c.server_challenge, &blob);
+        let base = crypto::ntlmv2_session_base_key(&key, &proof);
+        let random = [0x42; 16];
+        // RC4 is symmetric: "decrypting" the random key under the base key encrypts it.
+        let encrypted = crypto::exported_session_key(&base, &random, c.flags);
+        let mut nt_response = proof.to_vec();
+        nt_response.extend_from_slice(&blob);
+        let msg = AuthenticateMessage {
+            flags: c.flags,
+            lm_response: vec![0; 24],
+            nt_response,
+            domain: "CAS".into(),
+            user: "alice".into(),
+            workstation: "WS01".into(),
+            encrypted_session_key: encrypted.to_vec(),
+            version: None,
+            mic: None,
+        };
+        (
+            msg.encode(),
+            NtlmSession::new(&random, c.flags, Role::Client),
+        )
+    }
+
+    fn verifier(auth_type: AuthType, level: AuthLevel, token: Vec<u8>) -> AuthVerifier {
+        AuthVerifier {
+            trailer: SecTrailer {
+                auth_type,
+                auth_level: level,
+                auth_pad_length: 0,
+                auth_reserved: 0,
+                auth_context_id: 79231,
+            },
+            credentials: Bytes::from(token),
+        }
+    }
+
+    fn token_of(b: &Bytes) -> (AuthVerifier, Pdu) {
+        let pdu = decode(b).pdu;
+        let auth = match &pdu {
+            Pdu::BindAck(a) | Pdu::AlterContextResp(a) => a.auth.clone().unwrap(),
+            other => panic!("no verifier in {other:?}"),
+        };
+        (auth, pdu)
+    }
+
+    /// A request protected at `level` with the client's session.
+    fn protected_request(
+        session: &mut NtlmSession,
+        auth_type: AuthType,
+        level: AuthLevel,
+        call_id: u32,
+        opnum: u16,
+        stub: &[u8],
+    ) -> Vec<u8> {
+        let pad = SecTrailer::pad_for(stub.len(), 16);
+        let mut v = verifier(auth_type, level, vec![0; 16]);
+        v.trailer.auth_pad_length = pad;
+        let mut bytes = encode(
+            &Pdu::Request(Request {
+                alloc_hint: stub.len() as u32,
+                context_id: 0,
+                opnum,
+                object: None,
+                stub_data: Bytes::copy_from_slice(stub),
+                auth: Some(v),
+            }),
+            &header(PacketType::Request, call_id),
+        );
+        let len = bytes.len();
+        let trailer_at = len - 16 - 8;
+        let (signed, sig) = bytes.split_at_mut(len - 16);
+        let s = if level == AuthLevel::PKT_PRIVACY {
+            let (before, rest) = signed.split_at_mut(24);
+            let (data, after) = rest.split_at_mut(trailer_at - 24);
+            session.seal_parts(before, data, after)
+        } else {
+            session.sign_parts(&[signed])
+        };
+        sig.copy_from_slice(&s);
+        bytes
+    }
+
+    /// The stub of a protected response, checked with the client's session.
+    fn open_response(session: &mut NtlmSession, level: AuthLevel, pdu: &Bytes) -> Bytes {
+        let mut bytes = pdu.to_vec();
+        let len = bytes.len();
+        let auth_length = u16::from_le_bytes([bytes[10], bytes[11]]) as usize;
+        assert_eq!(auth_length, 16);
+        let trailer_at = len - 16 - 8;
+        let (signed, sig) = bytes.split_at_mut(len - 16);
+        if level == AuthLevel::PKT_PRIVACY {
+            let (before, rest) = signed.split_at_mut(24);
+            let (data, after) = rest.split_at_mut(trailer_at - 24);
+            session.unseal_parts(before, data, after, sig).unwrap();
+        } else {
+            session.verify_parts(&[signed], sig).unwrap();
+        }
+        match decode(&Bytes::from(bytes)).pdu {
+            Pdu::Response(r) => r.stub_data,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// bind(NEGOTIATE) → bind_ack(CHALLENGE) → auth3(AUTHENTICATE), as impacket does.
+    fn ntlm_association(level: AuthLevel, password: &str) -> (Association, NtlmSession) {
+        let mut a = Association::new(config(), 1);
+        let mut bind = bind_pdu(
+            vec![mgmt_context(0, SyntaxId::NDR)],
+            Some(verifier(AuthType::NTLM, level, negotiate())),
+        );
+        bind[3] |= PfcFlags::SUPPORT_HEADER_SIGN.0;
+        a.handle_input(NOW, &bind);
+        let out = drain(&mut a);
+        let (auth, pdu) = token_of(&out[0]);
+        assert_eq!(auth.trailer.auth_type, AuthType::NTLM);
+        assert_eq!(auth.trailer.auth_context_id, 79231);
+        assert_eq!(&auth.credentials[..8], b"NTLMSSP\0");
+        // Header signing is echoed when the client offers it.
+        assert!(
+            decode(&out[0])
+                .header
+                .pfc_flags
+                .contains(PfcFlags::SUPPORT_HEADER_SIGN)
+        );
+        let Pdu::BindAck(ack) = pdu else { panic!() };
+        assert_eq!(ack.results[0], ContextResult::accept(SyntaxId::NDR));
+        let (token, session) = authenticate(&auth.credentials, password);
+        a.handle_input(
+            NOW,
+            &encode(
+                &Pdu::Auth3(rpch_framing::pdu::Auth3 {
+                    pad: [0; 4],
+                    auth: Some(verifier(AuthType::NTLM, level, token)),
+                }),
+                &header(PacketType::Auth3, 1),
+            ),
+        );
+        // rpc_auth_3 has no answer.
+        assert!(drain(&mut a).is_empty());
+        (a, session)
+    }
+
+    #[test]
+    fn ntlm_integrity_and_privacy_round_trips() {
+        for level in [AuthLevel::PKT_INTEGRITY, AuthLevel::PKT_PRIVACY] {
+            let (mut a, mut client) = ntlm_association(level, "Passw0rd!");
+            assert!(matches!(
+                &events(&mut a)[..],
+                [Event::Bound { .. }, Event::Authenticated { user, level: l, .. }]
+                    if user == "alice" && *l == level
+            ));
+            assert_eq!(a.user(), Some("alice"));
+            // Several calls: the sequence numbers advance in step on both sides.
+            for call_id in 2..6 {
+                let req = protected_request(
+                    &mut client,
+                    AuthType::NTLM,
+                    level,
+                    call_id,
+                    4,
+                    &hex("0a000000 00010000"),
+                );
+                a.handle_input(NOW, &req);
+                let out = drain(&mut a);
+                let stub = open_response(&mut client, level, &out[0]);
+                assert_eq!(&stub[12..22], b"localhost\0", "level {level:?}");
+            }
+            // A flipped bit in the stub: sec_pkg_error fault, and the association ends
+            // (its RC4 state is spent).
+            let mut req = protected_request(&mut client, AuthType::NTLM, level, 9, 0, &[0; 4]);
+            req[25] ^= 1;
+            a.handle_input(NOW, &req);
+            let out = drain(&mut a);
+            assert_eq!(fault_status(&out[0]), FaultStatus::SEC_PKG_ERROR);
+            assert!(a.is_closed());
+        }
+    }
+
+    #[test]
+    fn unsigned_request_on_a_signing_context_is_refused() {
+        let (mut a, _) = ntlm_association(AuthLevel::PKT_INTEGRITY, "Passw0rd!");
+        a.handle_input(NOW, &request(2, 0, &[]));
+        assert_eq!(fault_status(&drain(&mut a)[0]), FaultStatus::ACCESS_DENIED);
+    }
+
+    #[test]
+    fn connect_level_needs_no_verifier() {
+        let (mut a, _) = ntlm_association(AuthLevel::CONNECT, "Passw0rd!");
+        a.handle_input(NOW, &request(2, 0, &[]));
+        let out = drain(&mut a);
+        let d = decode(&out[0]);
+        assert_eq!(d.header.auth_length, 0);
+        assert!(matches!(d.pdu, Pdu::Response(_)));
+    }
+
+    #[test]
+    fn wrong_password_refuses_the_following_calls() {
+        let (mut a, mut client) = ntlm_association(AuthLevel::PKT_INTEGRITY, "wrong");
+        assert!(events(&mut a).iter().any(|e| matches!(
+            e,
+            Event::AuthenticationFailed { reason } if reason.contains("credentials")
+        )));
+        let req = protected_request(
+            &mut client,
+            AuthType::NTLM,
+            AuthLevel::PKT_INTEGRITY,
+            2,
+            0,
+            &[],
+        );
+        a.handle_input(NOW, &req);
+        assert_eq!(fault_status(&drain(&mut a)[0]), FaultStatus::ACCESS_DENIED);
+    }
+
+    #[test]
+    fn unknown_auth_type_and_level_get_bind_nak() {
+        for (t, l) in [
+            (AuthType::KERBEROS, AuthLevel::PKT_INTEGRITY),
+            (AuthType::NTLM, AuthLevel::CALL),
+        ] {
+            let mut a = Association::new(config(), 1);
+            a.handle_input(
+                NOW,
+                &bind_pdu(
+                    vec![mgmt_context(0, SyntaxId::NDR)],
+                    Some(verifier(t, l, negotiate())),
+                ),
+            );
+            let Pdu::BindNak(nak) = decode(&drain(&mut a)[0]).pdu else {
+                panic!()
+            };
+            assert_eq!(
+                nak.reject_reason,
+                RejectReason::AUTHENTICATION_TYPE_NOT_RECOGNIZED
+            );
+        }
+    }
+
+    /// Samba's shape: SPNEGO (auth_type 9) at privacy, a BTFN context, the third leg in
+    /// alter_context with mechListMIC, and our mechListMIC in alter_context_resp.
+    #[test]
+    fn spnego_through_alter_context() {
+        let level = AuthLevel::PKT_PRIVACY;
+        let mut a = Association::new(config(), 1);
+        let init = spnego::encode_init(&[spnego::NTLM_OID], Some(&negotiate()));
+        a.handle_input(
+            NOW,
+            &bind_pdu(
+                vec![
+                    mgmt_context(0, SyntaxId::NDR),
+                    mgmt_context(
+                        1,
+                        SyntaxId::bind_time_feature_negotiation(BindTimeFeatures(3)),
+                    ),
+                ],
+                Some(verifier(AuthType::SPNEGO, level, init)),
+            ),
+        );
+        let (auth, pdu) = token_of(&drain(&mut a)[0]);
+        let Pdu::BindAck(ack) = pdu else { panic!() };
+        assert_eq!(ack.results[1].result, ContextResultCode::NEGOTIATE_ACK);
+        let (state, token, _) = spnego::parse_response(&auth.credentials).unwrap();
+        assert_eq!(state, Some(1), "accept-incomplete");
+        let (auth_msg, mut client) = authenticate(&token.unwrap(), "Passw0rd!");
+        // mechTypes as DER: SEQUENCE { OID NTLMSSP }, what the MIC covers.
+        let mut mech_types = vec![0x30, 2 + spnego::NTLM_OID.len() as u8, 0x06];
+        mech_types.push(spnego::NTLM_OID.len() as u8);
+        mech_types.extend_from_slice(spnego::NTLM_OID);
+        let mic = client.sign(&mech_types);
+        let resp = spnego::encode_response(
+            spnego::NegState::AcceptIncomplete,
+            false,
+            Some(&auth_msg),
+            Some(&mic),
+        );
+        let alter = Pdu::AlterContext(Bind {
+            max_xmit_frag: 4280,
+            max_recv_frag: 4280,
+            assoc_group_id: 0,
+            contexts: vec![mgmt_context(0, SyntaxId::NDR)],
+            auth: Some(verifier(AuthType::SPNEGO, level, resp)),
+        });
+        a.handle_input(NOW, &encode(&alter, &header(PacketType::AlterContext, 2)));
+        let (auth, _) = token_of(&drain(&mut a)[0]);
+        let (state, _, server_mic) = spnego::parse_response(&auth.credentials).unwrap();
+        assert_eq!(state, Some(0), "accept-completed");
+        client.verify(&mech_types, &server_mic.unwrap()).unwrap();
+        client.reset();
+        let req = protected_request(&mut client, AuthType::SPNEGO, level, 3, 0, &[]);
+        a.handle_input(NOW, &req);
+        let stub = open_response(&mut client, level, &drain(&mut a)[0]);
+        assert_eq!(stub.len(), 40);
+    }
+}

@@ -26,6 +26,8 @@
 //! virtual connection, and the client reconnects.
 
 pub mod association;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod mgmt;
 pub mod security;
 pub mod settings;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::imap_store::index::to_crlf;
 use cas_imap_proto::encode::to_bytes;
 
 const NESTED: &str = "From: Alice <alice@example.com>\n\
