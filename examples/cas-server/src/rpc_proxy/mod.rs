@@ -832,7 +832,22 @@ where
                     };
                     Outcome::Reply(r, next)
                 }
-                other => reply(refusal(other, record)),
+                other => {
+                    // Drain the body so the connection survives the 401: NTLM clients
+                    // (requests-ntlm, Outlook) resend the POST with each handshake leg on
+                    // the same connection.
+                    let refused = refusal(other, record);
+                    let drained =
+                        http::read_body(stream, buf, body_len as usize, ctx.settings.idle_timeout)
+                            .await
+                            .is_ok();
+                    let next = if drained && head.keep_alive {
+                        Next::Continue
+                    } else {
+                        Next::Close
+                    };
+                    Outcome::Reply(refused, next)
+                }
             }
         }
         Route::Autoconfig => {
