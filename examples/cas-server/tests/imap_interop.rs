@@ -375,7 +375,6 @@ fn fetchmail(server: &ImapServer, implicit_tls: bool, out_dir: &Path) -> Output 
 }
 
 #[test]
-#[ignore = "cas-server answers FETCH BODY[TEXT] of a short message with a quoted string (`* 5 FETCH (BODY[TEXT] \"This message has no line end after its last line.\")`); fetchmail 6.4 reads only literals there and times out after 30 s. Send message sections as literals, as Dovecot does."]
 fn fetchmail_imap_keep_over_imaps_and_starttls() {
     if !client_available("fetchmail_imap", "fetchmail", &["--version"]) {
         return;

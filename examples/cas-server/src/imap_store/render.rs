@@ -25,7 +25,7 @@ use cas_imap_proto::body::{
 };
 use cas_imap_proto::command::FetchAttribute;
 use cas_imap_proto::response::FetchItem;
-use cas_imap_proto::types::{IString, ModSeq, NString, Section, SectionText};
+use cas_imap_proto::types::{IString, Literal, LiteralMode, ModSeq, NString, Section, SectionText};
 use mail_parser::{HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
 use super::flags::SystemFlags;
@@ -291,6 +291,16 @@ fn nstring(bytes: &[u8]) -> NString<'static> {
     NString(Some(IString::from_bytes(bytes.to_vec())))
 }
 
+/// Message data (`BODY[...]`, `BINARY[...]`, `RFC822`, `RFC822.HEADER`, `RFC822.TEXT`) is
+/// always sent as a literal, never quoted, however short: fetchmail 6.4 reads only a literal
+/// there and stalls on `BODY[TEXT] "..."` until its timeout, and Dovecot does the same. Data
+/// holding NUL stays a `literal8` (`~{n}`), the only form that can carry it.
+fn message_data(bytes: &[u8]) -> NString<'static> {
+    let literal = Literal::new(bytes.to_vec(), LiteralMode::Sync)
+        .unwrap_or_else(|_| Literal::new_binary(bytes.to_vec(), LiteralMode::Sync));
+    NString(Some(IString::Literal(literal)))
+}
+
 fn nstring_opt(value: Option<&str>) -> NString<'static> {
     match value {
         Some(v) => nstring(v.as_bytes()),
@@ -328,14 +338,14 @@ fn render_item(
         FetchAttribute::BodyStructure => {
             FetchItem::BodyStructure(Box::new(parsed.ok_or_else(missing)?.body_structure.clone()))
         }
-        FetchAttribute::Rfc822 => FetchItem::Rfc822(nstring(data)),
+        FetchAttribute::Rfc822 => FetchItem::Rfc822(message_data(data)),
         FetchAttribute::Rfc822Header => {
             let root = &parsed.ok_or_else(missing)?.root;
-            FetchItem::Rfc822Header(nstring(slice(data, root.header)))
+            FetchItem::Rfc822Header(message_data(slice(data, root.header)))
         }
         FetchAttribute::Rfc822Text => {
             let root = &parsed.ok_or_else(missing)?.root;
-            FetchItem::Rfc822Text(nstring(slice(data, root.body)))
+            FetchItem::Rfc822Text(message_data(slice(data, root.body)))
         }
         FetchAttribute::BodySection {
             section, partial, ..
@@ -347,7 +357,7 @@ fn render_item(
                 None => NString(None),
                 Some(c) => {
                     let c = apply_partial(&c, partial.map(|p| (p.offset, p.length.get())));
-                    nstring(c)
+                    message_data(c)
                 }
             };
             FetchItem::BodySection {
@@ -364,7 +374,7 @@ fn render_item(
             // cas-imap-proto's item carries the part and the data.
             FetchItem::Binary {
                 section: part.clone(),
-                data: NString(Some(IString::from_bytes(decoded.to_vec()))),
+                data: message_data(&decoded),
             }
         }
         FetchAttribute::BinarySize { part } => {

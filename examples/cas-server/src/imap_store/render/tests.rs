@@ -266,3 +266,93 @@ fn cache_is_bounded_lru() {
     assert!(cache.get(&key(2)).is_none());
     assert!(cache.get(&key(1)).is_some());
 }
+
+/// Regression (fetchmail interop): message data is a literal even when it is short and
+/// quotable. fetchmail 6.4 waited 30 s on `BODY[TEXT] "This message has no line end..."`.
+#[test]
+fn message_data_is_always_a_literal() {
+    let (data, p) = parsed("Subject: short\n\nThis message has no line end after its last line.");
+    let meta = MessageMeta {
+        uid: 5,
+        flags: MessageFlags::default(),
+        modseq: 1,
+        size: data.len() as u64,
+        internal_date: 0,
+    };
+    let render = |item: FetchAttribute<'static>| {
+        let rendered = render_item(&item, &meta, false, Some(&p), Some(&data)).unwrap();
+        String::from_utf8(to_bytes(&rendered)).unwrap()
+    };
+    let body_section = |text: Option<SectionText<'static>>, partial| FetchAttribute::BodySection {
+        peek: true,
+        section: section(&[], text),
+        partial,
+    };
+    let text = "This message has no line end after its last line.";
+    assert_eq!(
+        render(body_section(Some(SectionText::Text), None)),
+        format!("BODY[TEXT] {{{}}}\r\n{text}", text.len())
+    );
+    assert_eq!(
+        render(body_section(Some(SectionText::Header), None)),
+        "BODY[HEADER] {18}\r\nSubject: short\r\n\r\n"
+    );
+    let partial = Some(cas_imap_proto::command::PartialRange {
+        offset: 5,
+        length: NonZeroU32::new(7).unwrap(),
+    });
+    assert_eq!(
+        render(body_section(Some(SectionText::Text), partial)),
+        "BODY[TEXT]<5> {7}\r\nmessage"
+    );
+    // An empty section is still a literal (`{0}`), not `""`.
+    let (empty, p_empty) = parsed("Subject: none\n\n");
+    let rendered = render_item(
+        &body_section(Some(SectionText::Text), None),
+        &meta,
+        false,
+        Some(&p_empty),
+        Some(&empty),
+    )
+    .unwrap();
+    assert_eq!(to_bytes(&rendered), b"BODY[TEXT] {0}\r\n");
+    assert_eq!(
+        render(FetchAttribute::Rfc822Text),
+        format!("RFC822.TEXT {{{}}}\r\n{text}", text.len())
+    );
+    assert_eq!(
+        render(FetchAttribute::Rfc822Header),
+        "RFC822.HEADER {18}\r\nSubject: short\r\n\r\n"
+    );
+    assert!(render(FetchAttribute::Rfc822).starts_with(&format!("RFC822 {{{}}}\r\n", data.len())));
+    assert_eq!(
+        render(FetchAttribute::Binary {
+            peek: true,
+            part: part(&[1]),
+            partial: None,
+        }),
+        format!("BINARY[1] {{{}}}\r\n{text}", text.len())
+    );
+    // A section that does not exist is still NIL.
+    assert_eq!(
+        render(FetchAttribute::BodySection {
+            peek: true,
+            section: section(&[3], None),
+            partial: None,
+        }),
+        "BODY[3] NIL"
+    );
+}
+
+/// Binary content with NUL keeps the `literal8` form, the only one that can carry it.
+#[test]
+fn message_data_with_nul_is_a_literal8() {
+    let NString(Some(IString::Literal(literal))) = message_data(b"a\0b") else {
+        panic!("message data must be a literal");
+    };
+    assert!(literal.is_binary());
+    let NString(Some(IString::Literal(literal))) = message_data(b"ab") else {
+        panic!("message data must be a literal");
+    };
+    assert!(!literal.is_binary());
+}
