@@ -435,6 +435,50 @@ fn impacket_mgmt_through_the_proxy_to_the_builtin_backend() {
         // inq_if_ids lists at least the management interface itself.
         assert!(stdout(&out).contains("if_id"), "{auth}: {}", stdout(&out));
     }
+    // RPC-level NTLM inside the NTLM-authenticated tunnel: signed, then sealed PDUs, and
+    // enough calls that the answers (~100 bytes each) exceed the 64 KiB receive window.
+    for level in ["integrity", "privacy"] {
+        let out = oa_client(
+            &url,
+            ("localhost", port),
+            "alice",
+            &alice,
+            "ntlm",
+            "mgmt",
+            &[level, "1000"],
+        );
+        assert_ok(&out, &server);
+        let text = stdout(&out);
+        let received: usize = text
+            .lines()
+            .find_map(|l| l.strip_prefix("received "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{level}: no byte count in {text}"));
+        assert!(
+            received > 65_536,
+            "{level}: only {received} bytes came back"
+        );
+    }
+    // The backend logged RPC-level NTLM (auth type 10) at both levels (5 integrity, 6 privacy).
+    // (Colour codes removed: tracing may put them between a field's name and its value.)
+    let log: String = server
+        .log()
+        .split('\u{1b}')
+        .map(|part| match part.strip_prefix('[') {
+            Some(rest) => rest.split_once('m').map_or(rest, |(_, text)| text),
+            None => part,
+        })
+        .collect();
+    for level in ["level=5", "level=6"] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("RPC-level authentication succeeded")
+                    && l.contains("alice")
+                    && l.contains("auth_type=10")
+                    && l.contains(level)),
+            "{level} not in the backend's log:\n{log}"
+        );
+    }
 }
 
 #[test]

@@ -7,8 +7,10 @@ the proxy is TARGET_HOST:TARGET_PORT, which goes into the `?server:port` query. 
 
 - calls N SIZE: bind, then N calls (opnum 1) with SIZE-byte stubs; each answer must be the
   same bytes (the test backend echoes). Prints "ok <bytes sent>".
-- mgmt: bind the DCE/RPC management interface and call inq_if_ids with impacket's own
-  `mgmt` module; prints the interface UUIDs.
+- mgmt [LEVEL [CALLS]]: bind the DCE/RPC management interface and call inq_if_ids with
+  impacket's own `mgmt` module; prints the interface UUIDs. LEVEL (none, integrity or
+  privacy) adds RPC-level NTLM inside the HTTP tunnel (signed or sealed PDUs); CALLS more
+  inq_if_ids calls follow, and "received <bytes>" counts the PDU bytes that came back.
 - refused: connecting must fail; prints "refused <first line of the proxy's answer>".
 - kill-out: bind, start a call the backend never answers (opnum 8), close the OUT channel's
   socket, and wait until the proxy closes the IN channel; prints "in-closed <seconds>".
@@ -25,20 +27,35 @@ import time
 
 from impacket.dcerpc.v5 import mgmt, transport
 from impacket.dcerpc.v5.rpch import RPCProxyClientException
+from impacket.dcerpc.v5.rpcrt import (
+    RPC_C_AUTHN_LEVEL_PKT_INTEGRITY,
+    RPC_C_AUTHN_LEVEL_PKT_PRIVACY,
+    RPC_C_AUTHN_WINNT,
+)
 from impacket.http import AUTH_BASIC, AUTH_NTLM
 from impacket.uuid import bin_to_string, uuidtup_to_bin
+
+RPC_LEVELS = {
+    "integrity": RPC_C_AUTHN_LEVEL_PKT_INTEGRITY,
+    "privacy": RPC_C_AUTHN_LEVEL_PKT_PRIVACY,
+}
 
 # Any interface: the test backend accepts every bind.
 ECHO_IFACE = uuidtup_to_bin(("12345778-1234-abcd-ef00-0123456789ac", "1.0"))
 
 
-def connect(proxy_url, host, port, user, password, auth):
+def connect(proxy_url, host, port, user, password, auth, rpc_level="none"):
     rpctransport = transport.DCERPCTransportFactory("ncacn_http:%s[%s]" % (host, port))
     rpctransport.set_rpc_proxy_url(proxy_url)
     rpctransport.set_credentials(user, password, "")
     rpctransport.set_auth_type(AUTH_BASIC if auth == "basic" else AUTH_NTLM)
     rpctransport.set_connect_timeout(30)
     dce = rpctransport.get_dce_rpc()
+    if rpc_level != "none":
+        # RPC-level NTLM with the same credentials, on top of the HTTP-level authentication.
+        dce.set_credentials(user, password, "")
+        dce.set_auth_type(RPC_C_AUTHN_WINNT)
+        dce.set_auth_level(RPC_LEVELS[rpc_level])
     dce.connect()
     return rpctransport, dce
 
@@ -60,14 +77,28 @@ def main():
         print("connected, but a refusal was expected")
         return 1
 
-    rpctransport, dce = connect(proxy_url, host, port, user, password, auth)
+    rpc_level = args[0] if mode == "mgmt" and args else "none"
+    rpctransport, dce = connect(proxy_url, host, port, user, password, auth, rpc_level)
     if mode == "mgmt":
+        received = [0]
+        recv = rpctransport.recv
+
+        def counting_recv(*a, **kw):
+            data = recv(*a, **kw)
+            received[0] += len(data)
+            return data
+
+        rpctransport.recv = counting_recv
         dce.bind(mgmt.MSRPC_UUID_MGMT)
         resp = mgmt.hinq_if_ids(dce)
         vector = resp["if_id_vector"]
         print("if_ids", vector["count"])
         for entry in vector["if_id"]:
             print("if_id", bin_to_string(entry["Uuid"]), entry["VersMajor"], entry["VersMinor"])
+        for _ in range(int(args[1]) if len(args) > 1 else 0):
+            again = mgmt.hinq_if_ids(dce)["if_id_vector"]
+            assert again["count"] == vector["count"], (again["count"], vector["count"])
+        print("received", received[0])
         dce.disconnect()
         return 0
 
