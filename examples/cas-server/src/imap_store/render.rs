@@ -374,7 +374,7 @@ fn render_item(
             // cas-imap-proto's item carries the part and the data.
             FetchItem::Binary {
                 section: part.clone(),
-                data: message_data(&decoded),
+                data: message_data(decoded),
             }
         }
         FetchAttribute::BinarySize { part } => {
