@@ -44,6 +44,8 @@ impl ImapServer {
                 "127.0.0.1:0",
                 "--pop3s-listen",
                 "127.0.0.1:0",
+                "--https-listen",
+                "127.0.0.1:0",
             ])
             .args([
                 "--imap-listen",

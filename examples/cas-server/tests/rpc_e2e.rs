@@ -24,6 +24,12 @@ fn start() -> (Server, u16) {
         format!("127.0.0.1:{pop3}"),
         "--pop3s-listen".to_owned(),
         format!("127.0.0.1:{pop3s}"),
+        "--https-listen".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--imap-listen".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--imaps-listen".to_owned(),
+        "127.0.0.1:0".to_owned(),
         "--rpc-backend-listen".to_owned(),
         format!("127.0.0.1:{rpc}"),
     ];
