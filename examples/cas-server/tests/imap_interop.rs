@@ -55,8 +55,6 @@ impl ImapServer {
             ])
             // The demo's RPC backend ports are fixed too; tests run in parallel.
             .args(["--rpc-backend-listen", "127.0.0.1:0"])
-            // So is the demo's HTTPS (Outlook Anywhere) listener, 8443.
-            .args(["--https-listen", "127.0.0.1:0"])
             .arg("--port-file")
             .arg(&port_file)
             .env("RUST_LOG", "debug")
