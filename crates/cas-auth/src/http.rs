@@ -520,7 +520,7 @@ impl HttpAuthenticator {
                             .verify(types, &mic)
                             .map_err(|_| HttpAuthError::MechListMic)?;
                         let ours = session.sign(types);
-                        session.reset();
+                        session.restart_rc4_after_mech_list_mic();
                         Some(ours)
                     }
                     _ if mic_required => return Err(HttpAuthError::MechListMic),

@@ -422,6 +422,7 @@ https_listen = "127.0.0.1:8443"
 # idle_timeout_secs = 120             # IIS connectionTimeout default
 # backend_connect_timeout_secs = 10
 # max_connections = 4096
+# tls13_session_tickets = false       # on: TLS 1.3 resumption, but Samba's ncacn_http client stalls
 [rpc_backend]
 # The built-in RPC server behind the Outlook Anywhere proxy: the DCE/RPC management
 # interface (mgmt) on Exchange's RPC ports, reachable through the proxy as

@@ -164,8 +164,14 @@ impl Server {
             &settings.log_dir,
             settings.log_rotation,
         );
+        let oa_acceptor = match &settings.tls {
+            Some(paths) if !settings.outlook_anywhere.tls13_session_tickets => Some(
+                crate::tls::load_acceptor_with_tickets(&paths.cert, &paths.key, false)?,
+            ),
+            _ => acceptor.clone(),
+        };
         let outlook_anywhere =
-            crate::rpc_proxy::Endpoint::bind(Arc::new(oa_ctx), acceptor.clone()).await?;
+            crate::rpc_proxy::Endpoint::bind(Arc::new(oa_ctx), oa_acceptor).await?;
         let mut server = Self::bind_with(
             Arc::new(ctx),
             acceptor,

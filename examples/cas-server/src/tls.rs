@@ -39,6 +39,17 @@ pub enum TlsError {
 /// Builds a TLS acceptor (TLS 1.2 and 1.3, ring provider) from a PEM certificate chain and
 /// key.
 pub fn load_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
+    load_acceptor_with_tickets(cert, key, true)
+}
+
+/// [`load_acceptor`], choosing whether TLS 1.3 session tickets (NewSessionTicket messages
+/// right after the handshake, for resumption) are sent. TLS 1.2 session-ID resumption is
+/// unaffected.
+pub fn load_acceptor_with_tickets(
+    cert: &Path,
+    key: &Path,
+    tls13_session_tickets: bool,
+) -> Result<TlsAcceptor, TlsError> {
     let chain = CertificateDer::pem_file_iter(cert)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| TlsError::Cert {
@@ -56,10 +67,13 @@ pub fn load_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
         message: e.to_string(),
     })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
+    let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(chain, key_der)?;
+    if !tls13_session_tickets {
+        config.send_tls13_tickets = 0;
+    }
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 

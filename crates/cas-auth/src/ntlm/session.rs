@@ -202,13 +202,25 @@ impl NtlmSession {
         }
     }
 
-    /// Starts both directions afresh: new RC4 states, sequence numbers 0, not broken.
+    /// Restarts both directions' RC4 keystreams from their sealing keys, keeping the
+    /// sequence numbers (and a broken session broken).
     ///
-    /// SPNEGO requires this after the `mechListMIC` exchange (MS-SPNG §3.3.5.1), so that
-    /// the application's first message is signed as if it were the first.
-    pub fn reset(&mut self) {
+    /// SPNEGO requires this once the `mechListMIC`s are exchanged (MS-SPNG §3.3.5.1): the
+    /// application's first signed or sealed message uses the RC4 state the MIC started
+    /// from, but the sequence number after it (Windows, Samba and pyspnego all do this; a
+    /// peer that also restarted the numbers would be off by one).
+    pub fn restart_rc4_after_mech_list_mic(&mut self) {
         let key = *self.exported_session_key.expose();
-        *self = NtlmSession::new(&key, self.flags, self.role);
+        let (send_c2s, recv_c2s) = match self.role {
+            Role::Server => (false, true),
+            Role::Client => (true, false),
+        };
+        let send_seq = self.send.seq;
+        let recv_seq = self.recv.seq;
+        self.send = Direction::new(&key, self.flags, send_c2s);
+        self.recv = Direction::new(&key, self.flags, recv_c2s);
+        self.send.seq = send_seq;
+        self.recv.seq = recv_seq;
     }
 
     /// The negotiated flags the keys were derived with.
@@ -377,6 +389,30 @@ mod tests {
             "54 e5 01 65 bf 19 36 dc 99 60 20 c1 81 1b 0f 06 fb 5f",
             "01 00 00 00 7f b3 8e c5 c5 5d 49 76 00 00 00 00",
         );
+    }
+
+    #[test]
+    fn rc4_restart_after_mech_list_mic_keeps_sequence_numbers() {
+        // After a MIC (seq 0) and the restart, §4.2.4.4's plaintext seals to the same
+        // ciphertext as a first message (keystream from offset 0) but carries seq 1.
+        let flags = NegotiateFlags(0xe28a_8233);
+        let mut client = NtlmSession::new(&[0x55; 16], flags, Role::Client);
+        let mut server = NtlmSession::new(&[0x55; 16], flags, Role::Server);
+        let mech_types = b"30 0c 06 0a 2b 06 01 04 01 82 37 02 02 0a";
+        server.verify(mech_types, &client.sign(mech_types)).unwrap();
+        client.verify(mech_types, &server.sign(mech_types)).unwrap();
+        client.restart_rc4_after_mech_list_mic();
+        server.restart_rc4_after_mech_list_mic();
+        let mut data = plaintext();
+        let sig = client.seal(&mut data);
+        assert_eq!(
+            data,
+            hex("54 e5 01 65 bf 19 36 dc 99 60 20 c1 81 1b 0f 06 fb 5f")
+        );
+        assert_eq!(sig[12..], 1u32.to_le_bytes());
+        server.unseal(&mut data, &sig).unwrap();
+        assert_eq!(data, plaintext());
+        assert_eq!((server.recv_sequence(), server.send_sequence()), (2, 1));
     }
 
     #[test]

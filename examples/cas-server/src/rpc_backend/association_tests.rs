@@ -806,7 +806,7 @@ mod security {
         let (state, _, server_mic) = spnego::parse_response(&auth.credentials).unwrap();
         assert_eq!(state, Some(0), "accept-completed");
         client.verify(&mech_types, &server_mic.unwrap()).unwrap();
-        client.reset();
+        client.restart_rc4_after_mech_list_mic();
         let req = protected_request(&mut client, AuthType::SPNEGO, level, 3, 0, &[]);
         a.handle_input(NOW, &req);
         let stub = open_response(&mut client, level, &drain(&mut a)[0]);

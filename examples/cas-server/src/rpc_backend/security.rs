@@ -288,9 +288,9 @@ impl SecurityContext {
                         s.verify(types, &mic)
                             .map_err(|_| AuthFailure::MechListMic)?;
                         let ours = s.sign(types);
-                        // MS-SPNG §3.3.5.1: the mechListMIC exchange restarts the
-                        // per-message sequence numbers and RC4 states.
-                        s.reset();
+                        // MS-SPNG §3.3.5.1: the first protected PDU reuses the RC4
+                        // state the MICs started from, with the next sequence numbers.
+                        s.restart_rc4_after_mech_list_mic();
                         Some(ours)
                     }
                     _ if *mic_required => return Err(AuthFailure::MechListMic),

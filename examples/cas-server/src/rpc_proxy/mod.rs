@@ -128,6 +128,8 @@ pub struct OutlookAnywhereSection {
     pub backend_connect_timeout_secs: Option<u64>,
     /// Most simultaneous HTTP connections (default 4096).
     pub max_connections: Option<usize>,
+    /// Send TLS 1.3 session tickets on the HTTPS listener (default false).
+    pub tls13_session_tickets: Option<bool>,
 }
 
 /// Resolved endpoint settings.
@@ -152,6 +154,10 @@ pub struct EndpointSettings {
     pub backend_connect_timeout: Duration,
     /// Most simultaneous connections; more are closed at once. Default 4096.
     pub max_connections: usize,
+    /// Whether the HTTPS listener sends TLS 1.3 session tickets. Default off: Samba's
+    /// `ncacn_http` client (4.17) stalls on the first response after them, and RPC over
+    /// HTTP channels live for hours, so resumption would save little.
+    pub tls13_session_tickets: bool,
 }
 
 impl Default for EndpointSettings {
@@ -165,6 +171,7 @@ impl Default for EndpointSettings {
             idle_timeout: Duration::from_secs(120),
             backend_connect_timeout: Duration::from_secs(10),
             max_connections: 4096,
+            tls13_session_tickets: false,
         }
     }
 }
@@ -247,6 +254,7 @@ impl EndpointSettings {
                 1 << 20,
                 4096,
             )?,
+            tls13_session_tickets: s.tls13_session_tickets.unwrap_or(d.tls13_session_tickets),
         };
         if let (Some(a), Some(b)) = (out.https_listen, out.http_listen)
             && a == b
