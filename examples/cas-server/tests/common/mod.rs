@@ -346,12 +346,17 @@ pub fn client_available(test: &str, program: &str, probe: &[&str]) -> bool {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok();
+        // Success, not just a spawned process: `python3 -c "import impacket"` runs and fails
+        // when only the module is missing.
+        .is_ok_and(|status| status.success());
     if !works {
         if std::env::var("CAS_REQUIRE_INTEROP").as_deref() == Ok("1") {
             panic!("{test}: interop client `{program}` is missing and CAS_REQUIRE_INTEROP=1");
         }
-        eprintln!("SKIP {test}: `{program}` is not installed");
+        eprintln!(
+            "SKIP {test}: `{program} {}` failed: not installed",
+            probe.join(" ")
+        );
     }
     works
 }
