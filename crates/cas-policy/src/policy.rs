@@ -644,8 +644,11 @@ mod tests {
             )
             .is_allowed()
         );
-        assert!(p.authorize_rpc_target("mbx", 6001).is_allowed());
-        assert!(!p.authorize_rpc_target("mbx", 135).is_allowed());
+        // The default ValidPorts: this machine only.
+        assert!(p.authorize_rpc_target("localhost", 6001).is_allowed());
+        assert!(p.authorize_rpc_target("127.0.0.1", 593).is_allowed());
+        assert!(!p.authorize_rpc_target("localhost", 135).is_allowed());
+        assert!(!p.authorize_rpc_target("mbx", 6001).is_allowed());
     }
 
     #[test]

@@ -477,8 +477,10 @@ pub struct OutlookAnywhereSettings {
     /// `InternalClientsRequireSsl`: the same for internal clients; default false.
     #[serde(rename = "InternalClientsRequireSsl")]
     pub internal_clients_require_ssl: bool,
-    /// `ValidPorts`: the back-end `server:ports` the proxy may reach; default
-    /// `*:6001-6004` and `*:593` (Exchange's RPC ports and the endpoint mapper).
+    /// `ValidPorts`: the back-end `server:ports` the proxy may reach. Default: this
+    /// machine only (`localhost` and `127.0.0.1` on 6001-6004, Exchange's RPC ports, and
+    /// 593, the endpoint mapper), as Exchange fills it with the local server's names. A
+    /// `*` server lets every authenticated user reach any host on those ports.
     #[serde(rename = "ValidPorts")]
     pub valid_ports: Vec<RpcPortRange>,
 }
@@ -499,18 +501,16 @@ impl Default for OutlookAnywhereSettings {
             ssl_offloading: true,
             external_clients_require_ssl: false,
             internal_clients_require_ssl: false,
-            valid_ports: vec![
-                RpcPortRange {
-                    server: "*".into(),
-                    low: 6001,
-                    high: 6004,
-                },
-                RpcPortRange {
-                    server: "*".into(),
-                    low: 593,
-                    high: 593,
-                },
-            ],
+            valid_ports: ["localhost", "127.0.0.1"]
+                .into_iter()
+                .flat_map(|server| {
+                    [(6001, 6004), (593, 593)].map(|(low, high)| RpcPortRange {
+                        server: server.into(),
+                        low,
+                        high,
+                    })
+                })
+                .collect(),
         }
     }
 }
@@ -751,8 +751,10 @@ mod tests {
             })
             .unwrap_err();
         assert_eq!(e.key(), Some("OutlookAnywhere.ExternalHostname"));
-        assert!(oa.allows_rpc_target("mbx01", 6001));
-        assert!(oa.allows_rpc_target("mbx01", 593));
-        assert!(!oa.allows_rpc_target("mbx01", 445));
+        // The default ValidPorts: this machine only.
+        assert!(oa.allows_rpc_target("localhost", 6001));
+        assert!(oa.allows_rpc_target("127.0.0.1", 593));
+        assert!(!oa.allows_rpc_target("localhost", 445));
+        assert!(!oa.allows_rpc_target("mbx01", 6001));
     }
 }

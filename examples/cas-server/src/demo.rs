@@ -142,9 +142,8 @@ pub const DEMO_OUS: [(&str, &str); 2] = [("alice", "corp/sales"), ("bob", "corp/
 
 /// The RPC backends the demo's Outlook Anywhere proxy may reach: this machine only, by the
 /// names a client may use for it (impacket, given no server name, uses the NetBIOS computer
-/// name from the NTLM challenge), on Exchange's RPC ports and the endpoint mapper. Exchange's
-/// own default (`*:6001-6004`, `*:593`) would let any authenticated user reach any host on
-/// those ports through the proxy.
+/// name from the NTLM challenge), on Exchange's RPC ports and the endpoint mapper: the
+/// library default (`localhost`, `127.0.0.1`) plus the NetBIOS name.
 pub const DEMO_VALID_PORTS: [&str; 6] = [
     "localhost:6001-6004",
     "localhost:593",

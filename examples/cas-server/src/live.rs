@@ -84,6 +84,20 @@ fn read_policy(path: &Path) -> Result<Policy, String> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => PolicyConfig::default(),
         Err(e) => return Err(e.to_string()),
     };
+    let open: Vec<String> = config
+        .outlook_anywhere
+        .valid_ports
+        .iter()
+        .filter(|p| p.server == "*")
+        .map(|p| p.to_string())
+        .collect();
+    if !open.is_empty() {
+        tracing::warn!(
+            entries = %open.join(","),
+            "OutlookAnywhere.ValidPorts allows any server: every authenticated user can reach \
+             any host on these ports through the RPC proxy; list the RPC servers by name"
+        );
+    }
     Policy::new(config).map_err(|e| e.to_string())
 }
 

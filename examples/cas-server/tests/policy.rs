@@ -602,4 +602,29 @@ fn a_data_directory_without_policy_file_runs_with_exchange_defaults() {
     assert!(server.data_dir().join("policy.toml").exists());
     server.reload();
     login(&server, "alice", "AUTH");
+    // The defaults let the RPC proxy reach this machine only; a `*` server is warned about.
+    let shown = server.admin_ok(&["get-outlookanywhere", "--json"]);
+    let oa: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(
+        oa["ValidPorts"],
+        serde_json::json!([
+            "localhost:6001-6004",
+            "localhost:593",
+            "127.0.0.1:6001-6004",
+            "127.0.0.1:593"
+        ])
+    );
+    assert!(!server.log().contains("allows any server"));
+    server.admin_ok(&[
+        "set-outlookanywhere",
+        "--valid-ports",
+        "*:6001-6004,mbx01:593",
+    ]);
+    server.reload();
+    let log = server.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("allows any server") && l.contains("*:6001-6004")),
+        "{log}"
+    );
 }

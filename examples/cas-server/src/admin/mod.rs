@@ -435,7 +435,9 @@ pub struct OutlookAnywhereArgs {
     /// InternalClientsRequireSsl.
     #[arg(long, value_name = BOOL, value_parser = parse_bool)]
     pub internal_clients_require_ssl: Option<bool>,
-    /// Valid RPC proxy targets (the ValidPorts registry value), e.g. "*:6001-6004,*:593".
+    /// Valid RPC proxy targets (the ValidPorts registry value), e.g.
+    /// "mbx01:6001-6004,mbx01.example.com:6001-6004,mbx01:593". A `*` server lets any user
+    /// reach any host on those ports.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub valid_ports: Option<Vec<cas_policy::RpcPortRange>>,
 }
