@@ -27,12 +27,12 @@ use tokio::sync::broadcast;
 
 use super::ImapContext;
 use super::app::{ImapApp, Job};
-use crate::mime::BodyFormat;
 use crate::imap_store::{
     AppendRequest, Changes, CopyUid, DELIMITER, FetchOptions, FetchedMessage, FlagOperation,
     FolderChange, FolderInfo, FolderStatus, MessageFlags, SearchContext, Snapshot, StoreError,
     StoreOutcome, UserStore,
 };
+use crate::mime::BodyFormat;
 
 /// A logged-in user's mailboxes.
 #[derive(Clone, Debug)]

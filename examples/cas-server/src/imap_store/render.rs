@@ -24,6 +24,15 @@
 //! converter leaves alone (larger than [`crate::mime::MAX_CONVERTED_SIZE`], not parseable)
 //! are served as stored, also deterministically. The message on disk is never changed.
 //!
+//! RFC822.SIZE is always the exact size of the converted message: Exchange's
+//! `EnableExactRFC822Size = false` estimate (kept for POP3's LIST) does not apply, because
+//! IMAP clients fetch `<offset.length>` pieces up to RFC822.SIZE and check what they got, so
+//! an estimate would truncate messages. STATUS `SIZE` (RFC 8438) still sums the stored sizes
+//! kept in the index: it is asked for folders that are not selected (LIST-STATUS asks it for
+//! every folder), where converting every message would turn a cheap command into reading
+//! the whole mailbox; a converted message larger than the stored one makes it an
+//! underestimate.
+//!
 //! Converted bytes are kept in the same LRU as the structure, beside it, within a total byte
 //! budget ([`super::Limits::cache_converted_bytes`]): a client that fetches a large message
 //! in `<offset.length>` pieces, as Thunderbird does, gets every piece without a new
@@ -49,8 +58,8 @@ use mail_parser::{HeaderValue, Message, MessageParser, MessagePart, MimeHeaders,
 
 use super::flags::SystemFlags;
 use super::index::into_crlf;
-use crate::mime::{self, BodyFormat};
 use super::{FlagOperation, FolderName, MessageFlags, MessageMeta, StoreError, UserStore, dates};
+use crate::mime::{self, BodyFormat};
 
 /// Per-call options of [`UserStore::fetch`].
 #[derive(Clone, Debug, Default)]
@@ -176,13 +185,17 @@ impl MessageCache {
         }
     }
 
-    fn get(&self, key: &CacheKey) -> Option<(Arc<ParsedMessage>, Option<Arc<Vec<u8>>>)> {
+    /// The entry for `key` (its `parsed` is always set).
+    fn get(&self, key: &CacheKey) -> Option<Served> {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         inner.tick += 1;
         let tick = inner.tick;
         let entry = inner.map.get_mut(key)?;
         entry.used = tick;
-        Some((entry.parsed.clone(), entry.bytes.clone()))
+        Some(Served {
+            parsed: Some(entry.parsed.clone()),
+            bytes: entry.bytes.clone(),
+        })
     }
 
     fn insert(&self, key: CacheKey, parsed: Arc<ParsedMessage>, bytes: Option<Arc<Vec<u8>>>) {
@@ -282,11 +295,11 @@ pub(crate) fn served(
     let converts = format.converts();
     let mut parsed = None;
     let mut bytes = None;
-    if want_structure || (want_bytes && converts) {
-        if let Some((p, b)) = cache.get(&key) {
-            parsed = Some(p);
-            bytes = b;
-        }
+    if (want_structure || (want_bytes && converts))
+        && let Some(hit) = cache.get(&key)
+    {
+        parsed = hit.parsed;
+        bytes = hit.bytes;
     }
     // A converted message's structure is cached with its bytes, whatever was asked: its
     // size alone needs the conversion.

@@ -187,7 +187,8 @@ impl View<'_> {
             K::ModSeq { mod_seq, .. } => meta.modseq >= *mod_seq,
             K::Not(k) => !self.eval(k, msn, meta, content, source)?,
             K::Or(a, b) => {
-                self.eval(a, msn, meta, content, source)? || self.eval(b, msn, meta, content, source)?
+                self.eval(a, msn, meta, content, source)?
+                    || self.eval(b, msn, meta, content, source)?
             }
             K::And(keys) => {
                 for k in keys {
