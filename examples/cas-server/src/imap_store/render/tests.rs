@@ -389,15 +389,7 @@ Content-Transfer-Encoding: base64\n\
 aXRlbSxhbW91bnQKY29mZmVlLDQyCg==\n\
 --outer--\n";
 
-const FORMATS: [BodyFormat; 7] = [
-    BodyFormat::BestBodyFormat,
-    BodyFormat::TextOnly,
-    BodyFormat::HtmlOnly,
-    BodyFormat::HtmlAndTextAlternative,
-    BodyFormat::TextEnrichedOnly,
-    BodyFormat::TextEnrichedAndTextAlternative,
-    BodyFormat::Tnef,
-];
+use fuzzing::FORMATS;
 
 /// Leaf parts of a body structure: (part path, "TYPE/SUBTYPE", octets).
 fn leaves(bs: &BodyStructure<'_>, path: Vec<u32>, out: &mut Vec<(Vec<u32>, String, u32)>) {
@@ -752,4 +744,51 @@ fn served_messages_go_through_the_cache() {
     std::fs::remove_file(tmp.path().join("cur").join("m1")).unwrap();
     let gone = MessageLocation { uid: 2, ..at };
     assert!(served(&cache, &gone, format, true, true).unwrap().is_none());
+}
+
+/// MIME-ish messages: header lines, boundaries, encodings and bodies in any order, with
+/// arbitrary bytes between them.
+fn mime_like() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    let pieces = prop::sample::select(vec![
+        "Subject: s\n",
+        "From: Ann <a@example.test>\n",
+        "MIME-Version: 1.0\n",
+        "Content-Type: multipart/alternative; boundary=\"b\"\n",
+        "Content-Type: multipart/mixed; boundary=\"m\"\n",
+        "Content-Type: text/html; charset=utf-8\n",
+        "Content-Type: text/plain; charset=iso-8859-1\n",
+        "Content-Type: message/rfc822\n",
+        "Content-Type: application/pdf; name=\"a.pdf\"\n",
+        "Content-Disposition: attachment; filename=\"a.pdf\"\n",
+        "Content-Transfer-Encoding: base64\n",
+        "Content-Transfer-Encoding: quoted-printable\n",
+        "\n",
+        "\r\n",
+        "--b\n",
+        "--b--\n",
+        "--m\n",
+        "--m--\n",
+        "<p>x &amp; <b>y</b></p>\n",
+        "caf=C3=A9 =\n",
+        "aGVsbG8gd29ybGQ=\n",
+        "plain text line\n",
+        "caf\u{e9} <tag>\n",
+    ]);
+    let piece = prop_oneof![
+        4 => pieces.prop_map(|s| s.as_bytes().to_vec()),
+        1 => prop::collection::vec(any::<u8>(), 0..6),
+    ];
+    prop::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+
+    /// For any stored message and every format, the served message is consistent
+    /// ([`fuzzing::check_served`], also the `imap_fetch_render` fuzz target).
+    #[test]
+    fn any_message_is_served_consistently(raw in mime_like()) {
+        fuzzing::check_served(&raw);
+    }
 }
