@@ -37,8 +37,9 @@ use mail_parser::{MessageParser, MimeHeaders};
 /// times over); larger ones are sent as stored. 16 MiB.
 pub const MAX_CONVERTED_SIZE: u64 = 16 * 1024 * 1024;
 
-/// Exchange's `MessageRetrievalMimeFormat` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Exchange's `MessageRetrievalMimeFormat` values (the default is `BestBodyFormat`, as in
+/// Exchange).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum BodyFormat {
     /// `TextOnly`.
     TextOnly,
@@ -51,6 +52,7 @@ pub enum BodyFormat {
     /// `TextEnrichedAndTextAlternative`.
     TextEnrichedAndTextAlternative,
     /// `BestBodyFormat`: the message as stored.
+    #[default]
     BestBodyFormat,
     /// `Tnef`.
     Tnef,
@@ -60,6 +62,22 @@ impl BodyFormat {
     /// Whether messages are converted at all.
     pub fn converts(self) -> bool {
         self != BodyFormat::BestBodyFormat
+    }
+}
+
+/// cas-policy's `MessageRetrievalMimeFormat` as the converter's format (POP3 and IMAP).
+impl From<cas_policy::MimeFormat> for BodyFormat {
+    fn from(format: cas_policy::MimeFormat) -> Self {
+        use cas_policy::MimeFormat as M;
+        match format {
+            M::TextOnly => BodyFormat::TextOnly,
+            M::HtmlOnly => BodyFormat::HtmlOnly,
+            M::HtmlAndTextAlternative => BodyFormat::HtmlAndTextAlternative,
+            M::TextEnrichedOnly => BodyFormat::TextEnrichedOnly,
+            M::TextEnrichedAndTextAlternative => BodyFormat::TextEnrichedAndTextAlternative,
+            M::Tnef => BodyFormat::Tnef,
+            M::BestBodyFormat => BodyFormat::BestBodyFormat,
+        }
     }
 }
 

@@ -1308,3 +1308,146 @@ async fn authenticate_ntlm_with_sasl_ir() {
     }
     server.stop().await;
 }
+
+/// The literal of the one FETCH data item `name` in `line` (`* n FETCH (... NAME {k}\r\n...`).
+fn fetch_literal(line: &str, name: &str) -> String {
+    let at = line
+        .find(&format!("{name} {{"))
+        .unwrap_or_else(|| panic!("no {name} literal in {line}"));
+    let rest = &line[at + name.len() + 2..];
+    let close = rest.find('}').unwrap();
+    let size: usize = rest[..close].parse().unwrap();
+    let data = &rest[close + 3..];
+    assert!(data.len() >= size, "short literal in {line}");
+    data[..size].to_owned()
+}
+
+/// The number after `name ` in a FETCH line.
+fn fetch_number(line: &str, name: &str) -> u64 {
+    let at = line
+        .find(&format!("{name} "))
+        .unwrap_or_else(|| panic!("no {name} in {line}"));
+    line[at + name.len() + 1..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// `UID FETCH uid (RFC822.SIZE BODYSTRUCTURE BODY.PEEK[])`: (size, structure line, body).
+async fn fetch_served(c: &mut Client, uid: u32) -> (u64, String, String) {
+    let lines = c
+        .ok(&format!(
+            "UID FETCH {uid} (RFC822.SIZE BODYSTRUCTURE BODY.PEEK[])"
+        ))
+        .await;
+    let line = lines.iter().find(|l| l.contains(" FETCH (")).unwrap();
+    let size = fetch_number(line, "RFC822.SIZE");
+    let body = fetch_literal(line, "BODY[]");
+    let structure =
+        line[line.find("BODYSTRUCTURE").unwrap()..line.find("BODY[]").unwrap()].to_owned();
+    (size, structure, body)
+}
+
+/// ImapSettings MessageRetrievalMimeFormat: FETCH serves the converted message (its size,
+/// structure and bytes agree), the format is fixed when the mailbox is selected (a reload
+/// applies at the next SELECT), SEARCH looks at what the client sees, the Maildir is never
+/// changed and APPEND stores what the client sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mime_format_applies_per_selection() {
+    let fx = Fixture::with(
+        "[ImapSettings]\nMessageRetrievalMimeFormat = \"TextOnly\"\n",
+        Imap4Settings::default(),
+    );
+    let stored_before = fx.contents("alice", "");
+    let server = fx.start().await;
+    let mut c = server.login("alice", ALICE_PASSWORD).await;
+    c.ok("SELECT INBOX").await;
+    let found = c.ok("UID SEARCH SUBJECT \"Agenda and budget\"").await;
+    let uid = search(&found)[0];
+
+    let (size, structure, body) = fetch_served(&mut c, uid).await;
+    assert_eq!(size as usize, body.len(), "{body}");
+    assert!(structure.contains("(\"TEXT\" \"PLAIN\""), "{structure}");
+    assert!(!structure.contains("\"HTML\""), "{structure}");
+    assert!(structure.contains("\"CSV\""), "{structure}");
+    assert!(!body.contains("text/html") && body.contains("Subject: Agenda and budget"));
+    // SEARCH sees the converted text: the HTML markup is gone.
+    assert!(search(&c.ok("UID SEARCH BODY \"<h1>\"").await).is_empty());
+    assert_eq!(
+        search(&c.ok("UID SEARCH BODY \"Server move\"").await),
+        [uid]
+    );
+    let larger = c
+        .ok(&format!("UID SEARCH UID {uid} LARGER {}", size - 1))
+        .await;
+    assert_eq!(search(&larger), [uid]);
+    assert!(search(&c.ok(&format!("UID SEARCH UID {uid} LARGER {size}")).await).is_empty());
+    // Parts as BODY[n] sends them agree with the structure; BODY[1] is the plain text.
+    let lines = c
+        .ok(&format!("UID FETCH {uid} (BODY.PEEK[1] BINARY.SIZE[1])"))
+        .await;
+    let line = lines.iter().find(|l| l.contains(" FETCH (")).unwrap();
+    assert!(
+        fetch_literal(line, "BODY[1]").contains("Server move"),
+        "{line}"
+    );
+
+    // A reload to HtmlOnly: this selection keeps TextOnly.
+    fs::write(
+        fx.dir.join("policy.toml"),
+        "[ImapSettings]\nMessageRetrievalMimeFormat = \"HtmlOnly\"\n",
+    )
+    .unwrap();
+    fx.access.live_policy().reload(true);
+    assert_eq!(
+        fetch_served(&mut c, uid).await,
+        (size, structure.clone(), body.clone())
+    );
+    // The next SELECT takes the new format.
+    c.ok("SELECT INBOX").await;
+    let (html_size, html_structure, html_body) = fetch_served(&mut c, uid).await;
+    assert_eq!(html_size as usize, html_body.len());
+    assert!(html_structure.contains("\"HTML\""), "{html_structure}");
+    assert!(!html_structure.contains("\"PLAIN\""), "{html_structure}");
+    assert_eq!(search(&c.ok("UID SEARCH BODY \"<h1>\"").await), [uid]);
+
+    // Back to BestBodyFormat: the stored bytes (CRLF).
+    fs::write(fx.dir.join("policy.toml"), "").unwrap();
+    fx.access.live_policy().reload(true);
+    c.ok("EXAMINE INBOX").await;
+    let (stored_size, _, stored_body) = fetch_served(&mut c, uid).await;
+    let original = demo::sample_messages("alice")[1].clone();
+    let original = String::from_utf8(original).unwrap().replace('\n', "\r\n");
+    assert_eq!(stored_body, original);
+    assert_eq!(stored_size as usize, original.len());
+
+    // APPEND under a converting format stores what the client sent.
+    fs::write(
+        fx.dir.join("policy.toml"),
+        "[ImapSettings]\nMessageRetrievalMimeFormat = \"TextEnrichedOnly\"\n",
+    )
+    .unwrap();
+    fx.access.live_policy().reload(true);
+    c.ok("SELECT Drafts").await;
+    let message =
+        b"From: a@example.test\r\nSubject: draft\r\nContent-Type: text/html\r\n\r\n<p>Hi</p>\r\n";
+    c.ok(&format!(
+        "APPEND Drafts {{{}+}}\r\n{}",
+        message.len(),
+        String::from_utf8_lossy(message)
+    ))
+    .await;
+    assert_eq!(fx.contents("alice", "Drafts"), vec![message.to_vec()]);
+    let lines = c.ok("FETCH 1 (BODYSTRUCTURE)").await;
+    assert!(has(&lines, "\"ENRICHED\""), "{lines:?}");
+    c.ok("LOGOUT").await;
+    server.stop().await;
+    // The Maildir holds the messages as stored.
+    let mut after = fx.contents("alice", "");
+    let mut before = stored_before;
+    after.sort();
+    before.sort();
+    assert_eq!(after, before);
+}

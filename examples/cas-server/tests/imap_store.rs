@@ -501,6 +501,7 @@ fn fetch_renders_and_sets_seen() {
                 set_seen: true,
                 recent: &[1],
                 changed_since: None,
+                format: Default::default(),
             },
         )
         .unwrap();
@@ -540,6 +541,7 @@ fn search_keys() {
         recent: &[],
         saved: None,
         now: 0,
+        format: Default::default(),
     };
     let run = |k: SearchKey<'_>| user.search("INBOX", &k, &ctx).unwrap().0;
     use cas_imap_proto::types::AString;
@@ -872,6 +874,7 @@ fn search_each_key_kind() {
         recent: &[1],
         saved: Some(&[3]),
         now: 1_705_737_600 + 3_600,
+        format: Default::default(),
     };
     let run = |k: SearchKey<'_>| user.search("INBOX", &k, &ctx).unwrap().0;
     let a = |t: &'static str| AString::new(t.as_bytes()).unwrap();

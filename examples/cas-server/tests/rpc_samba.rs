@@ -123,10 +123,12 @@ fn samba_mgmt_through_the_proxy() {
     }
     let (server, port) = start();
     let alice = server.password("alice");
-    // HTTP-level NTLM and Basic; at the RPC level Samba's default (SPNEGO/NTLM, packet
-    // integrity), then privacy (seal) and connect. 200 calls stay under the receive window.
+    // HTTP-level NTLM, Negotiate (SPNEGO-wrapped NTLM: no realm, so no Kerberos) and Basic;
+    // at the RPC level Samba's default (SPNEGO/NTLM, packet integrity), then privacy (seal)
+    // and connect. 200 calls stay under the receive window.
     for (http_auth, rpc_flags) in [
         ("ntlm", ""),
+        ("negotiate", ""),
         ("basic", ""),
         ("ntlm", "seal"),
         ("ntlm", "connect"),
@@ -159,7 +161,11 @@ fn samba_mgmt_through_the_proxy() {
             "SPNEGO {level} not in the backend's log:\n{log}"
         );
     }
-    for scheme in ["scheme=\"NTLM\"", "scheme=\"Basic\""] {
+    for scheme in [
+        "scheme=\"NTLM\"",
+        "scheme=\"Negotiate\"",
+        "scheme=\"Basic\"",
+    ] {
         assert!(
             log.lines()
                 .any(|l| l.contains("HTTP login succeeded") && l.contains(scheme)),

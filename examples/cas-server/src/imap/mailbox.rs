@@ -32,6 +32,7 @@ use crate::imap_store::{
     FolderChange, FolderInfo, FolderStatus, MessageFlags, SearchContext, Snapshot, StoreError,
     StoreOutcome, UserStore,
 };
+use crate::mime::BodyFormat;
 
 /// A logged-in user's mailboxes.
 #[derive(Clone, Debug)]
@@ -65,6 +66,9 @@ pub(crate) struct Selected {
     max_uid: u32,
     /// `\Recent` UIDs of this session (IMAP4rev1), sorted.
     recent: Vec<u32>,
+    /// The MessageRetrievalMimeFormat messages are served in, fixed for the selection (see
+    /// [`ImapApp::selection_format`]).
+    format: BodyFormat,
 }
 
 impl Selected {
@@ -142,6 +146,7 @@ pub(crate) enum MailboxJob {
         id: CommandId,
         folder: String,
         read_only: bool,
+        format: BodyFormat,
         changes: broadcast::Receiver<FolderChange>,
         result: Result<Snapshot, StoreError>,
     },
@@ -465,6 +470,32 @@ fn uses_modseq(keys: &[SearchKey<'_>]) -> bool {
 }
 
 impl ImapApp {
+    /// The `MessageRetrievalMimeFormat` for a new selection: the user's effective IMAP
+    /// setting (ImapSettings, or the mailbox's own value when its ImapUseProtocolDefaults
+    /// is false; resolved as POP3 resolves its setting at login) in the policy in force now.
+    ///
+    /// It is taken once per SELECT/EXAMINE and kept until the mailbox is left, not looked
+    /// up per FETCH: mailbox, UIDVALIDITY and UID name one immutable message (RFC 9051
+    /// §2.3.1.1) and clients cache its data by UID, so within a selection a policy reload
+    /// must not make a message the client already fetched show another body structure,
+    /// size or bytes (a client that got BODYSTRUCTURE under one format and then `BODY[2]`
+    /// under another would get the wrong part). A reload applies from the next
+    /// SELECT/EXAMINE. Clients that keep message data across sessions keep what they
+    /// fetched before the change, as with Exchange. The session still ends at once when a
+    /// reload takes its access away (`before_input`).
+    fn selection_format(&self) -> BodyFormat {
+        let Some(user) = self.user.as_deref() else {
+            return BodyFormat::BestBodyFormat;
+        };
+        let settings = self
+            .ctx
+            .access
+            .policy()
+            .policy
+            .effective_settings(user, cas_policy::Protocol::Imap4);
+        BodyFormat::from(settings.message_retrieval_mime_format)
+    }
+
     fn store(&self) -> Option<UserStore> {
         self.mailboxes.as_ref().map(|m| m.store.clone())
     }
@@ -596,11 +627,13 @@ impl ImapApp {
                 let user = self.user.clone().unwrap_or_default();
                 let changes = self.ctx.store.notifier().subscribe(&user, &folder);
                 let claim_recent = !session.is_imap4rev2_enabled() && !examine;
+                let format = self.selection_format();
                 self.selected = None;
                 self.run(move |store| MailboxJob::Selected {
                     id,
                     folder: folder.clone(),
                     read_only: examine,
+                    format,
                     changes,
                     result: store.select(&folder, claim_recent),
                 });
@@ -853,6 +886,7 @@ impl ImapApp {
                 };
                 let folder = selected.folder.clone();
                 let recent = selected.recent.clone();
+                let format = selected.format;
                 let uids: Vec<u32> = session
                     .selected()
                     .map(|v| v.uids().map(|u| u.get()).collect())
@@ -874,6 +908,7 @@ impl ImapApp {
                         recent: &recent,
                         saved: saved.as_deref(),
                         now: now_unix(),
+                        format,
                     };
                     MailboxJob::Search {
                         id,
@@ -903,6 +938,7 @@ impl ImapApp {
                 let folder = selected.folder.clone();
                 let recent = selected.recent.clone();
                 let set_seen = !selected.read_only;
+                let format = selected.format;
                 let changed_since = modifiers.iter().find_map(|m| match m {
                     FetchModifier::ChangedSince(m) => Some(m.get()),
                     _ => None,
@@ -918,6 +954,7 @@ impl ImapApp {
                         set_seen,
                         recent: &recent,
                         changed_since,
+                        format,
                     };
                     let vanished = match (want_vanished, changed_since, requested) {
                         (true, Some(since), Some(set)) => store
@@ -1128,6 +1165,7 @@ impl ImapApp {
                 id,
                 folder,
                 read_only,
+                format,
                 changes,
                 result,
             } => match result {
@@ -1155,6 +1193,7 @@ impl ImapApp {
                         modseqs,
                         max_uid: snapshot.messages.last().map_or(0, |m| m.uid),
                         recent: snapshot.recent.clone(),
+                        format,
                     });
                     if let Err(e) = session.select(id, mailbox) {
                         self.selected = None;

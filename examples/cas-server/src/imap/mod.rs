@@ -19,6 +19,10 @@
 //! - SASL PLAIN, LOGIN and NTLM through cas-auth's step machines;
 //! - every mailbox command, answered from the store on the blocking pool (one job at a
 //!   time, through the driver's `wait`/`complete`);
+//! - the MessageRetrievalMimeFormat FETCH and SEARCH serve messages in: the user's effective
+//!   ImapSettings value, taken at SELECT/EXAMINE and kept for the selection, so a policy
+//!   reload never changes a message under a client within a session
+//!   ([`crate::imap_store::render`] converts);
 //! - push: while a mailbox is selected the store's change notifier is watched, and what
 //!   other sessions or deliveries into `new/` changed reaches the session's view (at once
 //!   during IDLE);

@@ -83,6 +83,10 @@ pub struct Limits {
     pub max_folders: usize,
     /// Parsed message structures kept in the FETCH cache, for all users. Default 512.
     pub cache_entries: usize,
+    /// Octets of messages converted to a `MessageRetrievalMimeFormat` kept in the FETCH
+    /// cache beside their structure, for all users. Default
+    /// [`render::DEFAULT_CONVERTED_BYTES`] (64 MiB).
+    pub cache_converted_bytes: usize,
     /// Messages one MULTIAPPEND may carry. Default 1 000.
     pub max_append_messages: usize,
 }
@@ -95,6 +99,7 @@ impl Default for Limits {
             max_keywords: 256,
             max_folders: 1_000,
             cache_entries: 512,
+            cache_converted_bytes: render::DEFAULT_CONVERTED_BYTES,
             max_append_messages: 1_000,
         }
     }
@@ -246,7 +251,10 @@ impl ImapStore {
 
     /// A store signalling `notifier` (the watcher's per-poll store shares the real one's).
     fn with_notifier(root: &Path, config: StoreConfig, notifier: ChangeNotifier) -> Self {
-        let cache = MessageCache::new(config.limits.cache_entries);
+        let cache = MessageCache::with_byte_budget(
+            config.limits.cache_entries,
+            config.limits.cache_converted_bytes,
+        );
         Self {
             inner: Arc::new(Inner {
                 root: root.to_path_buf(),

@@ -7,9 +7,37 @@
 //! client receives). What FETCH needs from the parse is kept in a [`ParsedMessage`]: the
 //! envelope, both forms of the body structure, and a tree of byte ranges (header and body of
 //! every part, header fields) that `BODY[section]` is cut from. Parsed messages live in a
-//! bounded LRU [`MessageCache`] keyed by folder, UIDVALIDITY and UID, so a BODYSTRUCTURE after
-//! an ENVELOPE costs no parse; message bytes are read from disk only for items that need
-//! them.
+//! bounded LRU [`MessageCache`] keyed by folder, UIDVALIDITY, UID and body format, so a
+//! BODYSTRUCTURE after an ENVELOPE costs no parse; message bytes are read from disk only for
+//! items that need them.
+//!
+//! # `MessageRetrievalMimeFormat`
+//!
+//! Under a format other than `BestBodyFormat` ([`FetchOptions::format`]) the message FETCH
+//! serves is the stored one re-rendered by [`crate::mime::convert`] (the converter POP3's RETR
+//! uses), with its line ends made CRLF. Every data item is then cut from, parsed from or
+//! counted on that one converted message: `BODY[...]`, `BINARY[...]`, `RFC822*`, partial
+//! ranges, `RFC822.SIZE`, `BODY`/`BODYSTRUCTURE`, `ENVELOPE` and `BINARY.SIZE` agree with each
+//! other as they do for a stored message. The conversion is deterministic (its MIME boundaries
+//! derive from the stored bytes), so a message converted again after leaving the cache is the
+//! same bytes: clients cache message data by UID and must never see it change. Messages the
+//! converter leaves alone (larger than [`crate::mime::MAX_CONVERTED_SIZE`], not parseable)
+//! are served as stored, also deterministically. The message on disk is never changed.
+//!
+//! RFC822.SIZE is always the exact size of the converted message: Exchange's
+//! `EnableExactRFC822Size = false` estimate (kept for POP3's LIST) does not apply, because
+//! IMAP clients fetch `<offset.length>` pieces up to RFC822.SIZE and check what they got, so
+//! an estimate would truncate messages. STATUS `SIZE` (RFC 8438) still sums the stored sizes
+//! kept in the index: it is asked for folders that are not selected (LIST-STATUS asks it for
+//! every folder), where converting every message would turn a cheap command into reading
+//! the whole mailbox; a converted message larger than the stored one makes it an
+//! underestimate.
+//!
+//! Converted bytes are kept in the same LRU as the structure, beside it, within a total byte
+//! budget ([`super::Limits::cache_converted_bytes`]): a client that fetches a large message
+//! in `<offset.length>` pieces, as Thunderbird does, gets every piece without a new
+//! conversion, and memory stays bounded. Stored messages (`BestBodyFormat`) are read from
+//! disk for each FETCH as before; only their structure is cached.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -31,6 +59,7 @@ use mail_parser::{HeaderValue, Message, MessageParser, MessagePart, MimeHeaders,
 use super::flags::SystemFlags;
 use super::index::into_crlf;
 use super::{FlagOperation, FolderName, MessageFlags, MessageMeta, StoreError, UserStore, dates};
+use crate::mime::{self, BodyFormat};
 
 /// Per-call options of [`UserStore::fetch`].
 #[derive(Clone, Debug, Default)]
@@ -41,6 +70,9 @@ pub struct FetchOptions<'a> {
     pub recent: &'a [u32],
     /// CONDSTORE `CHANGEDSINCE`: only messages with a higher modseq are returned.
     pub changed_since: Option<u64>,
+    /// The `MessageRetrievalMimeFormat` messages are served in (the session's, fixed when
+    /// the mailbox was selected); `BestBodyFormat` serves them as stored.
+    pub format: BodyFormat,
 }
 
 /// One message's FETCH data.
@@ -88,60 +120,117 @@ pub struct ParsedMessage {
     body_structure: BodyStructure<'static>,
     body: BodyStructure<'static>,
     root: Node,
+    /// Octets of the message as served (the data parsed), for RFC822.SIZE of a converted
+    /// message.
+    size: u64,
 }
 
-type CacheKey = (PathBuf, u32, u32);
+/// Folder directory, UIDVALIDITY, UID and the format the message is served in: one stored
+/// message has one entry per format in use, so sessions under different formats (a policy
+/// reload, a per-mailbox override) never see each other's rendering.
+type CacheKey = (PathBuf, u32, u32, BodyFormat);
 
-/// A bounded LRU of parsed messages, shared by all sessions.
+/// Converted bytes kept in the cache by default, for all users: 64 MiB, four of the largest
+/// messages the converter takes ([`crate::mime::MAX_CONVERTED_SIZE`]).
+pub const DEFAULT_CONVERTED_BYTES: usize = 64 * 1024 * 1024;
+
+/// A bounded LRU of parsed messages (and of converted message bytes), shared by all
+/// sessions.
 #[derive(Debug)]
 pub struct MessageCache {
     capacity: usize,
+    byte_budget: usize,
     inner: Mutex<CacheInner>,
+}
+
+#[derive(Debug)]
+struct CacheEntry {
+    parsed: Arc<ParsedMessage>,
+    /// The served bytes of a converted message (never of a stored one: those are on disk).
+    bytes: Option<Arc<Vec<u8>>>,
+    used: u64,
 }
 
 #[derive(Debug, Default)]
 struct CacheInner {
     tick: u64,
-    map: HashMap<CacheKey, (Arc<ParsedMessage>, u64)>,
+    map: HashMap<CacheKey, CacheEntry>,
+    /// Sum of the `bytes` lengths held.
+    bytes: usize,
+}
+
+impl CacheInner {
+    fn remove(&mut self, key: &CacheKey) {
+        if let Some(entry) = self.map.remove(key) {
+            self.bytes -= entry.bytes.map_or(0, |b| b.len());
+        }
+    }
 }
 
 impl MessageCache {
-    /// A cache of at most `capacity` messages (0 disables it).
+    /// A cache of at most `capacity` messages (0 disables it), holding at most
+    /// [`DEFAULT_CONVERTED_BYTES`] of converted message bytes.
     pub fn new(capacity: usize) -> Self {
+        Self::with_byte_budget(capacity, DEFAULT_CONVERTED_BYTES)
+    }
+
+    /// A cache of at most `capacity` messages holding at most `byte_budget` octets of
+    /// converted messages (a converted message larger than that is not kept, its structure
+    /// is).
+    pub fn with_byte_budget(capacity: usize, byte_budget: usize) -> Self {
         Self {
             capacity,
+            byte_budget,
             inner: Mutex::new(CacheInner::default()),
         }
     }
 
-    fn get(&self, key: &CacheKey) -> Option<Arc<ParsedMessage>> {
+    /// The entry for `key` (its `parsed` is always set).
+    fn get(&self, key: &CacheKey) -> Option<Served> {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         inner.tick += 1;
         let tick = inner.tick;
-        let (parsed, used) = inner.map.get_mut(key)?;
-        *used = tick;
-        Some(parsed.clone())
+        let entry = inner.map.get_mut(key)?;
+        entry.used = tick;
+        Some(Served {
+            parsed: Some(entry.parsed.clone()),
+            bytes: entry.bytes.clone(),
+        })
     }
 
-    fn insert(&self, key: CacheKey, parsed: Arc<ParsedMessage>) {
+    fn insert(&self, key: CacheKey, parsed: Arc<ParsedMessage>, bytes: Option<Arc<Vec<u8>>>) {
         if self.capacity == 0 {
             return;
         }
+        let bytes = bytes.filter(|b| b.len() <= self.byte_budget);
+        let added = bytes.as_ref().map_or(0, |b| b.len());
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         inner.tick += 1;
         let tick = inner.tick;
-        if inner.map.len() >= self.capacity && !inner.map.contains_key(&key) {
+        inner.remove(&key);
+        while !inner.map.is_empty()
+            && (inner.map.len() >= self.capacity || inner.bytes + added > self.byte_budget)
+        {
             // O(capacity) eviction: the cache is small and a parse costs far more.
-            if let Some(oldest) = inner
+            let Some(oldest) = inner
                 .map
                 .iter()
-                .min_by_key(|(_, (_, used))| *used)
+                .min_by_key(|(_, e)| e.used)
                 .map(|(k, _)| k.clone())
-            {
-                inner.map.remove(&oldest);
-            }
+            else {
+                break;
+            };
+            inner.remove(&oldest);
         }
-        inner.map.insert(key, (parsed, tick));
+        inner.bytes += added;
+        inner.map.insert(
+            key,
+            CacheEntry {
+                parsed,
+                bytes,
+                used: tick,
+            },
+        );
     }
 
     /// Number of cached messages.
@@ -156,6 +245,98 @@ impl MessageCache {
     /// Whether the cache is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Octets of converted messages held.
+    pub fn converted_bytes(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .bytes
+    }
+}
+
+/// A message as it is served: its parsed structure and its bytes, each when asked for.
+pub(crate) struct Served {
+    pub(crate) parsed: Option<Arc<ParsedMessage>>,
+    pub(crate) bytes: Option<Arc<Vec<u8>>>,
+}
+
+impl Served {
+    /// RFC822.SIZE of the served message: the stored size (`stored_size`, from the index)
+    /// unless the message is converted, then the converted size (needs `parsed`).
+    pub(crate) fn size(&self, format: BodyFormat, stored_size: u64) -> u64 {
+        match &self.parsed {
+            Some(p) if format.converts() => p.size,
+            _ => stored_size,
+        }
+    }
+}
+
+/// Where a message lives, for [`served`].
+pub(crate) struct MessageLocation<'a> {
+    pub(crate) dir: &'a std::path::Path,
+    pub(crate) file_name: &'a str,
+    pub(crate) uidvalidity: u32,
+    pub(crate) uid: u32,
+}
+
+/// The message at `at` as served in `format`: its structure when `want_structure`, its
+/// bytes when `want_bytes`; `None` when it is gone from disk. Goes through the cache: the
+/// structure always, the bytes of converted messages within the cache's byte budget.
+pub(crate) fn served(
+    cache: &MessageCache,
+    at: &MessageLocation<'_>,
+    format: BodyFormat,
+    want_structure: bool,
+    want_bytes: bool,
+) -> Result<Option<Served>, StoreError> {
+    let key = (at.dir.to_path_buf(), at.uidvalidity, at.uid, format);
+    let converts = format.converts();
+    let mut parsed = None;
+    let mut bytes = None;
+    if (want_structure || (want_bytes && converts))
+        && let Some(hit) = cache.get(&key)
+    {
+        parsed = hit.parsed;
+        bytes = hit.bytes;
+    }
+    // A converted message's structure is cached with its bytes, whatever was asked: its
+    // size alone needs the conversion.
+    let need_parse = parsed.is_none() && (want_structure || converts);
+    if (want_bytes && bytes.is_none()) || need_parse {
+        let raw = match super::read_message(at.dir, at.file_name) {
+            Ok(raw) => raw,
+            // Gone since the metadata was read: nothing to serve.
+            Err(StoreError::Expunged) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let data = Arc::new(serve_form(raw, format));
+        if need_parse {
+            parsed = Some(Arc::new(parse_message(&data)));
+        }
+        if (need_parse || converts)
+            && let Some(p) = &parsed
+        {
+            // A converted message's bytes go in with its structure (a later BODY[] or
+            // partial piece needs no new conversion); a stored message's stay on disk.
+            cache.insert(key, p.clone(), converts.then(|| data.clone()));
+        }
+        bytes = Some(data);
+    }
+    Ok(Some(Served {
+        parsed: parsed.filter(|_| want_structure),
+        bytes: bytes.filter(|_| want_bytes),
+    }))
+}
+
+/// The stored message `raw` as it is served in `format`, line ends CRLF: converted by
+/// [`mime::convert`], or as stored when the format is `BestBodyFormat` or the converter
+/// leaves the message alone (too large, not parseable). Deterministic.
+pub fn serve_form(raw: Vec<u8>, format: BodyFormat) -> Vec<u8> {
+    match mime::convert(&raw, format) {
+        Some(converted) => into_crlf(converted),
+        None => into_crlf(raw),
     }
 }
 
@@ -172,12 +353,15 @@ fn needs_bytes(item: &FetchAttribute<'_>) -> bool {
     )
 }
 
-fn needs_structure(item: &FetchAttribute<'_>) -> bool {
+/// Whether the item needs the parsed structure; RFC822.SIZE does when the message is
+/// converted (the index knows only the stored size).
+fn needs_structure(item: &FetchAttribute<'_>, format: BodyFormat) -> bool {
     needs_bytes(item)
         || matches!(
             item,
             FetchAttribute::Envelope | FetchAttribute::Body | FetchAttribute::BodyStructure
         )
+        || (format.converts() && matches!(item, FetchAttribute::Rfc822Size))
 }
 
 /// Whether fetching the item sets `\Seen` (RFC 9051 §6.4.5: BODY[...] and BINARY[...] without
@@ -240,38 +424,39 @@ pub(crate) fn fetch(
     };
 
     let cache = &user.store().inner.cache;
+    let format = options.format;
+    let want_structure = items.iter().any(|i| needs_structure(i, format));
+    let want_bytes = items.iter().any(needs_bytes);
     let mut result = Vec::with_capacity(metas.len());
     for ((meta, seen_set), file_name) in metas.into_iter().zip(file_names) {
-        let key = (dir.clone(), uidvalidity, meta.uid);
-        let mut bytes: Option<Vec<u8>> = None;
-        let mut parsed: Option<Arc<ParsedMessage>> = None;
-        let want_structure = items.iter().any(needs_structure);
-        let want_bytes = items.iter().any(needs_bytes);
-        if want_structure {
-            parsed = cache.get(&key);
-        }
-        if want_bytes || (want_structure && parsed.is_none()) {
-            match super::read_message(&dir, &file_name) {
-                Ok(raw) => bytes = Some(into_crlf(raw)),
-                // Gone since the metadata was read: nothing to render.
-                Err(StoreError::Expunged) => continue,
-                Err(e) => return Err(e),
+        let message = if want_structure || want_bytes {
+            let at = MessageLocation {
+                dir: &dir,
+                file_name: &file_name,
+                uidvalidity,
+                uid: meta.uid,
+            };
+            match served(cache, &at, format, want_structure, want_bytes)? {
+                Some(m) => m,
+                None => continue,
             }
-        }
-        if want_structure && parsed.is_none() {
-            let p = Arc::new(parse_message(bytes.as_deref().unwrap_or_default()));
-            cache.insert(key, p.clone());
-            parsed = Some(p);
-        }
+        } else {
+            Served {
+                parsed: None,
+                bytes: None,
+            }
+        };
+        let size = message.size(format, meta.size);
         let mut rendered = Vec::with_capacity(items.len() + 1);
         let recent = options.recent.binary_search(&meta.uid).is_ok();
         for item in items {
             rendered.push(render_item(
                 item,
                 &meta,
+                size,
                 recent,
-                parsed.as_deref(),
-                bytes.as_deref(),
+                message.parsed.as_deref(),
+                message.bytes.as_deref().map(Vec::as_slice),
             )?);
         }
         if seen_set && !items.iter().any(|i| matches!(i, FetchAttribute::Flags)) {
@@ -312,9 +497,12 @@ fn istring(value: &str) -> IString<'static> {
     IString::from_bytes(value.as_bytes().to_vec())
 }
 
+/// One data item of a message; `size` is its RFC822.SIZE as served, `parsed` and `bytes`
+/// are the served message (converted or stored) when the item needs them.
 fn render_item(
     item: &FetchAttribute<'_>,
     meta: &MessageMeta,
+    size: u64,
     recent: bool,
     parsed: Option<&ParsedMessage>,
     bytes: Option<&[u8]>,
@@ -326,7 +514,7 @@ fn render_item(
         FetchAttribute::InternalDate => {
             FetchItem::InternalDate(dates::date_time_of(meta.internal_date))
         }
-        FetchAttribute::Rfc822Size => FetchItem::Rfc822Size(meta.size),
+        FetchAttribute::Rfc822Size => FetchItem::Rfc822Size(size),
         FetchAttribute::Uid => FetchItem::Uid(NonZeroU32::new(meta.uid).ok_or_else(missing)?),
         FetchAttribute::ModSeq => {
             FetchItem::ModSeq(ModSeq::new(meta.modseq.max(1)).map_err(|_| missing())?)
@@ -504,6 +692,7 @@ pub(crate) fn parse_message(data: &[u8]) -> ParsedMessage {
                 body_structure: structure_of(&message, 0, true),
                 body: structure_of(&message, 0, false),
                 root,
+                size: data.len() as u64,
             }
         }
         _ => {
@@ -536,6 +725,7 @@ pub(crate) fn parse_message(data: &[u8]) -> ParsedMessage {
                 body_structure: body.clone(),
                 body,
                 root,
+                size: data.len() as u64,
             }
         }
     }

@@ -9,14 +9,25 @@
 //! substrings of both the raw header value and its decoded form (RFC 2047 words decoded by
 //! mail-parser), and of the decoded text of the body parts (transfer encoding and charset
 //! removed) as well as the raw body, so a client finds what the user sees.
+//!
+//! Under a `MessageRetrievalMimeFormat` other than `BestBodyFormat`
+//! ([`SearchContext::format`]) the content keys (headers, BODY, TEXT, SENT*) and
+//! LARGER/SMALLER look at the message as FETCH serves it, converted
+//! ([`super::render::serve_form`]), not as stored: a client that finds a message by a word
+//! must find that word when it fetches the message, and a client that asked for messages
+//! LARGER than n must get RFC822.SIZE values above n. Converted messages come from and go to
+//! the FETCH cache.
 
 use cas_imap_proto::command::SearchKey;
 use cas_imap_proto::types::{SequenceSet, SequenceSetArg};
 use mail_parser::{Message, MessageParser, PartType};
 
+use std::sync::Arc;
+
 use super::flags::SystemFlags;
-use super::index::into_crlf;
+use super::render::{MessageLocation, served};
 use super::{FolderName, MessageMeta, StoreError, UserStore, dates};
+use crate::mime::BodyFormat;
 
 /// What SEARCH needs from the session.
 #[derive(Clone, Debug, Default)]
@@ -30,6 +41,9 @@ pub struct SearchContext<'a> {
     pub saved: Option<&'a [u32]>,
     /// Now, seconds since the epoch, for OLDER and YOUNGER (RFC 5032).
     pub now: i64,
+    /// The `MessageRetrievalMimeFormat` the session serves messages in: content and size
+    /// keys look at the message in that form.
+    pub format: BodyFormat,
 }
 
 pub(crate) fn search(
@@ -39,7 +53,7 @@ pub(crate) fn search(
     context: &SearchContext<'_>,
 ) -> Result<(Vec<u32>, u64), StoreError> {
     let folder_name = FolderName::parse(name)?;
-    let (metas, dir, max_uid) = {
+    let (metas, dir, max_uid, uidvalidity) = {
         let (mut folder, before) = user.open_folder(&folder_name)?;
         let mut metas = Vec::with_capacity(context.uids.len());
         for (i, &uid) in context.uids.iter().enumerate() {
@@ -53,10 +67,13 @@ pub(crate) fn search(
             }
         }
         let max_uid = folder.index.messages.last().map_or(0, |m| m.uid);
+        let uidvalidity = folder.index.uidvalidity;
         let dir = folder.dir.clone();
         user.finish_folder(&folder_name, &mut folder, before)?;
-        (metas, dir, max_uid)
+        (metas, dir, max_uid, uidvalidity)
     };
+    let cache = &user.store().inner.cache;
+    let format = context.format;
     let view = View {
         context,
         max_uid,
@@ -66,9 +83,26 @@ pub(crate) fn search(
     let mut highest = 0;
     for (msn, meta, file_name) in metas {
         let mut content = Content::Unread;
-        let hit = view.eval(key, msn, &meta, &mut content, &|| {
-            super::read_message(&dir, &file_name).map(into_crlf)
-        })?;
+        let at = MessageLocation {
+            dir: &dir,
+            file_name: &file_name,
+            uidvalidity,
+            uid: meta.uid,
+        };
+        let source = Source {
+            read: &|| {
+                served(cache, &at, format, false, true)?
+                    .and_then(|m| m.bytes)
+                    .ok_or(StoreError::Expunged)
+            },
+            size: &|| {
+                if !format.converts() {
+                    return Ok(Some(meta.size));
+                }
+                Ok(served(cache, &at, format, true, false)?.map(|m| m.size(format, meta.size)))
+            },
+        };
+        let hit = view.eval(key, msn, &meta, &mut content, &source)?;
         if hit {
             highest = highest.max(meta.modseq);
             matches.push(meta.uid);
@@ -83,7 +117,15 @@ enum Content {
     Unread,
     /// Gone from disk since the index was read: content keys do not match.
     Missing,
-    Read(Vec<u8>),
+    Read(Arc<Vec<u8>>),
+}
+
+/// How one message's served form is obtained, on first need.
+struct Source<'a> {
+    /// Its bytes (`Err(Expunged)` when gone).
+    read: &'a dyn Fn() -> Result<Arc<Vec<u8>>, StoreError>,
+    /// Its RFC822.SIZE (`None` when gone).
+    size: &'a dyn Fn() -> Result<Option<u64>, StoreError>,
 }
 
 struct View<'c> {
@@ -110,7 +152,7 @@ impl View<'_> {
         msn: u32,
         meta: &MessageMeta,
         content: &mut Content,
-        read: &dyn Fn() -> Result<Vec<u8>, StoreError>,
+        source: &Source<'_>,
     ) -> Result<bool, StoreError> {
         use SearchKey as K;
         let f = meta.flags.system;
@@ -136,27 +178,28 @@ impl View<'_> {
             K::Before(d) => day < dates::day_of(*d),
             K::On(d) => day == dates::day_of(*d),
             K::Since(d) => day >= dates::day_of(*d),
-            K::Larger(n) => meta.size > *n,
-            K::Smaller(n) => meta.size < *n,
+            K::Larger(n) => (source.size)()?.is_some_and(|size| size > *n),
+            K::Smaller(n) => (source.size)()?.is_some_and(|size| size < *n),
             K::Older(secs) => meta.internal_date <= self.context.now - i64::from(secs.get()),
             K::Younger(secs) => meta.internal_date >= self.context.now - i64::from(secs.get()),
             K::Uid(set) => in_set(set, meta.uid, self.max_uid, self.context.saved, meta.uid),
             K::SequenceSet(set) => in_set(set, msn, self.messages, self.context.saved, meta.uid),
             K::ModSeq { mod_seq, .. } => meta.modseq >= *mod_seq,
-            K::Not(k) => !self.eval(k, msn, meta, content, read)?,
+            K::Not(k) => !self.eval(k, msn, meta, content, source)?,
             K::Or(a, b) => {
-                self.eval(a, msn, meta, content, read)? || self.eval(b, msn, meta, content, read)?
+                self.eval(a, msn, meta, content, source)?
+                    || self.eval(b, msn, meta, content, source)?
             }
             K::And(keys) => {
                 for k in keys {
-                    if !self.eval(k, msn, meta, content, read)? {
+                    if !self.eval(k, msn, meta, content, source)? {
                         return Ok(false);
                     }
                 }
                 true
             }
             K::SentBefore(d) | K::SentOn(d) | K::SentSince(d) => {
-                let Some(message) = load(content, read)? else {
+                let Some(message) = load(content, source)? else {
                     return Ok(false);
                 };
                 let sent = sent_day(&message).unwrap_or(day);
@@ -167,25 +210,25 @@ impl View<'_> {
                     _ => sent >= want,
                 }
             }
-            K::From(s) => header_matches(content, read, "From", s.as_bytes())?,
-            K::To(s) => header_matches(content, read, "To", s.as_bytes())?,
-            K::Cc(s) => header_matches(content, read, "Cc", s.as_bytes())?,
-            K::Bcc(s) => header_matches(content, read, "Bcc", s.as_bytes())?,
-            K::Subject(s) => header_matches(content, read, "Subject", s.as_bytes())?,
+            K::From(s) => header_matches(content, source, "From", s.as_bytes())?,
+            K::To(s) => header_matches(content, source, "To", s.as_bytes())?,
+            K::Cc(s) => header_matches(content, source, "Cc", s.as_bytes())?,
+            K::Bcc(s) => header_matches(content, source, "Bcc", s.as_bytes())?,
+            K::Subject(s) => header_matches(content, source, "Subject", s.as_bytes())?,
             K::Header(field, s) => header_matches(
                 content,
-                read,
+                source,
                 &String::from_utf8_lossy(field.as_bytes()),
                 s.as_bytes(),
             )?,
             K::Body(s) => {
-                let Some(message) = load(content, read)? else {
+                let Some(message) = load(content, source)? else {
                     return Ok(false);
                 };
                 body_matches(&message, &needle(s.as_bytes()))
             }
             K::Text(s) => {
-                let Some(message) = load(content, read)? else {
+                let Some(message) = load(content, source)? else {
                     return Ok(false);
                 };
                 let n = needle(s.as_bytes());
@@ -205,10 +248,10 @@ impl View<'_> {
 /// Reads and parses the message if no key has yet; `None` when it is gone.
 fn load<'c>(
     content: &'c mut Content,
-    read: &dyn Fn() -> Result<Vec<u8>, StoreError>,
+    source: &Source<'_>,
 ) -> Result<Option<Message<'c>>, StoreError> {
     if matches!(content, Content::Unread) {
-        *content = match read() {
+        *content = match (source.read)() {
             Ok(bytes) => Content::Read(bytes),
             Err(StoreError::Expunged) => Content::Missing,
             Err(e) => return Err(e),
@@ -249,11 +292,11 @@ fn sent_day(message: &Message<'_>) -> Option<i64> {
 
 fn header_matches(
     content: &mut Content,
-    read: &dyn Fn() -> Result<Vec<u8>, StoreError>,
+    source: &Source<'_>,
     name: &str,
     value: &[u8],
 ) -> Result<bool, StoreError> {
-    let Some(message) = load(content, read)? else {
+    let Some(message) = load(content, source)? else {
         return Ok(false);
     };
     let n = needle(value);

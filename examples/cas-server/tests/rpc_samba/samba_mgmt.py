@@ -3,7 +3,7 @@ Outlook Anywhere proxy to an RPC server's management interface.
 
 usage: samba_mgmt.py PROXY_PORT SERVER SERVER_PORT USER PASSWORD HTTP_AUTH RPC_FLAGS CALLS EXPECT
 
-HTTP_AUTH is ntlm or basic (Samba's HttpAuthOption); RPC_FLAGS is the binding's RPC-level
+HTTP_AUTH is ntlm, negotiate or basic (Samba's HttpAuthOption); RPC_FLAGS is the binding's RPC-level
 protection ("" for Samba's default, or connect, sign, seal); CALLS is how many
 inq_if_ids calls to make after the first round (progress is printed every 50); EXPECT is
 ok or refused. Prints what each call returned; exits 0 when the outcome is the expected one.
