@@ -489,6 +489,7 @@ impl ImapApp {
         };
         let settings = self
             .ctx
+            .login
             .access
             .policy()
             .policy
