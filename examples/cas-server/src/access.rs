@@ -333,6 +333,50 @@ impl AccessControl {
     }
 }
 
+/// A value built from the policy in force (a protocol's session configuration), kept until
+/// a reload brings a new policy generation.
+pub struct PerGeneration<T> {
+    cache: Mutex<Option<(u64, Arc<T>)>>,
+}
+
+impl<T> Default for PerGeneration<T> {
+    fn default() -> Self {
+        Self {
+            cache: Mutex::new(None),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for PerGeneration<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PerGeneration").finish_non_exhaustive()
+    }
+}
+
+impl<T> PerGeneration<T> {
+    /// The value for the policy generation in force, built by `build` once per generation
+    /// (a failed build is not kept).
+    pub fn get_or_build<E>(
+        &self,
+        access: &AccessControl,
+        build: impl FnOnce(&Policy) -> Result<T, E>,
+    ) -> Result<Arc<T>, E> {
+        let version = access.policy();
+        let mut cache = match self.cache.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some((generation, value)) = cache.as_ref()
+            && *generation == version.generation
+        {
+            return Ok(value.clone());
+        }
+        let value = Arc::new(build(&version.policy)?);
+        *cache = Some((version.generation, value.clone()));
+        Ok(value)
+    }
+}
+
 /// A connection's place in its protocol's tracker; released on drop.
 pub struct Slot {
     access: Arc<AccessControl>,

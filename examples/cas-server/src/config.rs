@@ -406,6 +406,16 @@ pub enum Limit<T> {
     Value(T),
 }
 
+/// Overrides a protocol crate's limit `field` (`None`: unlimited) with `setting`;
+/// [`Limit::Default`] keeps the crate's value.
+pub fn apply_limit<T>(field: &mut Option<T>, setting: Limit<T>) {
+    match setting {
+        Limit::Default => {}
+        Limit::Unlimited => *field = None,
+        Limit::Value(v) => *field = Some(v),
+    }
+}
+
 /// Resolved POP3 settings (defaults left to `pop3_proto` where marked [`Limit::Default`] or
 /// `None`).
 #[derive(Debug, Clone, Default)]
@@ -885,6 +895,17 @@ mod tests {
 
     fn parse(text: &str) -> Result<FileConfig, ConfigError> {
         FileConfig::parse(text, Path::new("/etc/cas/cas-server.toml"))
+    }
+
+    #[test]
+    fn limits_override_only_when_set() {
+        let mut field = Some(5u32);
+        apply_limit(&mut field, Limit::Default);
+        assert_eq!(field, Some(5));
+        apply_limit(&mut field, Limit::Value(7));
+        assert_eq!(field, Some(7));
+        apply_limit(&mut field, Limit::Unlimited);
+        assert_eq!(field, None);
     }
 
     #[test]

@@ -82,6 +82,50 @@ pub trait SansIoSession: Send {
     }
 }
 
+/// Implements [`SansIoSession`] for a protocol crate's `ServerSession`, whose inherent
+/// methods have the shared names (DESIGN.md, "The common sans-IO shape"); `shutdown`
+/// closes with `$goodbye`. Methods the protocol overrides follow in braces.
+macro_rules! sans_io_session {
+    ($session:ty, $event:ty, $goodbye:expr $(, { $($extra:item)* })?) => {
+        impl $crate::driver::SansIoSession for $session {
+            type Event = $event;
+
+            fn handle_input(&mut self, now: ::std::time::Instant, data: &[u8]) {
+                <$session>::handle_input(self, now, data);
+            }
+            fn handle_eof(&mut self, now: ::std::time::Instant) {
+                <$session>::handle_eof(self, now);
+            }
+            fn handle_timeout(&mut self, now: ::std::time::Instant) {
+                <$session>::handle_timeout(self, now);
+            }
+            fn handle_tls_established(&mut self, now: ::std::time::Instant) {
+                <$session>::handle_tls_established(self, now);
+            }
+            fn shutdown(&mut self, now: ::std::time::Instant) {
+                <$session>::close(self, now, $goodbye);
+            }
+            fn poll_event(&mut self) -> Option<$event> {
+                <$session>::poll_event(self)
+            }
+            fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> usize {
+                <$session>::poll_transmit(self, buf)
+            }
+            fn poll_timeout(&self) -> Option<::std::time::Instant> {
+                <$session>::poll_timeout(self)
+            }
+            fn wants_input(&self) -> bool {
+                <$session>::wants_input(self)
+            }
+            fn is_closed(&self) -> bool {
+                <$session>::is_closed(self)
+            }
+            $($($extra)*)?
+        }
+    };
+}
+pub(crate) use sans_io_session;
+
 /// What the driver must do after an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Directive {

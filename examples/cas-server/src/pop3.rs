@@ -41,25 +41,28 @@
 //! protocol log.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use cas_auth::CredentialStore;
 use cas_auth::channel_binding::ChannelBindings;
 use cas_auth::ntlm::NtlmConfig;
-use cas_auth::sasl::{Mechanism, Step};
-use cas_policy::{AuthMechanism, Decision, Denial, LoginType, Policy, Protocol, SortOrder};
+use cas_auth::sasl::Mechanism;
+use cas_policy::{Denial, LoginType, Policy, Protocol, SortOrder};
 use pop3_proto::{
     CommandId, Event, Expire, MaildropEntry, Reply, Request, ResponseCode, SaslMechanism,
     ServerConfig, ServerSession, State, Uid,
 };
 use tokio::task::JoinHandle;
 
-use crate::access::{AccessControl, LoginFacts, Reauthorization, Slot};
-use crate::auth::{self, PasswordCheck, Refusal, SaslExchange, StartFailure};
-use crate::config::{Limit, Pop3Settings};
-use crate::driver::{Application, Directive, SansIoSession};
+use crate::access::{AccessControl, PerGeneration, Reauthorization, Slot};
+use crate::auth::{
+    self, Authorized, LoginRefusal, LoginServices, OpenFailure, SaslExchange, SaslProgress,
+    SaslRefusal, StartFailure,
+};
+use crate::config::{Pop3Settings, apply_limit};
+use crate::driver::{Application, Directive};
 use crate::mime::{self, BodyFormat};
 use crate::protolog::{LogEvent, REDACTED, SessionLog};
 use crate::store::{MailStore, Maildrop, MessageReader, StoreError};
@@ -67,40 +70,7 @@ use crate::store::{MailStore, Maildrop, MessageReader, StoreError};
 /// Bytes read from a message file per step.
 pub const MESSAGE_CHUNK: usize = 64 * 1024;
 
-impl SansIoSession for ServerSession {
-    type Event = Event;
-
-    fn handle_input(&mut self, now: Instant, data: &[u8]) {
-        ServerSession::handle_input(self, now, data);
-    }
-    fn handle_eof(&mut self, now: Instant) {
-        ServerSession::handle_eof(self, now);
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        ServerSession::handle_timeout(self, now);
-    }
-    fn handle_tls_established(&mut self, now: Instant) {
-        ServerSession::handle_tls_established(self, now);
-    }
-    fn shutdown(&mut self, now: Instant) {
-        ServerSession::close(self, now, "server shutting down");
-    }
-    fn poll_event(&mut self) -> Option<Event> {
-        ServerSession::poll_event(self)
-    }
-    fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> usize {
-        ServerSession::poll_transmit(self, buf)
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        ServerSession::poll_timeout(self)
-    }
-    fn wants_input(&self) -> bool {
-        ServerSession::wants_input(self)
-    }
-    fn is_closed(&self) -> bool {
-        ServerSession::is_closed(self)
-    }
-}
+crate::driver::sans_io_session!(ServerSession, Event, "server shutting down");
 
 /// Builds the session configuration from the `[pop3]` settings alone (Exchange's default
 /// policy). See [`session_config`].
@@ -162,13 +132,13 @@ pub fn session_config(
         .unwrap_or(pop.max_command_size as usize);
     limits.pre_auth_timeout = Some(pop.pre_authenticated_connection_timeout.as_duration());
     limits.authenticated_timeout = Some(pop.authenticated_connection_timeout.as_duration());
-    apply(&mut limits.pre_auth_timeout, settings.pre_auth_timeout);
-    apply(
+    apply_limit(&mut limits.pre_auth_timeout, settings.pre_auth_timeout);
+    apply_limit(
         &mut limits.authenticated_timeout,
         settings.authenticated_timeout,
     );
-    apply(&mut limits.max_bad_commands, settings.max_bad_commands);
-    apply(&mut limits.max_auth_failures, settings.max_auth_failures);
+    apply_limit(&mut limits.max_bad_commands, settings.max_bad_commands);
+    apply_limit(&mut limits.max_auth_failures, settings.max_auth_failures);
     if config.validate() == Err(pop3_proto::ConfigError::InvalidText("greeting"))
         && settings.greeting.is_none()
     {
@@ -181,32 +151,19 @@ pub fn session_config(
     Ok(config)
 }
 
-fn apply<T>(field: &mut Option<T>, setting: Limit<T>) {
-    match setting {
-        Limit::Default => {}
-        Limit::Unlimited => *field = None,
-        Limit::Value(v) => *field = Some(v),
-    }
-}
-
 /// What every POP3 connection of one server shares.
 pub struct Pop3Context {
     /// `[pop3]` settings of `cas-server.toml` (explicit values override the policy).
     pub settings: Pop3Settings,
     /// A certificate is configured: STLS is offered.
     pub stls_available: bool,
-    /// Account database.
-    pub credentials: Arc<dyn CredentialStore>,
     /// Mailboxes.
     pub store: Arc<dyn MailStore>,
-    /// NTLM acceptor settings; `None`: `AUTH NTLM` is refused (and not offered).
-    pub ntlm: Option<Arc<NtlmConfig>>,
-    /// The certificate's `tls-server-end-point` bindings, given to NTLM on TLS connections.
-    pub channel_bindings: Option<ChannelBindings>,
-    /// The client access policy and its enforcement state.
-    pub access: Arc<AccessControl>,
+    /// Accounts, NTLM, channel bindings and the access policy (NTLM `None`: `AUTH NTLM` is
+    /// refused and not offered).
+    pub login: LoginServices,
     /// The session configuration of the policy generation it was built for.
-    config_cache: Mutex<Option<(u64, Arc<ServerConfig>)>>,
+    config_cache: PerGeneration<ServerConfig>,
 }
 
 impl std::fmt::Debug for Pop3Context {
@@ -229,12 +186,9 @@ impl Pop3Context {
         let ctx = Self {
             settings,
             stls_available,
-            credentials,
             store,
-            ntlm,
-            channel_bindings,
-            access,
-            config_cache: Mutex::new(None),
+            login: LoginServices::new(credentials, ntlm, channel_bindings, access),
+            config_cache: PerGeneration::default(),
         };
         ctx.session_config()?;
         Ok(ctx)
@@ -243,47 +197,23 @@ impl Pop3Context {
     /// The session configuration for a new connection under the policy in force (built
     /// once per policy generation).
     pub fn session_config(&self) -> Result<Arc<ServerConfig>, pop3_proto::ConfigError> {
-        let version = self.access.policy();
-        let mut cache = match self.config_cache.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        if let Some((generation, config)) = cache.as_ref()
-            && *generation == version.generation
-        {
-            return Ok(config.clone());
-        }
-        let config = Arc::new(session_config(
+        let (settings, tls, ntlm) = (
             &self.settings,
             self.stls_available,
-            self.ntlm.is_some(),
-            &version.policy,
-        )?);
-        *cache = Some((version.generation, config.clone()));
-        Ok(config)
+            self.login.ntlm.is_some(),
+        );
+        self.config_cache
+            .get_or_build(&self.login.access, |policy| {
+                session_config(settings, tls, ntlm, policy)
+            })
     }
 }
 
-/// How a login attempt ended.
-enum LoginOutcome {
-    Accepted {
-        user: String,
-        maildrop: Arc<dyn Maildrop>,
-        view: MaildropView,
-        facts: LoginFacts,
-        generation: u64,
-    },
-    BadCredentials,
-    /// The policy (rules, PopEnabled, LoginType, throttle) refused the login.
-    Denied(Denial),
-    InUse {
-        user: String,
-    },
-    TemporaryFailure(String),
-}
+/// How a login attempt ended; what it opens is the user's locked maildrop and its view.
+type LoginOutcome = auth::LoginOutcome<(Arc<dyn Maildrop>, MaildropView)>;
 
 /// How the maildrop is shown to this session.
-struct MaildropView {
+pub(crate) struct MaildropView {
     /// POP3 message number − 1 → maildrop index (MessageRetrievalSortOrder).
     order: Vec<usize>,
     /// What LIST/STAT report, in message-number order.
@@ -307,10 +237,7 @@ enum Job {
     /// One SASL step ran; the mechanism is handed back.
     Sasl {
         id: CommandId,
-        machine: SaslExchange,
-        step: Step,
-        /// The login outcome when the step succeeded.
-        outcome: Option<LoginOutcome>,
+        stepped: auth::SaslStepped<(Arc<dyn Maildrop>, MaildropView)>,
     },
     /// A message chunk was read (or the message failed to open or read).
     Chunk {
@@ -367,8 +294,6 @@ pub struct Pop3App {
     view: Option<MaildropView>,
     reauth: Option<Reauthorization>,
     sasl: Option<SaslExchange>,
-    /// The mechanism of the SASL exchange under way.
-    sasl_mechanism: Option<AuthMechanism>,
     retrieval: Option<Retrieval>,
     pending: Option<JoinHandle<Done>>,
     /// Messages in the commit under way (for the log).
@@ -397,7 +322,7 @@ impl Pop3App {
     /// A fresh application for a connection between `endpoints`, holding `slot` (released
     /// when the application is dropped).
     pub fn new(ctx: Arc<Pop3Context>, endpoints: Endpoints, slot: Option<Slot>) -> Self {
-        let log = ctx.access.protocol_log(Protocol::Pop3).map(|log| {
+        let log = ctx.login.access.protocol_log(Protocol::Pop3).map(|log| {
             SessionLog::new(
                 log,
                 endpoints.local.to_string(),
@@ -414,7 +339,6 @@ impl Pop3App {
             view: None,
             reauth: None,
             sasl: None,
-            sasl_mechanism: None,
             retrieval: None,
             pending: None,
             deleting: 0,
@@ -453,31 +377,17 @@ impl Pop3App {
     fn on_request(&mut self, session: &mut ServerSession, id: CommandId, request: Request) {
         match request {
             Request::Login { user, password } => {
-                if let Decision::Deny(d) = self.ctx.access.check_throttle(&user, self.client_addr) {
-                    tracing::info!(peer = %self.peer, user = %user, reason = %d, "POP3 login throttled");
+                if let Err(d) =
+                    auth::check_login_throttle(&*self.ctx, &user, self.client_addr, &self.peer)
+                {
                     self.reply(session, id, denied_reply(&d));
                     return;
                 }
                 let ctx = self.ctx.clone();
                 let (client_addr, tls) = (self.client_addr, session.is_tls_active());
                 self.spawn(move || {
-                    let outcome = match auth::check_password(
-                        ctx.credentials.as_ref(),
-                        &ctx.access,
-                        &user,
-                        password.expose(),
-                        client_addr,
-                    ) {
-                        PasswordCheck::Good => authorize_and_open(
-                            &ctx,
-                            &user,
-                            AuthMechanism::UserPass,
-                            tls,
-                            client_addr,
-                        ),
-                        PasswordCheck::Bad => LoginOutcome::BadCredentials,
-                        PasswordCheck::Unavailable(e) => LoginOutcome::TemporaryFailure(e),
-                    };
+                    let outcome =
+                        auth::password_login(&*ctx, &user, password.expose(), tls, client_addr);
                     Job::Login { id, user, outcome }
                 });
             }
@@ -498,37 +408,24 @@ impl Pop3App {
                 mechanism,
                 initial_response,
             } => {
-                if let Decision::Deny(d) = self.ctx.access.check_throttle("", self.client_addr) {
-                    tracing::info!(peer = %self.peer, reason = %d, "POP3 AUTH throttled");
-                    self.reply(session, id, denied_reply(&d));
-                    return;
-                }
-                let kind = AuthMechanism::from_sasl_name(&mechanism);
-                // LoginType against the mechanism and TLS, before any credential is looked at.
-                if let Some(kind) = kind
-                    && let Decision::Deny(d) = auth::mechanism_allowed(
-                        &self.ctx.access,
-                        Protocol::Pop3,
-                        kind,
-                        session.is_tls_active(),
-                    )
-                {
-                    tracing::info!(peer = %self.peer, mechanism = %mechanism, reason = %d, "POP3 AUTH refused by policy");
-                    self.reply(session, id, denied_reply(&d));
-                    return;
-                }
-                let machine = match auth::start_mechanism(
+                let machine = match auth::start_sasl(
+                    &*self.ctx,
                     &mechanism,
-                    self.ctx.ntlm.as_ref(),
-                    self.ctx.channel_bindings.as_ref(),
                     session.is_tls_active(),
+                    self.client_addr,
+                    &self.peer,
+                    "POP3 AUTH",
                 ) {
                     Ok(machine) => machine,
-                    Err(StartFailure::NoRandomness) => {
+                    Err(SaslRefusal::Denied(d)) => {
+                        self.reply(session, id, denied_reply(&d));
+                        return;
+                    }
+                    Err(SaslRefusal::Failed(StartFailure::NoRandomness)) => {
                         self.reply(session, id, temp_failure());
                         return;
                     }
-                    Err(StartFailure::Unsupported) => {
+                    Err(SaslRefusal::Failed(StartFailure::Unsupported)) => {
                         self.reply(
                             session,
                             id,
@@ -540,7 +437,6 @@ impl Pop3App {
                         return;
                     }
                 };
-                self.sasl_mechanism = kind;
                 self.sasl_step(session, id, machine, initial_response);
             }
             Request::SaslResponse { data } => match self.sasl.take() {
@@ -605,38 +501,14 @@ impl Pop3App {
         &mut self,
         session: &ServerSession,
         id: CommandId,
-        mut machine: SaslExchange,
+        machine: SaslExchange,
         input: Option<Vec<u8>>,
     ) {
         let ctx = self.ctx.clone();
         let (client_addr, tls) = (self.client_addr, session.is_tls_active());
-        let mechanism = self.sasl_mechanism.unwrap_or(AuthMechanism::SaslPlain);
         self.spawn(move || {
-            let step = auth::sasl_step(
-                &mut machine,
-                ctx.credentials.as_ref(),
-                &ctx.access,
-                input.as_deref(),
-                client_addr,
-            );
-            let outcome = match &step {
-                Step::Success {
-                    authorization_id, ..
-                } => Some(authorize_and_open(
-                    &ctx,
-                    authorization_id,
-                    mechanism,
-                    tls,
-                    client_addr,
-                )),
-                _ => None,
-            };
-            Job::Sasl {
-                id,
-                machine,
-                step,
-                outcome,
-            }
+            let stepped = auth::sasl_login(&*ctx, machine, input.as_deref(), tls, client_addr);
+            Job::Sasl { id, stepped }
         });
     }
 
@@ -647,62 +519,32 @@ impl Pop3App {
         user: &str,
         outcome: LoginOutcome,
     ) {
-        let reply = match outcome {
-            LoginOutcome::Accepted {
-                user,
-                maildrop,
-                view,
-                facts,
-                generation,
-            } => {
-                let bound = match &self.slot {
-                    Some(slot) => slot.bind_user(&user),
-                    None => Ok(()),
-                };
-                match bound {
-                    Err(d) => {
-                        tracing::info!(peer = %self.peer, user = %user, reason = %d, "POP3 login refused: MaxConnectionsPerUser");
-                        denied_reply(&d)
-                    }
-                    Ok(()) => {
-                        tracing::info!(
-                            peer = %self.peer,
-                            user = %user,
-                            messages = view.listing.len(),
-                            format = ?view.format,
-                            "POP3 login succeeded"
-                        );
-                        let listing = view.listing.clone();
-                        self.user = Some(user);
-                        self.maildrop = Some(maildrop);
-                        self.view = Some(view);
-                        self.reauth = Some(Reauthorization::new(facts, generation));
-                        Reply::LoginAccepted { maildrop: listing }
-                    }
-                }
+        let reply = match auth::conclude(outcome, self.slot.as_ref(), &self.peer, user, "POP3") {
+            Ok((authorized, (maildrop, view))) => {
+                tracing::info!(
+                    peer = %self.peer,
+                    user = %authorized.user,
+                    messages = view.listing.len(),
+                    format = ?view.format,
+                    "POP3 login succeeded"
+                );
+                let listing = view.listing.clone();
+                self.reauth = Some(authorized.reauthorization());
+                self.user = Some(authorized.user);
+                self.maildrop = Some(maildrop);
+                self.view = Some(view);
+                Reply::LoginAccepted { maildrop: listing }
             }
-            LoginOutcome::BadCredentials => {
-                tracing::info!(peer = %self.peer, user = %user, "POP3 login failed");
-                Reply::LoginRejected {
-                    code: Some(ResponseCode::Auth),
-                    text: "authentication failed".into(),
-                }
-            }
-            LoginOutcome::Denied(d) => {
-                tracing::info!(peer = %self.peer, user = %user, reason = %d, "POP3 login refused by policy");
-                denied_reply(&d)
-            }
-            LoginOutcome::InUse { user } => {
-                tracing::info!(peer = %self.peer, user = %user, "POP3 login refused: maildrop in use");
-                Reply::LoginRejected {
-                    code: Some(ResponseCode::InUse),
-                    text: "maildrop is locked by another session".into(),
-                }
-            }
-            LoginOutcome::TemporaryFailure(why) => {
-                tracing::warn!(peer = %self.peer, user = %user, error = %why, "POP3 login failed temporarily");
-                temp_failure()
-            }
+            Err(LoginRefusal::BadCredentials) => Reply::LoginRejected {
+                code: Some(ResponseCode::Auth),
+                text: "authentication failed".into(),
+            },
+            Err(LoginRefusal::Denied(d)) => denied_reply(&d),
+            Err(LoginRefusal::InUse) => Reply::LoginRejected {
+                code: Some(ResponseCode::InUse),
+                text: "maildrop is locked by another session".into(),
+            },
+            Err(LoginRefusal::TemporaryFailure) => temp_failure(),
         };
         self.reply(session, id, reply);
     }
@@ -735,55 +577,35 @@ fn temp_failure() -> Reply {
     }
 }
 
-/// After a good password: the account's canonical name, the policy's verdict, then its
-/// locked maildrop and the view the user's effective settings ask for.
-fn authorize_and_open(
-    ctx: &Pop3Context,
-    user: &str,
-    mechanism: AuthMechanism,
-    tls: bool,
-    client_addr: IpAddr,
-) -> LoginOutcome {
-    let authorized = match auth::authorize_user(
-        ctx.credentials.as_ref(),
-        &ctx.access,
-        user,
-        Protocol::Pop3,
-        mechanism,
-        tls,
-        client_addr,
-    ) {
-        Ok(a) => a,
-        Err(Refusal::Denied(d)) => return LoginOutcome::Denied(d),
-        Err(Refusal::Unavailable(e)) => return LoginOutcome::TemporaryFailure(e),
-    };
-    let auth::Authorized {
-        user,
-        facts,
-        generation,
-    } = authorized;
-    let effective = ctx
-        .access
-        .policy()
-        .policy
-        .effective_settings(&user, Protocol::Pop3);
-    let maildrop = match ctx.store.open_maildrop(&user) {
-        Ok(maildrop) => maildrop,
-        Err(StoreError::InUse) => return LoginOutcome::InUse { user },
-        Err(e) => return LoginOutcome::TemporaryFailure(e.to_string()),
-    };
-    let format = body_format(effective.message_retrieval_mime_format);
-    let descending = effective.message_retrieval_sort_order == Some(SortOrder::Descending);
-    let exact = effective.enable_exact_rfc822_size && format.converts();
-    match maildrop_view(maildrop.as_ref(), format, descending, exact) {
-        Ok(view) => LoginOutcome::Accepted {
-            user,
-            maildrop,
-            view,
-            facts,
-            generation,
-        },
-        Err(e) => LoginOutcome::TemporaryFailure(e),
+impl auth::LoginContext for Pop3Context {
+    type Opened = (Arc<dyn Maildrop>, MaildropView);
+    const PROTOCOL: Protocol = Protocol::Pop3;
+    const LOG_NAME: &'static str = "POP3";
+
+    fn login(&self) -> &LoginServices {
+        &self.login
+    }
+
+    /// The user's locked maildrop and the view the user's effective settings ask for.
+    fn open(&self, authorized: &Authorized) -> Result<Self::Opened, OpenFailure> {
+        let user = &authorized.user;
+        let effective = self
+            .login
+            .access
+            .policy()
+            .policy
+            .effective_settings(user, Protocol::Pop3);
+        let maildrop = match self.store.open_maildrop(user) {
+            Ok(maildrop) => maildrop,
+            Err(StoreError::InUse) => return Err(OpenFailure::InUse),
+            Err(e) => return Err(OpenFailure::Unavailable(e.to_string())),
+        };
+        let format = body_format(effective.message_retrieval_mime_format);
+        let descending = effective.message_retrieval_sort_order == Some(SortOrder::Descending);
+        let exact = effective.enable_exact_rfc822_size && format.converts();
+        let view = maildrop_view(maildrop.as_ref(), format, descending, exact)
+            .map_err(OpenFailure::Unavailable)?;
+        Ok((maildrop, view))
     }
 }
 
@@ -887,11 +709,8 @@ impl Application<ServerSession> for Pop3App {
         if session.state() != State::Transaction {
             return;
         }
-        let Some(reauth) = self.reauth.as_mut() else {
-            return;
-        };
-        if let Err(d) = reauth.still_allowed(&self.ctx.access) {
-            tracing::info!(peer = %self.peer, user = ?self.user, reason = %d, "POP3 session closed: access revoked by a policy change");
+        let user = self.user.as_deref();
+        if let Some(d) = auth::revoked(&*self.ctx, self.reauth.as_mut(), &self.peer, user) {
             self.log(
                 LogEvent::Info,
                 "",
@@ -994,41 +813,13 @@ impl Application<ServerSession> for Pop3App {
     fn complete(&mut self, now: Instant, session: &mut ServerSession, done: Done) {
         match done.0 {
             Job::Login { id, user, outcome } => self.finish_login(session, id, &user, outcome),
-            Job::Sasl {
-                id,
-                machine,
-                step,
-                outcome,
-            } => match (step, outcome) {
-                (Step::Challenge(data), _) => {
-                    self.sasl = Some(machine);
+            Job::Sasl { id, stepped } => match stepped.progress(&self.peer) {
+                SaslProgress::Challenge { exchange, data } => {
+                    self.sasl = Some(exchange);
                     self.reply(session, id, Reply::SaslChallenge { data });
                 }
-                (
-                    Step::Success {
-                        authorization_id, ..
-                    },
-                    Some(outcome),
-                ) => {
-                    self.finish_login(session, id, &authorization_id, outcome);
-                }
-                (Step::Failure(failure), _) => {
-                    let user = machine
-                        .authentication_id()
-                        .unwrap_or("(unknown)")
-                        .to_owned();
-                    let outcome = if failure.is_temporary() {
-                        LoginOutcome::TemporaryFailure(failure.to_string())
-                    } else {
-                        // The reason (wrong password, foreign domain, channel bindings,
-                        // clock skew...) is for the log only; the client learns nothing.
-                        tracing::info!(peer = %self.peer, user = %user, reason = %failure, "SASL exchange failed");
-                        LoginOutcome::BadCredentials
-                    };
+                SaslProgress::Finished { user, outcome } => {
                     self.finish_login(session, id, &user, outcome);
-                }
-                _ => {
-                    self.finish_login(session, id, "(sasl)", LoginOutcome::BadCredentials);
                 }
             },
             Job::Chunk { id, reader, result } => {

@@ -204,7 +204,7 @@ impl Server {
             }
             let ad = crate::autodiscover::AutodiscoverContext::new(
                 config,
-                server.ctx.access.live_policy().clone(),
+                server.ctx.login.access.live_policy().clone(),
                 credentials.clone(),
             );
             let _ = endpoint.context().autodiscover.set(ad);
@@ -390,7 +390,7 @@ impl Server {
             }
         }
         let watcher = tokio::spawn(crate::live::watch(
-            ctx.access.live_policy().clone(),
+            ctx.login.access.live_policy().clone(),
             credentials,
             shutdown.clone(),
         ));
@@ -497,7 +497,10 @@ async fn serve_tcp(
         local: tcp.local_addr().unwrap_or(peer),
     };
     // Admission before the TLS handshake, so the limits also bound handshake work.
-    let admitted = ctx.access.admit(Protocol::Pop3, peer.ip(), implicit_tls);
+    let admitted = ctx
+        .login
+        .access
+        .admit(Protocol::Pop3, peer.ip(), implicit_tls);
     let stream = if implicit_tls {
         let Some(acc) = acceptor.as_ref() else {
             return;
@@ -550,7 +553,7 @@ async fn refuse<T: AsyncRead + AsyncWrite + Unpin>(
     };
     let mut line = Vec::new();
     StatusLine::err_with(code, denial.message.clone()).encode(&mut line);
-    if let Some(log) = ctx.access.protocol_log(Protocol::Pop3) {
+    if let Some(log) = ctx.login.access.protocol_log(Protocol::Pop3) {
         let mut log = SessionLog::new(
             log,
             endpoints.local.to_string(),
@@ -655,7 +658,10 @@ async fn serve_imap_tcp(
         local: tcp.local_addr().unwrap_or(peer),
     };
     // Admission before the TLS handshake, so the limits also bound handshake work.
-    let admitted = ctx.access.admit(Protocol::Imap4, peer.ip(), implicit_tls);
+    let admitted = ctx
+        .login
+        .access
+        .admit(Protocol::Imap4, peer.ip(), implicit_tls);
     let stream = if implicit_tls {
         match tls_handshake(tcp, peer, acceptor.as_ref()).await {
             Some(s) => s,
@@ -702,7 +708,7 @@ async fn refuse_imap<T: AsyncRead + AsyncWrite + Unpin>(
         .unwrap_or_else(|_| Text::new_unchecked(&b"Connection refused"[..]));
     let code = crate::imap::denial_code(denial);
     let line = to_bytes(&Response::Status(StatusResponse::bye(Some(code), text)));
-    if let Some(log) = ctx.access.protocol_log(Protocol::Imap4) {
+    if let Some(log) = ctx.login.access.protocol_log(Protocol::Imap4) {
         let mut log = SessionLog::new(
             log,
             endpoints.local.to_string(),

@@ -705,7 +705,7 @@ async fn policy_reload_closes_a_revoked_session_at_its_next_command_without_comm
         "[CASMailbox.alice]\nOrganizationalUnit = \"corp/sales\"\nPopEnabled = false\n",
     )
     .unwrap();
-    fx.ctx.access.live_policy().install(revoked);
+    fx.ctx.login.access.live_policy().install(revoked);
     let reply = c.cmd("STAT").await;
     assert!(
         reply.starts_with("-ERR [AUTH]") && reply.contains("POP3 access is disabled"),

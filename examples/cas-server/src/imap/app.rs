@@ -4,16 +4,15 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use cas_auth::sasl::Step;
 use cas_imap_proto::code::ResponseCode;
 use cas_imap_proto::server::{CommandId, Event, LoginOutcome, ServerSession, State};
-use cas_policy::{AuthMechanism, Decision, Denial, Protocol};
+use cas_policy::{Denial, Protocol};
 use tokio::task::JoinHandle;
 
 use super::ImapContext;
 use super::mailbox::{self, MailboxJob, Selected};
 use crate::access::{Reauthorization, Slot};
-use crate::auth::{self, PasswordCheck, Refusal, SaslExchange, StartFailure};
+use crate::auth::{self, LoginRefusal, SaslExchange, SaslProgress, SaslRefusal, StartFailure};
 use crate::driver::{Application, Directive};
 use crate::pop3::Endpoints;
 use crate::protolog::{LogEvent, REDACTED, SessionLog};
@@ -33,10 +32,7 @@ pub(super) enum Job {
     /// One SASL step ran; the mechanism is handed back.
     Sasl {
         id: CommandId,
-        machine: SaslExchange,
-        step: Step,
-        /// The login outcome when the step succeeded.
-        outcome: Option<Outcome>,
+        stepped: auth::SaslStepped<mailbox::UserMailboxes>,
     },
     /// A mailbox command ran against the store.
     Mailbox(MailboxJob),
@@ -44,17 +40,8 @@ pub(super) enum Job {
     Panicked,
 }
 
-/// How a login attempt ended.
-pub(super) enum Outcome {
-    Accepted {
-        authorized: auth::Authorized,
-        mailboxes: mailbox::UserMailboxes,
-    },
-    BadCredentials,
-    /// The policy (ImapEnabled, rules, LoginType) refused the login.
-    Denied(Denial),
-    TemporaryFailure(String),
-}
+/// How a login attempt ended; what it opens is the user's mailboxes.
+pub(super) type Outcome = auth::LoginOutcome<mailbox::UserMailboxes>;
 
 /// The IMAP application for one connection.
 pub struct ImapApp {
@@ -71,8 +58,6 @@ pub struct ImapApp {
     pub(super) selected: Option<Selected>,
     reauth: Option<Reauthorization>,
     sasl: Option<SaslExchange>,
-    /// The mechanism of the SASL exchange under way.
-    sasl_mechanism: Option<AuthMechanism>,
     /// The command's background job (one at a time: commands are serial).
     pending: Option<JoinHandle<Done>>,
     /// A scan of the selected mailbox for others' changes, beside the command's job.
@@ -112,7 +97,7 @@ impl ImapApp {
     /// A fresh application for a connection between `endpoints`, holding `slot` (released
     /// when the application is dropped).
     pub fn new(ctx: Arc<ImapContext>, endpoints: Endpoints, slot: Option<Slot>) -> Self {
-        let log = ctx.access.protocol_log(Protocol::Imap4).map(|log| {
+        let log = ctx.login.access.protocol_log(Protocol::Imap4).map(|log| {
             SessionLog::new(
                 log,
                 endpoints.local.to_string(),
@@ -129,7 +114,6 @@ impl ImapApp {
             selected: None,
             reauth: None,
             sasl: None,
-            sasl_mechanism: None,
             pending: None,
             scan: None,
             rescan: false,
@@ -177,27 +161,15 @@ impl ImapApp {
         user: String,
         password: Vec<u8>,
     ) {
-        if let Decision::Deny(d) = self.ctx.access.check_throttle(&user, self.client_addr) {
-            tracing::info!(peer = %self.peer, user = %user, reason = %d, "IMAP login throttled");
+        if let Err(d) = auth::check_login_throttle(&*self.ctx, &user, self.client_addr, &self.peer)
+        {
             let _ = session.finish_authentication(id, denied(&d));
             return;
         }
         let ctx = self.ctx.clone();
         let (client_addr, tls) = (self.client_addr, session.is_tls_active());
         self.spawn(move || {
-            let outcome = match auth::check_password(
-                ctx.credentials.as_ref(),
-                &ctx.access,
-                &user,
-                &password,
-                client_addr,
-            ) {
-                PasswordCheck::Good => {
-                    authorize_and_open(&ctx, &user, AuthMechanism::UserPass, tls, client_addr)
-                }
-                PasswordCheck::Bad => Outcome::BadCredentials,
-                PasswordCheck::Unavailable(e) => Outcome::TemporaryFailure(e),
-            };
+            let outcome = auth::password_login(&*ctx, &user, &password, tls, client_addr);
             Job::Login { id, user, outcome }
         });
     }
@@ -209,37 +181,24 @@ impl ImapApp {
         mechanism: &str,
         initial_response: Option<Vec<u8>>,
     ) {
-        if let Decision::Deny(d) = self.ctx.access.check_throttle("", self.client_addr) {
-            tracing::info!(peer = %self.peer, reason = %d, "IMAP AUTHENTICATE throttled");
-            let _ = session.finish_authentication(id, denied(&d));
-            return;
-        }
-        let kind = AuthMechanism::from_sasl_name(mechanism);
-        // LoginType against the mechanism and TLS, before any credential is looked at.
-        if let Some(kind) = kind
-            && let Decision::Deny(d) = auth::mechanism_allowed(
-                &self.ctx.access,
-                Protocol::Imap4,
-                kind,
-                session.is_tls_active(),
-            )
-        {
-            tracing::info!(peer = %self.peer, mechanism = %mechanism, reason = %d, "IMAP AUTHENTICATE refused by policy");
-            let _ = session.finish_authentication(id, denied(&d));
-            return;
-        }
-        let machine = match auth::start_mechanism(
+        let machine = match auth::start_sasl(
+            &*self.ctx,
             mechanism,
-            self.ctx.ntlm.as_ref(),
-            self.ctx.channel_bindings.as_ref(),
             session.is_tls_active(),
+            self.client_addr,
+            &self.peer,
+            "IMAP AUTHENTICATE",
         ) {
             Ok(machine) => machine,
-            Err(StartFailure::NoRandomness) => {
+            Err(SaslRefusal::Denied(d)) => {
+                let _ = session.finish_authentication(id, denied(&d));
+                return;
+            }
+            Err(SaslRefusal::Failed(StartFailure::NoRandomness)) => {
                 let _ = session.finish_authentication(id, temp_failure());
                 return;
             }
-            Err(StartFailure::Unsupported) => {
+            Err(SaslRefusal::Failed(StartFailure::Unsupported)) => {
                 let _ = session.finish_authentication(
                     id,
                     LoginOutcome::Rejected {
@@ -250,7 +209,6 @@ impl ImapApp {
                 return;
             }
         };
-        self.sasl_mechanism = kind;
         self.sasl_step(session, id, machine, initial_response);
     }
 
@@ -259,38 +217,14 @@ impl ImapApp {
         &mut self,
         session: &ServerSession,
         id: CommandId,
-        mut machine: SaslExchange,
+        machine: SaslExchange,
         input: Option<Vec<u8>>,
     ) {
         let ctx = self.ctx.clone();
         let (client_addr, tls) = (self.client_addr, session.is_tls_active());
-        let mechanism = self.sasl_mechanism.unwrap_or(AuthMechanism::SaslPlain);
         self.spawn(move || {
-            let step = auth::sasl_step(
-                &mut machine,
-                ctx.credentials.as_ref(),
-                &ctx.access,
-                input.as_deref(),
-                client_addr,
-            );
-            let outcome = match &step {
-                Step::Success {
-                    authorization_id, ..
-                } => Some(authorize_and_open(
-                    &ctx,
-                    authorization_id,
-                    mechanism,
-                    tls,
-                    client_addr,
-                )),
-                _ => None,
-            };
-            Job::Sasl {
-                id,
-                machine,
-                step,
-                outcome,
-            }
+            let stepped = auth::sasl_login(&*ctx, machine, input.as_deref(), tls, client_addr);
+            Job::Sasl { id, stepped }
         });
     }
 
@@ -301,45 +235,29 @@ impl ImapApp {
         presented: &str,
         outcome: Outcome,
     ) {
-        let answer = match outcome {
-            Outcome::Accepted {
-                authorized,
-                mailboxes,
-            } => {
-                let bound = match &self.slot {
-                    Some(slot) => slot.bind_user(&authorized.user),
-                    None => Ok(()),
-                };
-                match bound {
-                    Err(d) => {
-                        tracing::info!(peer = %self.peer, user = %authorized.user, reason = %d, "IMAP login refused: MaxConnectionsPerUser");
-                        denied(&d)
-                    }
-                    Ok(()) => {
-                        tracing::info!(peer = %self.peer, user = %authorized.user, "IMAP login succeeded");
-                        let user = authorized.user.clone();
-                        self.user = Some(user.clone());
-                        self.mailboxes = Some(mailboxes);
-                        self.reauth = Some(Reauthorization::new(
-                            authorized.facts,
-                            authorized.generation,
-                        ));
-                        LoginOutcome::accepted(user)
-                    }
-                }
+        let answer = match auth::conclude(
+            outcome,
+            self.slot.as_ref(),
+            &self.peer,
+            presented,
+            "IMAP",
+        ) {
+            Ok((authorized, mailboxes)) => {
+                tracing::info!(peer = %self.peer, user = %authorized.user, "IMAP login succeeded");
+                let user = authorized.user.clone();
+                self.reauth = Some(authorized.reauthorization());
+                self.user = Some(authorized.user);
+                self.mailboxes = Some(mailboxes);
+                LoginOutcome::accepted(user)
             }
-            Outcome::BadCredentials => {
-                tracing::info!(peer = %self.peer, user = %presented, "IMAP login failed");
-                LoginOutcome::rejected()
-            }
-            Outcome::Denied(d) => {
-                tracing::info!(peer = %self.peer, user = %presented, reason = %d, "IMAP login refused by policy");
-                denied(&d)
-            }
-            Outcome::TemporaryFailure(why) => {
-                tracing::warn!(peer = %self.peer, user = %presented, error = %why, "IMAP login failed temporarily");
-                temp_failure()
-            }
+            Err(LoginRefusal::BadCredentials) => LoginOutcome::rejected(),
+            Err(LoginRefusal::Denied(d)) => denied(&d),
+            // The IMAP store shares mailboxes between sessions; kept for completeness.
+            Err(LoginRefusal::InUse) => LoginOutcome::Rejected {
+                code: Some(ResponseCode::InUse),
+                text: "Mailbox is in use by another session".into(),
+            },
+            Err(LoginRefusal::TemporaryFailure) => temp_failure(),
         };
         let _ = session.finish_authentication(id, answer);
     }
@@ -348,72 +266,20 @@ impl ImapApp {
         &mut self,
         session: &mut ServerSession,
         id: CommandId,
-        machine: SaslExchange,
-        step: Step,
-        outcome: Option<Outcome>,
+        stepped: auth::SaslStepped<mailbox::UserMailboxes>,
     ) {
-        match (step, outcome) {
-            (Step::Challenge(data), _) => {
-                self.sasl = Some(machine);
+        match stepped.progress(&self.peer) {
+            SaslProgress::Challenge { exchange, data } => {
+                self.sasl = Some(exchange);
                 // A challenge is no status line: logged here, redacted (NTLM challenges
                 // carry the server's nonce).
                 self.log(LogEvent::Sent, &format!("+ {REDACTED}"), "SASL challenge");
                 let _ = session.send_sasl_challenge(id, &data);
             }
-            (
-                Step::Success {
-                    authorization_id, ..
-                },
-                Some(outcome),
-            ) => self.finish_login(session, id, &authorization_id, outcome),
-            (Step::Failure(failure), _) => {
-                let user = machine
-                    .authentication_id()
-                    .unwrap_or("(unknown)")
-                    .to_owned();
-                let outcome = if failure.is_temporary() {
-                    Outcome::TemporaryFailure(failure.to_string())
-                } else {
-                    // The reason (wrong password, foreign domain, channel bindings, clock
-                    // skew...) is for the log only; the client learns nothing.
-                    tracing::info!(peer = %self.peer, user = %user, reason = %failure, "SASL exchange failed");
-                    Outcome::BadCredentials
-                };
+            SaslProgress::Finished { user, outcome } => {
                 self.finish_login(session, id, &user, outcome);
             }
-            _ => self.finish_login(session, id, "(sasl)", Outcome::BadCredentials),
         }
-    }
-}
-
-/// After good credentials: the policy's verdict (ImapEnabled, rules, LoginType), then the
-/// user's mailboxes.
-fn authorize_and_open(
-    ctx: &ImapContext,
-    user: &str,
-    mechanism: AuthMechanism,
-    tls: bool,
-    client_addr: IpAddr,
-) -> Outcome {
-    let authorized = match auth::authorize_user(
-        ctx.credentials.as_ref(),
-        &ctx.access,
-        user,
-        Protocol::Imap4,
-        mechanism,
-        tls,
-        client_addr,
-    ) {
-        Ok(a) => a,
-        Err(Refusal::Denied(d)) => return Outcome::Denied(d),
-        Err(Refusal::Unavailable(e)) => return Outcome::TemporaryFailure(e),
-    };
-    match mailbox::UserMailboxes::open(ctx, &authorized.user) {
-        Ok(mailboxes) => Outcome::Accepted {
-            authorized,
-            mailboxes,
-        },
-        Err(e) => Outcome::TemporaryFailure(e),
     }
 }
 
@@ -491,11 +357,8 @@ impl Application<ServerSession> for ImapApp {
         if !matches!(session.state(), State::Authenticated | State::Selected) {
             return;
         }
-        let Some(reauth) = self.reauth.as_mut() else {
-            return;
-        };
-        if let Err(d) = reauth.still_allowed(&self.ctx.access) {
-            tracing::info!(peer = %self.peer, user = ?self.user, reason = %d, "IMAP session closed: access revoked by a policy change");
+        let user = self.user.as_deref();
+        if let Some(d) = auth::revoked(&*self.ctx, self.reauth.as_mut(), &self.peer, user) {
             self.log(
                 LogEvent::Info,
                 "",
@@ -563,12 +426,7 @@ impl Application<ServerSession> for ImapApp {
     fn complete(&mut self, now: Instant, session: &mut ServerSession, done: Done) {
         match done.0 {
             Job::Login { id, user, outcome } => self.finish_login(session, id, &user, outcome),
-            Job::Sasl {
-                id,
-                machine,
-                step,
-                outcome,
-            } => self.complete_sasl(session, id, machine, step, outcome),
+            Job::Sasl { id, stepped } => self.complete_sasl(session, id, stepped),
             Job::Mailbox(job) => self.complete_mailbox(now, session, job),
             Job::Panicked => {
                 tracing::error!(peer = %self.peer, "background task panicked");

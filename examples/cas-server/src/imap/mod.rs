@@ -32,8 +32,8 @@
 //! Passwords and SASL payloads are never logged: the protocol log is written from the
 //! session's trace, which redacts them.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use cas_auth::CredentialStore;
 use cas_auth::channel_binding::ChannelBindings;
@@ -43,9 +43,9 @@ use cas_imap_proto::server::{ConfigError, Event, SaslMechanism, ServerConfig, Se
 use cas_imap_proto::types::Capability;
 use cas_policy::{LoginType, Policy};
 
-use crate::access::AccessControl;
-use crate::config::{Imap4Settings, Limit};
-use crate::driver::SansIoSession;
+use crate::access::{AccessControl, PerGeneration};
+use crate::auth::LoginServices;
+use crate::config::{Imap4Settings, apply_limit};
 use crate::imap_store::{ImapStore, StoreConfig};
 
 mod app;
@@ -53,43 +53,11 @@ mod mailbox;
 
 pub use app::{ImapApp, denial_code};
 
-impl SansIoSession for ServerSession {
-    type Event = Event;
-
-    fn handle_input(&mut self, now: Instant, data: &[u8]) {
-        ServerSession::handle_input(self, now, data);
-    }
-    fn handle_eof(&mut self, now: Instant) {
-        ServerSession::handle_eof(self, now);
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        ServerSession::handle_timeout(self, now);
-    }
-    fn handle_tls_established(&mut self, now: Instant) {
-        ServerSession::handle_tls_established(self, now);
-    }
-    fn shutdown(&mut self, now: Instant) {
-        ServerSession::close(self, now, "Server shutting down");
-    }
-    fn poll_event(&mut self) -> Option<Event> {
-        ServerSession::poll_event(self)
-    }
-    fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> usize {
-        ServerSession::poll_transmit(self, buf)
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        ServerSession::poll_timeout(self)
-    }
-    fn wants_input(&self) -> bool {
-        ServerSession::wants_input(self)
-    }
-    fn is_closed(&self) -> bool {
-        ServerSession::is_closed(self)
-    }
+crate::driver::sans_io_session!(ServerSession, Event, "Server shutting down", {
     fn take_buffered_input(&mut self) -> Vec<u8> {
         ServerSession::take_compressed_input(self).to_vec()
     }
-}
+});
 
 /// The extensions the IMAP application implements, advertised after the ones the session
 /// adds itself (IMAP4rev1, IMAP4rev2, STARTTLS, LOGINDISABLED, AUTH=, SASL-IR, LITERAL+,
@@ -193,14 +161,14 @@ pub fn session_config(
         );
     }
     limits.authenticated_timeout = Some(authenticated.max(MIN_AUTHENTICATED_TIMEOUT));
-    apply(&mut limits.pre_auth_timeout, settings.pre_auth_timeout);
-    apply(
+    apply_limit(&mut limits.pre_auth_timeout, settings.pre_auth_timeout);
+    apply_limit(
         &mut limits.authenticated_timeout,
         settings.authenticated_timeout,
     );
-    apply(&mut limits.idle_timeout, settings.idle_timeout);
-    apply(&mut limits.max_bad_commands, settings.max_bad_commands);
-    apply(&mut limits.max_auth_failures, settings.max_auth_failures);
+    apply_limit(&mut limits.idle_timeout, settings.idle_timeout);
+    apply_limit(&mut limits.max_bad_commands, settings.max_bad_commands);
+    apply_limit(&mut limits.max_auth_failures, settings.max_auth_failures);
     if config.validate() == Err(ConfigError::InvalidGreeting) && settings.greeting.is_none() {
         tracing::warn!("ImapSettings.Banner cannot be sent; using the default greeting");
         config.greeting = default_greeting;
@@ -212,32 +180,19 @@ pub fn session_config(
 /// RFC 9051 §5.4: the autologout timer after login is at least 30 minutes.
 const MIN_AUTHENTICATED_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-fn apply<T>(field: &mut Option<T>, setting: Limit<T>) {
-    match setting {
-        Limit::Default => {}
-        Limit::Unlimited => *field = None,
-        Limit::Value(v) => *field = Some(v),
-    }
-}
-
 /// What every IMAP connection of one server shares.
 pub struct ImapContext {
     /// `[imap]` settings of `cas-server.toml` (explicit values override the policy).
     pub settings: Imap4Settings,
     /// A certificate is configured: STARTTLS is offered on the plain listener.
     pub tls_available: bool,
-    /// Account database.
-    pub credentials: Arc<dyn CredentialStore>,
     /// Mailboxes.
     pub store: ImapStore,
-    /// NTLM acceptor settings; `None`: `AUTHENTICATE NTLM` is refused (and not offered).
-    pub ntlm: Option<Arc<NtlmConfig>>,
-    /// The certificate's `tls-server-end-point` bindings, given to NTLM on TLS connections.
-    pub channel_bindings: Option<ChannelBindings>,
-    /// The client access policy and its enforcement state.
-    pub access: Arc<AccessControl>,
+    /// Accounts, NTLM, channel bindings and the access policy (NTLM `None`: `AUTHENTICATE NTLM` is
+    /// refused and not offered).
+    pub login: LoginServices,
     /// The session configuration of the policy generation it was built for.
-    config_cache: Mutex<Option<(u64, Arc<ServerConfig>)>>,
+    config_cache: PerGeneration<ServerConfig>,
 }
 
 impl std::fmt::Debug for ImapContext {
@@ -260,12 +215,9 @@ impl ImapContext {
         let ctx = Self {
             settings,
             tls_available,
-            credentials,
             store,
-            ntlm,
-            channel_bindings,
-            access,
-            config_cache: Mutex::new(None),
+            login: LoginServices::new(credentials, ntlm, channel_bindings, access),
+            config_cache: PerGeneration::default(),
         };
         ctx.session_config()?;
         Ok(ctx)
@@ -274,24 +226,34 @@ impl ImapContext {
     /// The session configuration for a new connection under the policy in force (built
     /// once per policy generation).
     pub fn session_config(&self) -> Result<Arc<ServerConfig>, ConfigError> {
-        let version = self.access.policy();
-        let mut cache = match self.config_cache.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        if let Some((generation, config)) = cache.as_ref()
-            && *generation == version.generation
-        {
-            return Ok(config.clone());
-        }
-        let config = Arc::new(session_config(
+        let (settings, tls, ntlm) = (
             &self.settings,
             self.tls_available,
-            self.ntlm.is_some(),
-            &version.policy,
-        )?);
-        *cache = Some((version.generation, config.clone()));
-        Ok(config)
+            self.login.ntlm.is_some(),
+        );
+        self.config_cache
+            .get_or_build(&self.login.access, |policy| {
+                session_config(settings, tls, ntlm, policy)
+            })
+    }
+}
+
+impl crate::auth::LoginContext for ImapContext {
+    type Opened = mailbox::UserMailboxes;
+    const PROTOCOL: cas_policy::Protocol = cas_policy::Protocol::Imap4;
+    const LOG_NAME: &'static str = "IMAP";
+
+    fn login(&self) -> &LoginServices {
+        &self.login
+    }
+
+    /// The user's mailboxes.
+    fn open(
+        &self,
+        authorized: &crate::auth::Authorized,
+    ) -> Result<Self::Opened, crate::auth::OpenFailure> {
+        mailbox::UserMailboxes::open(self, &authorized.user)
+            .map_err(crate::auth::OpenFailure::Unavailable)
     }
 }
 
