@@ -8,6 +8,8 @@
 // Each test binary uses a different part of the harness.
 #![allow(dead_code)]
 
+pub mod inproc;
+
 use std::fs;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
