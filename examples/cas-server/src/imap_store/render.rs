@@ -208,10 +208,8 @@ impl MessageCache {
         inner.tick += 1;
         let tick = inner.tick;
         inner.remove(&key);
-        while !inner.map.is_empty()
-            && (inner.map.len() >= self.capacity || inner.bytes + added > self.byte_budget)
-        {
-            // O(capacity) eviction: the cache is small and a parse costs far more.
+        // O(capacity) eviction: the cache is small and a parse costs far more.
+        while inner.map.len() >= self.capacity {
             let Some(oldest) = inner
                 .map
                 .iter()
@@ -221,6 +219,20 @@ impl MessageCache {
                 break;
             };
             inner.remove(&oldest);
+        }
+        // Over the byte budget, the least recently used converted bytes go first; their
+        // structure stays (it is small, and RFC822.SIZE and BODYSTRUCTURE still need it).
+        while inner.bytes + added > self.byte_budget {
+            let Some(oldest) = inner
+                .map
+                .values_mut()
+                .filter(|e| e.bytes.is_some())
+                .min_by_key(|e| e.used)
+            else {
+                break;
+            };
+            let freed = oldest.bytes.take().map_or(0, |b| b.len());
+            inner.bytes -= freed;
         }
         inner.bytes += added;
         inner.map.insert(

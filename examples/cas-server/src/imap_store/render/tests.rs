@@ -677,10 +677,11 @@ fn cache_keeps_converted_bytes_within_its_budget() {
     let cache = MessageCache::with_byte_budget(10, 100);
     cache.insert(key(1), p.clone(), Some(Arc::new(vec![0; 60])));
     assert_eq!(cache.converted_bytes(), 60);
-    // 60 + 50 > 100: the least recently used entry goes.
+    // 60 + 50 > 100: the least recently used bytes go, the structure stays.
     cache.insert(key(2), p.clone(), Some(Arc::new(vec![0; 50])));
     assert_eq!(cache.converted_bytes(), 50);
-    assert!(cache.get(&key(1)).is_none());
+    assert!(cache.get(&key(1)).unwrap().bytes.is_none());
+    assert!(cache.get(&key(2)).unwrap().bytes.is_some());
     // Larger than the whole budget: the structure is kept, the bytes are not.
     cache.insert(key(3), p.clone(), Some(Arc::new(vec![0; 101])));
     assert_eq!(cache.converted_bytes(), 50);
@@ -688,7 +689,13 @@ fn cache_keeps_converted_bytes_within_its_budget() {
     // Replacing an entry accounts for the bytes it held.
     cache.insert(key(2), p.clone(), Some(Arc::new(vec![0; 10])));
     assert_eq!(cache.converted_bytes(), 10);
-    assert_eq!(cache.len(), 2);
+    assert_eq!(cache.len(), 3);
+    // The entry count bound still holds (10 entries).
+    for u in 4..20 {
+        cache.insert(key(u), p.clone(), Some(Arc::new(vec![0; 10])));
+    }
+    assert_eq!(cache.len(), 10);
+    assert_eq!(cache.converted_bytes(), 100);
     // The same message in another format is another entry.
     let other = (PathBuf::from("/f"), 1, 2, BodyFormat::HtmlOnly);
     assert!(cache.get(&other).is_none());
