@@ -1365,3 +1365,61 @@ async fn mime_format_applies_per_selection() {
     before.sort();
     assert_eq!(after, before);
 }
+
+/// `FETCH 1:* BODY[]` of more message data than one batch (4 MiB) is read and sent in
+/// batches as the output drains: every message arrives whole, in order, with `\Seen` set
+/// and shown, and the command completes once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_fetch_is_served_in_batches() {
+    let fx = Fixture::new();
+    let server = fx.start().await;
+    let mut c = server.login("alice", ALICE_PASSWORD).await;
+    let count = 12usize;
+    let mut messages = Vec::new();
+    for i in 0..count {
+        let line = format!("line {i:02} of a large message, filling the batch budget\r\n");
+        let mut message =
+            format!("From: a@example.test\r\nSubject: big {i:02}\r\n\r\n").into_bytes();
+        while message.len() < 700 * 1024 {
+            message.extend_from_slice(line.as_bytes());
+        }
+        c.ok(&format!(
+            "APPEND Archive {{{}+}}\r\n{}",
+            message.len(),
+            String::from_utf8_lossy(&message)
+        ))
+        .await;
+        messages.push(message);
+    }
+    c.ok("SELECT Archive").await;
+    let lines = c.ok("FETCH 1:* (UID FLAGS BODY[])").await;
+    let fetches: Vec<&String> = lines.iter().filter(|l| l.contains(" FETCH (")).collect();
+    let heads: Vec<String> = fetches
+        .iter()
+        .map(|l| l.chars().take(60).collect())
+        .collect();
+    assert_eq!(
+        fetches.len(),
+        count,
+        "one FETCH response per message: {heads:#?}"
+    );
+    for (i, line) in fetches.iter().enumerate() {
+        assert!(
+            line.starts_with(&format!("* {} FETCH (", i + 1)),
+            "order: {i}"
+        );
+        assert!(line.contains("\\Seen"), "{i}: no \\Seen");
+        assert_eq!(
+            fetch_literal(line, "BODY[]").as_bytes(),
+            &messages[i][..],
+            "message {i}"
+        );
+    }
+    let tagged: Vec<&String> = lines.iter().filter(|l| !l.starts_with('*')).collect();
+    assert_eq!(tagged.len(), 1, "a single completion: {tagged:?}");
+    assert!(tagged[0].contains("OK"), "{tagged:?}");
+    let files = fx.files("alice", "Archive");
+    assert_eq!(files.iter().filter(|f| f.ends_with(":2,S")).count(), count);
+    c.ok("LOGOUT").await;
+    server.stop().await;
+}

@@ -1105,3 +1105,47 @@ Content-Type: text/plain\r\n\r\nQuarterly numbers\r\n--b\r\nContent-Type: text/h
         .collect();
     assert_eq!(files, [stored.to_vec()]);
 }
+
+/// `fetch_batch` covers a leading part of the UIDs whose stored sizes reach the budget (at
+/// least one message), marks `\Seen` on that part only, and covers everything when the
+/// items carry no message data.
+#[test]
+fn fetch_batch_stops_at_the_data_budget() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = store(tmp.path());
+    let uids = append(&s, "INBOX", &["a", "b", "c", "d", "e"]);
+    let user = s.user("alice").unwrap();
+    let size = user.select("INBOX", false).unwrap().messages[0].size;
+    let body = [FetchAttribute::BodySection {
+        peek: false,
+        section: Default::default(),
+        partial: None,
+    }];
+    let options = FetchOptions {
+        set_seen: true,
+        ..FetchOptions::default()
+    };
+    // Two and a half messages' worth: three are covered (the third reaches the budget).
+    let (out, covered) = user
+        .fetch_batch("INBOX", &uids, &body, &options, size * 5 / 2)
+        .unwrap();
+    assert_eq!((out.len(), covered), (3, 3));
+    let seen: Vec<bool> = user
+        .select("INBOX", false)
+        .unwrap()
+        .messages
+        .iter()
+        .map(|m| m.flags.system.contains(SystemFlags::SEEN))
+        .collect();
+    assert_eq!(seen, [true, true, true, false, false]);
+    // A budget smaller than one message still makes progress.
+    let (out, covered) = user
+        .fetch_batch("INBOX", &uids[3..], &body, &options, 1)
+        .unwrap();
+    assert_eq!((out.len(), covered), (1, 1));
+    // No message data: one batch, whatever the budget.
+    let (out, covered) = user
+        .fetch_batch("INBOX", &uids, &[FetchAttribute::Flags], &options, 1)
+        .unwrap();
+    assert_eq!((out.len(), covered), (5, 5));
+}

@@ -60,6 +60,10 @@ pub struct ImapApp {
     sasl: Option<SaslExchange>,
     /// The command's background job (one at a time: commands are serial).
     pending: Option<JoinHandle<Done>>,
+    /// A FETCH served in batches, between its batches.
+    pub(super) fetch_run: Option<mailbox::FetchRun>,
+    /// Others' changes arrived while a command was under way: look again once it is done.
+    pub(super) scan_deferred: bool,
     /// A scan of the selected mailbox for others' changes, beside the command's job.
     scan: Option<JoinHandle<Done>>,
     /// A notification arrived during a scan: scan again after it.
@@ -115,6 +119,8 @@ impl ImapApp {
             reauth: None,
             sasl: None,
             pending: None,
+            fetch_run: None,
+            scan_deferred: false,
             scan: None,
             rescan: false,
             log,
@@ -132,6 +138,11 @@ impl ImapApp {
         if let Some(log) = self.log.as_mut() {
             log.record(event, data, context);
         }
+    }
+
+    /// Whether the command's background job is under way.
+    pub(super) fn is_running(&self) -> bool {
+        self.pending.is_some()
     }
 
     pub(super) fn spawn(&mut self, work: impl FnOnce() -> Job + Send + 'static) {
@@ -368,7 +379,10 @@ impl Application<ServerSession> for ImapApp {
         }
     }
 
-    fn poll_work(&mut self, _now: Instant, _session: &mut ServerSession) {}
+    fn poll_work(&mut self, _now: Instant, session: &mut ServerSession) {
+        self.continue_fetch(session);
+        self.resume_deferred_scan();
+    }
 
     fn is_busy(&self) -> bool {
         self.pending.is_some()

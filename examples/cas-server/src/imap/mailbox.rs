@@ -4,12 +4,13 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use cas_imap_proto::code::ResponseCode;
 use cas_imap_proto::command::{
-    Command, CommandBody, FetchModifier, ListReturnOption, ListSelectionOption, SearchKey,
-    SearchReturnOption, SelectParameter, StoreKind,
+    Command, CommandBody, FetchAttribute, FetchModifier, ListReturnOption, ListSelectionOption,
+    SearchKey, SearchReturnOption, SelectParameter, StoreKind,
 };
 use cas_imap_proto::response::Status;
 use cas_imap_proto::response::{
@@ -52,6 +53,29 @@ impl UserMailboxes {
 
 /// The selected mailbox as this application sees it: which folder, and what the session
 /// has been told, to turn the store's change reports into view changes.
+/// Message data a FETCH gathers per batch before it is handed to the session: about this
+/// many octets of stored messages (at least one message). A batch is fetched only once the
+/// session's queued output is below [`FETCH_RESUME_BELOW`], so `FETCH 1:* BODY[]` of a large
+/// mailbox holds a few MiB at a time, not the mailbox.
+const FETCH_BATCH_BYTES: u64 = 4 << 20;
+
+/// Queued output under which the next FETCH batch is read.
+const FETCH_RESUME_BELOW: usize = 1 << 20;
+
+/// A FETCH being served in batches (message data is read a batch at a time).
+pub(crate) struct FetchRun {
+    id: CommandId,
+    folder: String,
+    /// The UIDs asked for, in order; `done` of them are answered.
+    uids: Arc<[u32]>,
+    done: usize,
+    items: Arc<[FetchAttribute<'static>]>,
+    set_seen: bool,
+    recent: Vec<u32>,
+    changed_since: Option<u64>,
+    format: BodyFormat,
+}
+
 pub(crate) struct Selected {
     folder: String,
     read_only: bool,
@@ -181,7 +205,8 @@ pub(crate) enum MailboxJob {
     Fetch {
         id: CommandId,
         vanished: Vec<u32>,
-        result: Result<Vec<FetchedMessage>, StoreError>,
+        /// The batch's messages and how many of the remaining UIDs it covered.
+        result: Result<(Vec<FetchedMessage>, usize), StoreError>,
     },
     Stored {
         id: CommandId,
@@ -951,7 +976,20 @@ impl ImapApp {
                     cas_imap_proto::types::SequenceSetArg::Set(set) => Some(set.clone()),
                     _ => None,
                 };
-                let items = attributes.expand().into_owned();
+                let items: Arc<[FetchAttribute<'static>]> = attributes.expand().into_owned().into();
+                let uids: Arc<[u32]> = uids.into();
+                // Later batches are started by `continue_fetch` as the output drains.
+                self.fetch_run = Some(FetchRun {
+                    id,
+                    folder: folder.clone(),
+                    uids: uids.clone(),
+                    done: 0,
+                    items: items.clone(),
+                    set_seen,
+                    recent: recent.clone(),
+                    changed_since,
+                    format,
+                });
                 self.run(move |store| {
                     let options = FetchOptions {
                         set_seen,
@@ -975,7 +1013,13 @@ impl ImapApp {
                     MailboxJob::Fetch {
                         id,
                         vanished,
-                        result: store.fetch(&folder, &uids, &items, &options),
+                        result: store.fetch_batch(
+                            &folder,
+                            &uids,
+                            &items,
+                            &options,
+                            FETCH_BATCH_BYTES,
+                        ),
                     }
                 });
             }
@@ -1136,6 +1180,57 @@ impl ImapApp {
         });
     }
 
+    /// Starts the next batch of a FETCH being served in batches, once the session has sent
+    /// most of the previous one (called after every drain, see `ImapApp::poll_work`).
+    pub(super) fn continue_fetch(&mut self, session: &ServerSession) {
+        let Some(run) = self.fetch_run.as_ref() else {
+            return;
+        };
+        if self.is_running() || session.queued_output() >= FETCH_RESUME_BELOW {
+            return;
+        }
+        let (id, folder, uids, done, items) = (
+            run.id,
+            run.folder.clone(),
+            run.uids.clone(),
+            run.done,
+            run.items.clone(),
+        );
+        let (set_seen, recent, changed_since, format) = (
+            run.set_seen,
+            run.recent.clone(),
+            run.changed_since,
+            run.format,
+        );
+        self.run(move |store| {
+            let options = FetchOptions {
+                set_seen,
+                recent: &recent,
+                changed_since,
+                format,
+            };
+            MailboxJob::Fetch {
+                id,
+                vanished: Vec::new(),
+                result: store.fetch_batch(
+                    &folder,
+                    uids.get(done..).unwrap_or_default(),
+                    &items,
+                    &options,
+                    FETCH_BATCH_BYTES,
+                ),
+            }
+        });
+    }
+
+    /// Runs the change scan put off while a command was under way.
+    pub(super) fn resume_deferred_scan(&mut self) {
+        if self.scan_deferred && !self.is_running() && self.fetch_run.is_none() {
+            self.scan_deferred = false;
+            self.start_scan();
+        }
+    }
+
     /// Feeds a finished mailbox job back to the session.
     pub(super) fn complete_mailbox(
         &mut self,
@@ -1149,6 +1244,13 @@ impl ImapApp {
             MailboxJob::Changes { folder, result } => {
                 if self.take_rescan() {
                     self.start_scan();
+                }
+                if self.is_running() || self.fetch_run.is_some() {
+                    // A command of this session may have made these changes (FETCH sets
+                    // \Seen, STORE flags) and not yet recorded their modseqs: applied now,
+                    // they would come back to it as others' changes. Look again after it.
+                    self.scan_deferred = true;
+                    return;
                 }
                 let Some(selected) = self.selected.as_mut().filter(|s| s.folder == folder) else {
                     return;
@@ -1306,7 +1408,7 @@ impl ImapApp {
                 vanished,
                 result,
             } => match result {
-                Ok(messages) => {
+                Ok((messages, covered)) => {
                     if let Some(set) = uid_set(&vanished) {
                         let _ = session.send(
                             id,
@@ -1335,9 +1437,19 @@ impl ImapApp {
                         }
                         let _ = session.send_fetch(id, uid, items);
                     }
-                    self.finish(session, id, Status::Ok, None, "");
+                    let more = self.fetch_run.as_mut().is_some_and(|run| {
+                        run.done += covered;
+                        run.done < run.uids.len()
+                    });
+                    if !more {
+                        self.fetch_run = None;
+                        self.finish(session, id, Status::Ok, None, "");
+                    }
                 }
-                Err(e) => self.fail(session, id, &e),
+                Err(e) => {
+                    self.fetch_run = None;
+                    self.fail(session, id, &e);
+                }
             },
             MailboxJob::Stored { id, result } => match result {
                 Ok(outcome) => {

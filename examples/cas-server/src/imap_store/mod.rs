@@ -1355,6 +1355,20 @@ impl UserStore {
         render::fetch(self, name, uids, items, options)
     }
 
+    /// FETCH in bounded steps: the data of a leading part of `uids` whose message data
+    /// comes to about `max_data_bytes`, and how many of `uids` that part covers (see
+    /// [`UserStore::fetch`]; the rest is for the next call).
+    pub fn fetch_batch(
+        &self,
+        name: &str,
+        uids: &[u32],
+        items: &[cas_imap_proto::command::FetchAttribute<'_>],
+        options: &FetchOptions<'_>,
+        max_data_bytes: u64,
+    ) -> Result<(Vec<FetchedMessage>, usize), StoreError> {
+        render::fetch_batch(self, name, uids, items, options, max_data_bytes)
+    }
+
     /// SEARCH: the UIDs of `context.uids` that match `key`, ascending, and the highest
     /// modseq among them (for the `(MODSEQ n)` of a CONDSTORE search).
     pub fn search(

@@ -399,7 +399,42 @@ pub(crate) fn fetch(
     items: &[FetchAttribute<'_>],
     options: &FetchOptions<'_>,
 ) -> Result<Vec<FetchedMessage>, StoreError> {
+    fetch_batch(user, name, uids, items, options, u64::MAX).map(|(messages, _)| messages)
+}
+
+/// [`fetch`] of a leading part of `uids`: when the items carry message data, the messages
+/// whose stored sizes add up to `max_data_bytes` (at least one). Returns the data and how
+/// many of `uids` were dealt with, so a caller can serve `FETCH 1:* BODY[]` of a large
+/// mailbox in batches instead of holding all of it. `\Seen` is set on the batch only.
+pub(crate) fn fetch_batch(
+    user: &UserStore,
+    name: &str,
+    uids: &[u32],
+    items: &[FetchAttribute<'_>],
+    options: &FetchOptions<'_>,
+    max_data_bytes: u64,
+) -> Result<(Vec<FetchedMessage>, usize), StoreError> {
     let folder_name = FolderName::parse(name)?;
+    let consumed = if max_data_bytes < u64::MAX && items.iter().any(needs_bytes) {
+        // The stored size stands for the served one (a conversion changes it little).
+        let (mut folder, before) = user.open_folder(&folder_name)?;
+        let mut total = 0u64;
+        let mut count = 0;
+        for &uid in uids {
+            count += 1;
+            if let Some(pos) = folder.index.position(uid) {
+                total = total.saturating_add(folder.index.messages[pos].size);
+            }
+            if total >= max_data_bytes {
+                break;
+            }
+        }
+        user.finish_folder(&folder_name, &mut folder, before)?;
+        count
+    } else {
+        uids.len()
+    };
+    let uids = &uids[..consumed];
     let marks_seen = options.set_seen && items.iter().any(sets_seen);
 
     // \Seen first (a STORE of its own, which notifies other sessions), so FLAGS shows it.
@@ -487,7 +522,7 @@ pub(crate) fn fetch(
             seen_set,
         });
     }
-    Ok(result)
+    Ok((result, consumed))
 }
 
 fn nstring(bytes: &[u8]) -> NString<'static> {
