@@ -519,6 +519,35 @@ fn qresync_uses_vanished() {
 }
 
 #[test]
+fn qresync_vanished_limited_to_what_the_application_knows_was_expunged_since() {
+    // UIDs 3, 4, 7, 8 and 9 are missing; the application knows only 4 and 8:20 went after
+    // the client's mod-sequence 3, so only those of the client's known UIDs are reported.
+    for (expunged, expected) in [
+        (
+            vec![(4, 4), (8, 20)],
+            Some("* VANISHED (EARLIER) 4,8:9\r\n"),
+        ),
+        (vec![], None),
+    ] {
+        let mut h = Harness::tls();
+        login(&mut h);
+        h.input("q1 ENABLE QRESYNC\r\n");
+        h.input("q2 SELECT INBOX (QRESYNC (3857529045 3 1:9))\r\n");
+        let (id, _) = command(&mut h);
+        let mut snapshot = mailbox(&[1, 2, 5, 6]);
+        snapshot.uid_next = nz(10);
+        snapshot.expunged_since_qresync = Some(expunged.into_boxed_slice());
+        h.session.select(id, snapshot).unwrap();
+        let out = h.output();
+        match expected {
+            Some(line) => assert!(out.contains(line), "{out}"),
+            None => assert!(!out.contains("VANISHED"), "{out}"),
+        }
+        assert!(out.contains("q2 OK [READ-WRITE]"), "{out}");
+    }
+}
+
+#[test]
 fn silent_store_echoes_only_modseq_under_condstore() {
     let mut h = Harness::tls();
     select(&mut h, &[1, 2]);

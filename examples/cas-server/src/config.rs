@@ -677,13 +677,10 @@ pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settin
         greeting: p.greeting,
         allow_clear_text_without_tls: cli.allow_plaintext_auth || p.allow_clear_text_without_tls,
         max_command_size: p.max_command_size,
-        pre_auth_timeout: seconds(p.pre_auth_timeout_secs, "pop3.pre_auth_timeout_secs")?,
-        authenticated_timeout: seconds(
-            p.authenticated_timeout_secs,
-            "pop3.authenticated_timeout_secs",
-        )?,
-        max_bad_commands: count(p.max_bad_commands, "pop3.max_bad_commands")?,
-        max_auth_failures: count(p.max_auth_failures, "pop3.max_auth_failures")?,
+        pre_auth_timeout: MailSection::Pop3.seconds(p.pre_auth_timeout_secs)?,
+        authenticated_timeout: MailSection::Pop3.idle_seconds(p.authenticated_timeout_secs)?,
+        max_bad_commands: MailSection::Pop3.bad_commands(p.max_bad_commands)?,
+        max_auth_failures: MailSection::Pop3.auth_failures(p.max_auth_failures)?,
         apop_enabled: p.apop_enabled,
         login_delay: p.login_delay_secs.map(Duration::from_secs),
         expire: p.expire.map(|e| match e {
@@ -700,14 +697,11 @@ pub fn resolve(cli: &Cli, file: FileConfig, config_path: &Path) -> Result<Settin
         allow_clear_text_without_tls: cli.allow_plaintext_auth || i.allow_clear_text_without_tls,
         max_command_size: i.max_command_size,
         append_limit: i.append_limit,
-        pre_auth_timeout: seconds(i.pre_auth_timeout_secs, "imap.pre_auth_timeout_secs")?,
-        authenticated_timeout: seconds(
-            i.authenticated_timeout_secs,
-            "imap.authenticated_timeout_secs",
-        )?,
+        pre_auth_timeout: MailSection::Imap.seconds(i.pre_auth_timeout_secs)?,
+        authenticated_timeout: MailSection::Imap.idle_seconds(i.authenticated_timeout_secs)?,
         idle_timeout: seconds(i.idle_timeout_secs, "imap.idle_timeout_secs")?,
-        max_bad_commands: count(i.max_bad_commands, "imap.max_bad_commands")?,
-        max_auth_failures: count(i.max_auth_failures, "imap.max_auth_failures")?,
+        max_bad_commands: MailSection::Imap.bad_commands(i.max_bad_commands)?,
+        max_auth_failures: MailSection::Imap.auth_failures(i.max_auth_failures)?,
     };
 
     let ntlm = NtlmSettings::resolve(file.ntlm)?;
@@ -771,6 +765,111 @@ fn count(v: Option<LimitValue>, key: &'static str) -> Result<Limit<u32>, ConfigE
     })
 }
 
+/// A mail protocol's section of the file (`[pop3]`, `[imap]`): the parsing and checks of
+/// the settings they share, with the section's dotted keys in errors.
+#[derive(Debug, Clone, Copy)]
+enum MailSection {
+    Pop3,
+    Imap,
+}
+
+/// The dotted key `<section>.<field>` of a [`MailSection`], as a `&'static str`.
+macro_rules! section_key {
+    ($section:expr, $field:literal) => {
+        match $section {
+            MailSection::Pop3 => concat!("pop3.", $field),
+            MailSection::Imap => concat!("imap.", $field),
+        }
+    };
+}
+
+impl MailSection {
+    /// `pre_auth_timeout_secs`.
+    fn seconds(self, v: Option<LimitValue>) -> Result<Limit<Duration>, ConfigError> {
+        seconds(v, section_key!(self, "pre_auth_timeout_secs"))
+    }
+
+    /// `authenticated_timeout_secs`.
+    fn idle_seconds(self, v: Option<LimitValue>) -> Result<Limit<Duration>, ConfigError> {
+        seconds(v, section_key!(self, "authenticated_timeout_secs"))
+    }
+
+    /// `max_bad_commands`.
+    fn bad_commands(self, v: Option<LimitValue>) -> Result<Limit<u32>, ConfigError> {
+        count(v, section_key!(self, "max_bad_commands"))
+    }
+
+    /// `max_auth_failures`.
+    fn auth_failures(self, v: Option<LimitValue>) -> Result<Limit<u32>, ConfigError> {
+        count(v, section_key!(self, "max_auth_failures"))
+    }
+
+    /// Implicit TLS needs a certificate, and the two listeners differ.
+    fn check_listeners(
+        self,
+        listen: Option<SocketAddr>,
+        tls_listen: Option<SocketAddr>,
+        tls_configured: bool,
+    ) -> Result<(), ConfigError> {
+        if tls_listen.is_some() && !tls_configured {
+            return Err(invalid(
+                section_key!(self, "tls_listen"),
+                "implicit TLS needs a certificate: add a [tls] section or --cert/--key",
+            ));
+        }
+        if let (Some(a), Some(b)) = (listen, tls_listen)
+            && a == b
+            && a.port() != 0
+        {
+            let message = match self {
+                MailSection::Pop3 => "must differ from pop3.listen",
+                MailSection::Imap => "must differ from imap.listen",
+            };
+            return Err(invalid(section_key!(self, "tls_listen"), message));
+        }
+        Ok(())
+    }
+
+    /// `max_command_size` within `low..=high` (Exchange's MaxCommandSize range).
+    fn check_max_command_size(
+        self,
+        n: Option<usize>,
+        low: usize,
+        high: usize,
+    ) -> Result<(), ConfigError> {
+        match n {
+            Some(n) if !(low..=high).contains(&n) => Err(invalid(
+                section_key!(self, "max_command_size"),
+                format!("{n} is outside {low}..={high} (Exchange MaxCommandSize range)"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// `greeting`: 1..=200 characters of printable text on one line (IMAP: not starting
+    /// with `[`, which would read as a response code).
+    fn check_greeting(self, greeting: Option<&str>) -> Result<(), ConfigError> {
+        let Some(g) = greeting else {
+            return Ok(());
+        };
+        let imap = matches!(self, MailSection::Imap);
+        if g.is_empty()
+            || g.len() > 200
+            || g.chars().any(|c| c.is_control())
+            || (imap && g.starts_with('['))
+        {
+            let message = if imap {
+                "must be 1..=200 characters of printable text on one line, not starting \
+                 with '['"
+            } else {
+                "must be 1..=200 characters of printable text on one line"
+            };
+            return Err(invalid(section_key!(self, "greeting"), message));
+        }
+        Ok(())
+    }
+}
+
 impl Settings {
     /// Checks what the types cannot: ranges and combinations.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -788,34 +887,10 @@ impl Settings {
             ));
         }
         self.validate_imap()?;
-        if p.tls_listen.is_some() && self.tls.is_none() {
-            return Err(invalid(
-                "pop3.tls_listen",
-                "implicit TLS needs a certificate: add a [tls] section or --cert/--key",
-            ));
-        }
-        if let (Some(a), Some(b)) = (p.listen, p.tls_listen)
-            && a == b
-            && a.port() != 0
-        {
-            return Err(invalid("pop3.tls_listen", "must differ from pop3.listen"));
-        }
-        if let Some(n) = p.max_command_size
-            && !(40..=1024).contains(&n)
-        {
-            return Err(invalid(
-                "pop3.max_command_size",
-                format!("{n} is outside 40..=1024 (Exchange MaxCommandSize range)"),
-            ));
-        }
-        if let Some(g) = &p.greeting
-            && (g.is_empty() || g.len() > 200 || g.chars().any(|c| c.is_control()))
-        {
-            return Err(invalid(
-                "pop3.greeting",
-                "must be 1..=200 characters of printable text on one line",
-            ));
-        }
+        let pop3 = MailSection::Pop3;
+        pop3.check_listeners(p.listen, p.tls_listen, self.tls.is_some())?;
+        pop3.check_max_command_size(p.max_command_size, 40, 1024)?;
+        pop3.check_greeting(p.greeting.as_deref())?;
         if p.apop_enabled {
             return Err(invalid(
                 "pop3.apop_enabled",
@@ -828,18 +903,8 @@ impl Settings {
 
     fn validate_imap(&self) -> Result<(), ConfigError> {
         let i = &self.imap;
-        if i.tls_listen.is_some() && self.tls.is_none() {
-            return Err(invalid(
-                "imap.tls_listen",
-                "implicit TLS needs a certificate: add a [tls] section or --cert/--key",
-            ));
-        }
-        if let (Some(a), Some(b)) = (i.listen, i.tls_listen)
-            && a == b
-            && a.port() != 0
-        {
-            return Err(invalid("imap.tls_listen", "must differ from imap.listen"));
-        }
+        let imap = MailSection::Imap;
+        imap.check_listeners(i.listen, i.tls_listen, self.tls.is_some())?;
         let pop3 = [self.pop3.listen, self.pop3.tls_listen];
         for (key, addr) in [("imap.listen", i.listen), ("imap.tls_listen", i.tls_listen)] {
             if let Some(a) = addr
@@ -850,14 +915,7 @@ impl Settings {
             }
         }
         let (low, high) = cas_policy::IMAP_MAX_COMMAND_SIZE_RANGE;
-        if let Some(n) = i.max_command_size
-            && !(low as usize..=high as usize).contains(&n)
-        {
-            return Err(invalid(
-                "imap.max_command_size",
-                format!("{n} is outside {low}..={high} (Exchange MaxCommandSize range)"),
-            ));
-        }
+        imap.check_max_command_size(i.max_command_size, low as usize, high as usize)?;
         if i.append_limit == Some(0) {
             return Err(invalid("imap.append_limit", "must be at least 1 octet"));
         }
@@ -869,19 +927,7 @@ impl Settings {
                 "must be at least 1800 (RFC 9051 §5.4 autologout timer)",
             ));
         }
-        if let Some(g) = &i.greeting
-            && (g.is_empty()
-                || g.len() > 200
-                || g.chars().any(|c| c.is_control())
-                || g.starts_with('['))
-        {
-            return Err(invalid(
-                "imap.greeting",
-                "must be 1..=200 characters of printable text on one line, not starting \
-                 with '['",
-            ));
-        }
-        Ok(())
+        imap.check_greeting(i.greeting.as_deref())
     }
 }
 
@@ -978,6 +1024,48 @@ mod tests {
         let file = parse("[pop3]\nlisten = \"127.0.0.1:110\"\n").unwrap();
         let s = resolve(&cli(), file, Path::new("cas-server.toml")).unwrap();
         assert_eq!(s.users_file, PathBuf::from("./users"));
+    }
+
+    #[test]
+    fn shared_settings_name_their_section() {
+        let key = |text: &str| match resolve(&cli(), parse(text).unwrap(), Path::new("c.toml")) {
+            Err(ConfigError::Invalid { key, .. }) => key,
+            other => panic!("expected an invalid setting, got {other:?}"),
+        };
+        for section in ["pop3", "imap"] {
+            let head = format!("[{section}]\nlisten = \"127.0.0.1:1\"\n");
+            for (line, field) in [
+                ("pre_auth_timeout_secs = 0", "pre_auth_timeout_secs"),
+                (
+                    "authenticated_timeout_secs = 0",
+                    "authenticated_timeout_secs",
+                ),
+                ("max_bad_commands = 0", "max_bad_commands"),
+                ("max_auth_failures = 0", "max_auth_failures"),
+                ("max_command_size = 20000", "max_command_size"),
+                ("greeting = \"\"", "greeting"),
+                ("tls_listen = \"127.0.0.1:2\"", "tls_listen"),
+            ] {
+                assert_eq!(
+                    key(&format!("{head}{line}\n")),
+                    format!("{section}.{field}")
+                );
+            }
+        }
+        // A response-code-like greeting is for IMAP only a problem.
+        let bracket = "greeting = \"[x] hello\"\n";
+        assert!(
+            resolve(
+                &cli(),
+                parse(&format!("[pop3]\nlisten = \"127.0.0.1:1\"\n{bracket}")).unwrap(),
+                Path::new("c.toml")
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            key(&format!("[imap]\nlisten = \"127.0.0.1:1\"\n{bracket}")),
+            "imap.greeting"
+        );
     }
 
     #[test]

@@ -82,11 +82,17 @@ pub trait SansIoSession: Send {
     }
 }
 
-/// Implements [`SansIoSession`] for a protocol crate's `ServerSession`, whose inherent
-/// methods have the shared names (DESIGN.md, "The common sans-IO shape"); `shutdown`
-/// closes with `$goodbye`. Methods the protocol overrides follow in braces.
+/// Implements [`SansIoSession`] for a protocol crate's session (server or client), whose
+/// inherent methods have the shared names (DESIGN.md, "The common sans-IO shape");
+/// `shutdown(s, now) => expr` says how it closes. Methods the protocol overrides follow in
+/// braces.
 macro_rules! sans_io_session {
-    ($session:ty, $event:ty, $goodbye:expr $(, { $($extra:item)* })?) => {
+    (
+        $session:ty,
+        $event:ty,
+        shutdown($s:ident, $now:ident) => $shutdown:expr
+        $(, { $($extra:item)* })?
+    ) => {
         impl $crate::driver::SansIoSession for $session {
             type Event = $event;
 
@@ -103,7 +109,8 @@ macro_rules! sans_io_session {
                 <$session>::handle_tls_established(self, now);
             }
             fn shutdown(&mut self, now: ::std::time::Instant) {
-                <$session>::close(self, now, $goodbye);
+                let ($s, $now) = (self, now);
+                $shutdown;
             }
             fn poll_event(&mut self) -> Option<$event> {
                 <$session>::poll_event(self)

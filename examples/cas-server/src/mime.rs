@@ -169,7 +169,12 @@ pub fn convert(raw: &[u8], format: BodyFormat) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(raw.len() + 1024);
     for header in message.headers() {
         let name = header.name.as_str();
-        if name.len() >= 8 && name[..8].eq_ignore_ascii_case("content-")
+        // Bytes, not `str` slicing: a header name may hold non-ASCII characters, and
+        // `name[..8]` inside one would panic.
+        if name
+            .as_bytes()
+            .get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"content-"))
             || name.eq_ignore_ascii_case("mime-version")
         {
             continue;
@@ -409,6 +414,17 @@ Content-Transfer-Encoding: base64\n\naXRlbSxhbW91bnQK\n--outer--\n";
         assert_eq!(&t[11..15], &4u32.to_le_bytes());
         assert_eq!(&t[19..21], &1u16.to_le_bytes());
         assert!(t.ends_with(b"Body\x8e\x01"));
+    }
+
+    /// Regression (found by the IMAP render proptest): a header name with a multi-byte
+    /// character across its 8th byte made the `Content-` check slice inside it and panic.
+    #[test]
+    fn non_ascii_header_name_does_not_panic() {
+        let raw = "Subject: s\nabcdefg\u{e9}: x\nXy-\u{20ac}\u{20ac}: y\n\nbody\n";
+        for format in [BodyFormat::TextOnly, BodyFormat::HtmlOnly, BodyFormat::Tnef] {
+            let out = convert(raw.as_bytes(), format).unwrap();
+            assert!(parse(&out).body_text(0).unwrap().contains("body"));
+        }
     }
 
     #[test]

@@ -70,7 +70,9 @@ use crate::store::{MailStore, Maildrop, MessageReader, StoreError};
 /// Bytes read from a message file per step.
 pub const MESSAGE_CHUNK: usize = 64 * 1024;
 
-crate::driver::sans_io_session!(ServerSession, Event, "server shutting down");
+crate::driver::sans_io_session!(ServerSession, Event, shutdown(session, now) => {
+    session.close(now, "server shutting down")
+});
 
 /// Builds the session configuration from the `[pop3]` settings alone (Exchange's default
 /// policy). See [`session_config`].
@@ -600,26 +602,12 @@ impl auth::LoginContext for Pop3Context {
             Err(StoreError::InUse) => return Err(OpenFailure::InUse),
             Err(e) => return Err(OpenFailure::Unavailable(e.to_string())),
         };
-        let format = body_format(effective.message_retrieval_mime_format);
+        let format = BodyFormat::from(effective.message_retrieval_mime_format);
         let descending = effective.message_retrieval_sort_order == Some(SortOrder::Descending);
         let exact = effective.enable_exact_rfc822_size && format.converts();
         let view = maildrop_view(maildrop.as_ref(), format, descending, exact)
             .map_err(OpenFailure::Unavailable)?;
         Ok((maildrop, view))
-    }
-}
-
-/// cas-policy's MIME format as the converter's.
-pub fn body_format(format: cas_policy::MimeFormat) -> BodyFormat {
-    use cas_policy::MimeFormat as M;
-    match format {
-        M::TextOnly => BodyFormat::TextOnly,
-        M::HtmlOnly => BodyFormat::HtmlOnly,
-        M::HtmlAndTextAlternative => BodyFormat::HtmlAndTextAlternative,
-        M::TextEnrichedOnly => BodyFormat::TextEnrichedOnly,
-        M::TextEnrichedAndTextAlternative => BodyFormat::TextEnrichedAndTextAlternative,
-        M::Tnef => BodyFormat::Tnef,
-        _ => BodyFormat::BestBodyFormat,
     }
 }
 

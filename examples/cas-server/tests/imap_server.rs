@@ -12,33 +12,27 @@ use std::time::Duration;
 use cas_server::access::AccessControl;
 use cas_server::config::{Imap4Settings, Pop3Settings};
 use cas_server::imap::ImapContext;
-use cas_server::live::LivePolicy;
-use cas_server::maildir::{MaildirStore, create_maildir};
+use cas_server::maildir::MaildirStore;
 use cas_server::pop3::Pop3Context;
-use cas_server::protolog::Rotation;
 use cas_server::{Server, demo};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_rustls::{TlsAcceptor, TlsConnector};
-use tokio_util::sync::CancellationToken;
+use tokio_rustls::TlsConnector;
 
-const ALICE_PASSWORD: &str = "alice-Secret-1";
-const BOB_PASSWORD: &str = "bob secret with spaces";
+mod common;
+
+use common::inproc::{ALICE_PASSWORD, BOB_PASSWORD, DataDir, Running};
+
 /// How long any single server answer may take.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-/// A data directory with cheap password hashes, the demo mail (INBOX and folders) and a
-/// certificate.
+/// A data directory with cheap password and NT hashes, the demo mail (INBOX and folders)
+/// and a certificate.
 struct Fixture {
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
-    cert_pem: String,
-    acceptor: TlsAcceptor,
+    data: DataDir,
     access: Arc<AccessControl>,
-    credentials: Arc<cas_auth::FileCredentialStore>,
     settings: Imap4Settings,
 }
 
@@ -49,65 +43,25 @@ impl Fixture {
 
     /// A fixture whose `policy.toml` holds `policy` (Exchange vocabulary).
     fn with(policy: &str, settings: Imap4Settings) -> Fixture {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_path_buf();
-        fs::write(dir.join("policy.toml"), policy).unwrap();
-        let params = cas_auth::PasswordHashParams::dangerous_low_cost();
-        let mut users = String::new();
-        for (user, password) in [("alice", ALICE_PASSWORD), ("bob", BOB_PASSWORD)] {
-            let phc =
-                cas_auth::hash_password_with(password.as_bytes(), b"fixture-salt-0001", &params)
-                    .unwrap();
-            let nt = cas_auth::nt_hash_of(password);
-            users.push_str(
-                &cas_auth::FileCredentialStore::render_line(user, &phc, Some(nt)).unwrap(),
-            );
-            users.push('\n');
-            let maildir = dir.join("maildir").join(user);
-            create_maildir(&maildir).unwrap();
-            for (i, message) in demo::sample_messages(user).iter().enumerate() {
-                fs::write(
-                    maildir
-                        .join("cur")
-                        .join(format!("{}.M{i}.test:2,", 1000 + i)),
-                    message,
-                )
-                .unwrap();
+        let data = DataDir::new(policy, true, |root, user| {
+            let messages = demo::sample_messages(user);
+            for (i, message) in messages.iter().enumerate() {
+                let name = format!("{}.M{i}.test:2,", 1000 + i);
+                fs::write(root.join(user).join("cur").join(name), message).unwrap();
             }
             // Sent, Drafts, Trash, Junk, Archive and Archive/2025, as the demo has them.
-            cas_server::imap_store::demo::populate_demo_folders(
-                &dir.join("maildir"),
-                user,
-                &demo::sample_messages(user),
-            )
-            .unwrap();
-        }
-        let credentials = Arc::new(cas_auth::FileCredentialStore::parse(&users).unwrap());
-        let (cert_pem, key_pem) = cas_server::tls::generate_self_signed().unwrap();
-        fs::write(dir.join("cert.pem"), &cert_pem).unwrap();
-        fs::write(dir.join("key.pem"), &key_pem).unwrap();
-        let acceptor =
-            cas_server::tls::load_acceptor(&dir.join("cert.pem"), &dir.join("key.pem")).unwrap();
-        let live = Arc::new(LivePolicy::load(&dir.join("policy.toml")).unwrap());
-        let access = Arc::new(AccessControl::new(
-            live,
-            dir.join("logs"),
-            Rotation::default(),
-            false,
-        ));
+            cas_server::imap_store::demo::populate_demo_folders(root, user, &messages).unwrap();
+        });
+        let access = data.access(false);
         Fixture {
-            _tmp: tmp,
-            dir,
-            cert_pem,
-            acceptor,
+            data,
             access,
-            credentials,
             settings,
         }
     }
 
     fn maildir(&self, user: &str) -> PathBuf {
-        self.dir.join("maildir").join(user)
+        self.data.maildir(user)
     }
 
     /// The Maildir++ directory of an IMAP folder (`""` = INBOX, `/` becomes `.`).
@@ -151,20 +105,20 @@ impl Fixture {
             Pop3Context::new(
                 Pop3Settings::default(),
                 true,
-                self.credentials.clone(),
-                Arc::new(MaildirStore::new(self.dir.join("maildir"))),
+                self.data.credentials.clone(),
+                Arc::new(MaildirStore::new(self.data.dir.join("maildir"))),
                 None,
                 None,
                 self.access.clone(),
             )
             .unwrap(),
         );
-        let store = cas_server::imap::open_store(&self.dir.join("maildir"), &self.settings);
+        let store = cas_server::imap::open_store(&self.data.dir.join("maildir"), &self.settings);
         let imap = Arc::new(
             ImapContext::new(
                 self.settings.clone(),
                 true,
-                self.credentials.clone(),
+                self.data.credentials.clone(),
                 store,
                 Some(Arc::new(cas_auth::ntlm::NtlmConfig::new(
                     "CAS",
@@ -177,59 +131,27 @@ impl Fixture {
             )
             .unwrap(),
         );
-        let mut server = Server::bind_with(pop3, Some(self.acceptor.clone()), None, None)
+        let mut server = Server::bind_with(pop3, Some(self.data.acceptor.clone()), None, None)
             .await
             .unwrap();
         let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
         server.bind_imap(imap, Some(any), Some(any)).await.unwrap();
         let imap = server.imap_addr().unwrap();
         let imaps = server.imaps_addr().unwrap();
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(server.run(shutdown.clone()));
-        Running {
-            imap,
-            imaps,
-            shutdown,
-            task,
-            connector: connector(&self.cert_pem),
-        }
+        Running::spawn(server, imap, imaps, &self.data.cert_pem)
     }
-}
-
-fn connector(cert_pem: &str) -> TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(cert_pem.as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    TlsConnector::from(Arc::new(config))
-}
-
-struct Running {
-    imap: SocketAddr,
-    imaps: SocketAddr,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-    connector: TlsConnector,
 }
 
 impl Running {
     /// A plain connection, greeting read.
     async fn plain(&self) -> Client {
-        let tcp = TcpStream::connect(self.imap).await.unwrap();
+        let tcp = TcpStream::connect(self.plain).await.unwrap();
         Client::new(Conn::Plain(tcp), self.connector.clone()).await
     }
 
     /// An IMAPS connection, greeting read.
     async fn tls(&self) -> Client {
-        let tcp = TcpStream::connect(self.imaps).await.unwrap();
-        let name = ServerName::try_from("localhost").unwrap();
-        let tls = self.connector.connect(name, tcp).await.unwrap();
+        let tls = self.connect_tls().await;
         Client::new(Conn::Tls(Box::new(tls)), self.connector.clone()).await
     }
 
@@ -239,14 +161,6 @@ impl Running {
         let reply = c.ok(&format!("LOGIN {user} \"{password}\"")).await;
         assert!(reply.last().unwrap().contains("[CAPABILITY "), "{reply:?}");
         c
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("server stops")
-            .unwrap();
     }
 }
 
@@ -1004,7 +918,7 @@ async fn imap_disabled_and_connection_limits_are_refused() {
     );
     let _alice = server.login("alice", ALICE_PASSWORD).await;
     // Third connection from 127.0.0.1: BYE instead of a greeting.
-    let tcp = TcpStream::connect(server.imaps).await.unwrap();
+    let tcp = TcpStream::connect(server.tls).await.unwrap();
     let name = ServerName::try_from("localhost").unwrap();
     let tls = server.connector.connect(name, tcp).await.unwrap();
     let mut third = Client {
@@ -1046,7 +960,7 @@ async fn shutdown_says_bye() {
     let server = fx.start().await;
     let mut c = server.login("alice", ALICE_PASSWORD).await;
     c.ok("SELECT INBOX").await;
-    server.shutdown.cancel();
+    server.begin_shutdown();
     let lines = c.rest().await;
     assert!(lines.iter().any(|l| l.starts_with("* BYE")), "{lines:?}");
     server.stop().await;
@@ -1121,7 +1035,7 @@ async fn protocol_log_has_commands_and_no_secrets() {
     c.ok("LOGOUT").await;
     server.stop().await;
     let mut log = String::new();
-    for entry in fs::read_dir(fx.dir.join("logs").join("imap4")).unwrap() {
+    for entry in fs::read_dir(fx.data.dir.join("logs").join("imap4")).unwrap() {
         log.push_str(&fs::read_to_string(entry.unwrap().path()).unwrap());
     }
     for expected in ["SELECT INBOX", "FETCH 1 (FLAGS)", "LOGIN alice", "OK"] {
@@ -1142,7 +1056,7 @@ async fn a_policy_change_ends_a_logged_in_session() {
     let mut c = server.login("alice", ALICE_PASSWORD).await;
     c.ok("SELECT INBOX").await;
     fs::write(
-        fx.dir.join("policy.toml"),
+        fx.data.dir.join("policy.toml"),
         "[CASMailbox.alice]\nImapEnabled = false\n",
     )
     .unwrap();
@@ -1396,7 +1310,7 @@ async fn mime_format_applies_per_selection() {
 
     // A reload to HtmlOnly: this selection keeps TextOnly.
     fs::write(
-        fx.dir.join("policy.toml"),
+        fx.data.dir.join("policy.toml"),
         "[ImapSettings]\nMessageRetrievalMimeFormat = \"HtmlOnly\"\n",
     )
     .unwrap();
@@ -1414,7 +1328,7 @@ async fn mime_format_applies_per_selection() {
     assert_eq!(search(&c.ok("UID SEARCH BODY \"<h1>\"").await), [uid]);
 
     // Back to BestBodyFormat: the stored bytes (CRLF).
-    fs::write(fx.dir.join("policy.toml"), "").unwrap();
+    fs::write(fx.data.dir.join("policy.toml"), "").unwrap();
     fx.access.live_policy().reload(true);
     c.ok("EXAMINE INBOX").await;
     let (stored_size, _, stored_body) = fetch_served(&mut c, uid).await;
@@ -1425,7 +1339,7 @@ async fn mime_format_applies_per_selection() {
 
     // APPEND under a converting format stores what the client sent.
     fs::write(
-        fx.dir.join("policy.toml"),
+        fx.data.dir.join("policy.toml"),
         "[ImapSettings]\nMessageRetrievalMimeFormat = \"TextEnrichedOnly\"\n",
     )
     .unwrap();

@@ -1005,3 +1005,103 @@ async fn subscribing_starts_the_watcher_by_itself() {
     let snap = s.user("alice").unwrap().select("Lists", false).unwrap();
     assert_eq!(snap.messages.len(), 1);
 }
+
+/// MessageRetrievalMimeFormat at the store: FETCH under TextOnly serves the converted
+/// message (RFC822.SIZE = BODY[] length, no HTML part), BestBodyFormat the stored bytes;
+/// SEARCH looks at the served form (header, body and size keys); the file never changes.
+#[test]
+fn fetch_and_search_in_a_mime_format() {
+    use cas_imap_proto::types::{AString, Section};
+    use cas_server::mime::BodyFormat;
+    let tmp = tempfile::tempdir().unwrap();
+    let s = store(tmp.path());
+    let stored = b"From: a@example.test\r\nSubject: report\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/alternative; boundary=\"b\"\r\n\r\n--b\r\n\
+Content-Type: text/plain\r\n\r\nQuarterly numbers\r\n--b\r\nContent-Type: text/html\r\n\r\n\
+<html><body><p class=\"highlight\">Quarterly numbers</p></body></html>\r\n--b--\r\n";
+    let user = s.user("alice").unwrap();
+    user.append(
+        "INBOX",
+        &[AppendRequest {
+            data: stored,
+            flags: MessageFlags::default(),
+            internal_date: None,
+        }],
+    )
+    .unwrap();
+    let items = [
+        FetchAttribute::Rfc822Size,
+        FetchAttribute::BodySection {
+            peek: true,
+            section: Section::new(Vec::new(), None).unwrap(),
+            partial: None,
+        },
+    ];
+    let fetch = |format| {
+        let out = user
+            .fetch(
+                "INBOX",
+                &[1],
+                &items,
+                &FetchOptions {
+                    format,
+                    ..FetchOptions::default()
+                },
+            )
+            .unwrap();
+        let [
+            FetchItem::Rfc822Size(size),
+            FetchItem::BodySection { data, .. },
+        ] = out[0].items.as_slice()
+        else {
+            panic!("{out:?}")
+        };
+        (*size, data.0.as_ref().unwrap().as_bytes().to_vec())
+    };
+    let (size, body) = fetch(BodyFormat::BestBodyFormat);
+    assert_eq!(body, stored);
+    assert_eq!(size, stored.len() as u64);
+    let (text_size, text) = fetch(BodyFormat::TextOnly);
+    assert_eq!(text_size, text.len() as u64);
+    let text_str = String::from_utf8_lossy(&text);
+    assert!(text_str.contains("Quarterly numbers"), "{text_str}");
+    assert!(!text_str.contains("text/html") && !text_str.contains("highlight"));
+
+    let search = |format, key: SearchKey<'_>| {
+        let ctx = SearchContext {
+            uids: &[1],
+            format,
+            ..SearchContext::default()
+        };
+        user.search("INBOX", &key, &ctx).unwrap().0
+    };
+    let a = |t: &'static str| AString::new(t.as_bytes()).unwrap();
+    let html_word = || SearchKey::Body(a("highlight"));
+    assert_eq!(search(BodyFormat::BestBodyFormat, html_word()), [1]);
+    assert!(search(BodyFormat::TextOnly, html_word()).is_empty());
+    assert_eq!(search(BodyFormat::HtmlOnly, html_word()), [1]);
+    let alternative = || SearchKey::Header(a("Content-Type"), a("multipart/alternative"));
+    assert_eq!(search(BodyFormat::BestBodyFormat, alternative()), [1]);
+    assert!(search(BodyFormat::TextOnly, alternative()).is_empty());
+    // LARGER/SMALLER compare the size FETCH reports in that format.
+    assert!(text_size < size);
+    assert_eq!(
+        search(BodyFormat::TextOnly, SearchKey::Larger(text_size - 1)),
+        [1]
+    );
+    assert!(search(BodyFormat::TextOnly, SearchKey::Larger(text_size)).is_empty());
+    assert_eq!(
+        search(BodyFormat::BestBodyFormat, SearchKey::Larger(text_size)),
+        [1]
+    );
+    assert_eq!(
+        search(BodyFormat::TextOnly, SearchKey::Smaller(text_size + 1)),
+        [1]
+    );
+
+    let files: Vec<_> = fs::read_dir(tmp.path().join("alice").join("cur"))
+        .unwrap()
+        .map(|e| fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(files, [stored.to_vec()]);
+}

@@ -7,32 +7,26 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cas_server::access::AccessControl;
 use cas_server::config::Pop3Settings;
 use cas_server::driver::{Ending, MaybeTls};
-use cas_server::live::LivePolicy;
-use cas_server::maildir::{MaildirStore, create_maildir};
+use cas_server::maildir::MaildirStore;
 use cas_server::pop3::{Endpoints, Pop3Context};
-use cas_server::protolog::Rotation;
 use cas_server::server::serve_pop3;
 use cas_server::{Server, demo};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_util::sync::CancellationToken;
 
-const ALICE_PASSWORD: &str = "alice-Secret-1";
-const BOB_PASSWORD: &str = "bob secret with spaces";
+mod common;
 
-/// A data directory with cheap password hashes, the demo sample mail and a certificate.
+use common::inproc::{ALICE_PASSWORD, BOB_PASSWORD, DataDir, Running};
+
+/// A data directory with cheap password hashes, the demo sample mail (in `new/`) and a
+/// certificate, and the POP3 context over it.
 struct Fixture {
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
-    cert_pem: String,
+    data: DataDir,
     ctx: Arc<Pop3Context>,
-    acceptor: TlsAcceptor,
 }
 
 impl Fixture {
@@ -46,63 +40,30 @@ impl Fixture {
 
     /// A fixture whose `policy.toml` holds `policy` (TOML in Exchange's vocabulary).
     fn with_policy(settings: Pop3Settings, policy: &str) -> Fixture {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_path_buf();
-        fs::write(dir.join("policy.toml"), policy).unwrap();
-        let params = cas_auth::PasswordHashParams::dangerous_low_cost();
-        let mut users = String::new();
-        for (user, password) in [("alice", ALICE_PASSWORD), ("bob", BOB_PASSWORD)] {
-            let phc =
-                cas_auth::hash_password_with(password.as_bytes(), b"fixture-salt-0001", &params)
-                    .unwrap();
-            users.push_str(&cas_auth::FileCredentialStore::render_line(user, &phc, None).unwrap());
-            users.push('\n');
-            let maildir = dir.join("maildir").join(user);
-            create_maildir(&maildir).unwrap();
+        let data = DataDir::new(policy, false, |root, user| {
             for (i, message) in demo::sample_messages(user).iter().enumerate() {
-                fs::write(
-                    maildir.join("new").join(format!("{}.M{i}.test", 1000 + i)),
-                    message,
-                )
-                .unwrap();
+                let name = format!("{}.M{i}.test", 1000 + i);
+                fs::write(root.join(user).join("new").join(name), message).unwrap();
             }
-        }
-        let credentials = cas_auth::FileCredentialStore::parse(&users).unwrap();
-        let (cert_pem, key_pem) = cas_server::tls::generate_self_signed().unwrap();
-        fs::write(dir.join("cert.pem"), &cert_pem).unwrap();
-        fs::write(dir.join("key.pem"), &key_pem).unwrap();
-        let acceptor =
-            cas_server::tls::load_acceptor(&dir.join("cert.pem"), &dir.join("key.pem")).unwrap();
-        let policy = Arc::new(LivePolicy::load(&dir.join("policy.toml")).unwrap());
-        let access = Arc::new(AccessControl::new(
-            policy,
-            dir.join("logs"),
-            Rotation::default(),
-            settings.allow_clear_text_without_tls,
-        ));
+        });
+        let access = data.access(settings.allow_clear_text_without_tls);
         let ctx = Arc::new(
             Pop3Context::new(
                 settings,
                 true,
-                Arc::new(credentials),
-                Arc::new(MaildirStore::new(dir.join("maildir"))),
+                data.credentials.clone(),
+                Arc::new(MaildirStore::new(data.dir.join("maildir"))),
                 None,
                 None,
                 access,
             )
             .unwrap(),
         );
-        Fixture {
-            _tmp: tmp,
-            dir,
-            cert_pem,
-            ctx,
-            acceptor,
-        }
+        Fixture { data, ctx }
     }
 
     fn maildir(&self, user: &str) -> PathBuf {
-        self.dir.join("maildir").join(user)
+        self.data.maildir(user)
     }
 
     /// Message files in cur/ and new/, sorted.
@@ -120,7 +81,7 @@ impl Fixture {
     async fn start(&self) -> Running {
         let server = Server::bind_with(
             self.ctx.clone(),
-            Some(self.acceptor.clone()),
+            Some(self.data.acceptor.clone()),
             Some("127.0.0.1:0".parse().unwrap()),
             Some("127.0.0.1:0".parse().unwrap()),
         )
@@ -128,38 +89,8 @@ impl Fixture {
         .unwrap();
         let pop3 = server.pop3_addr().unwrap();
         let pop3s = server.pop3s_addr().unwrap();
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(server.run(shutdown.clone()));
-        Running {
-            pop3,
-            pop3s,
-            shutdown,
-            task,
-            connector: connector(&self.cert_pem),
-        }
+        Running::spawn(server, pop3, pop3s, &self.data.cert_pem)
     }
-}
-
-fn connector(cert_pem: &str) -> TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(cert_pem.as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    TlsConnector::from(Arc::new(config))
-}
-
-struct Running {
-    pop3: std::net::SocketAddr,
-    pop3s: std::net::SocketAddr,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-    connector: TlsConnector,
 }
 
 type Stream = Box<dyn Io>;
@@ -168,14 +99,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 impl Running {
     async fn plain(&self) -> Client {
-        Client::new(Box::new(TcpStream::connect(self.pop3).await.unwrap())).await
+        Client::new(Box::new(TcpStream::connect(self.plain).await.unwrap())).await
     }
 
     async fn tls(&self) -> Client {
-        let tcp = TcpStream::connect(self.pop3s).await.unwrap();
-        let name = ServerName::try_from("localhost").unwrap();
-        let tls = self.connector.connect(name, tcp).await.unwrap();
-        Client::new(Box::new(tls)).await
+        Client::new(Box::new(self.connect_tls().await)).await
     }
 
     /// Logs in over POP3S, retrying while an earlier killed session still holds the lock.
@@ -191,14 +119,6 @@ impl Running {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("maildrop stayed locked");
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("server stops")
-            .unwrap();
     }
 }
 
@@ -571,7 +491,7 @@ async fn shutdown_closes_sessions_without_committing() {
     c.login("alice", ALICE_PASSWORD).await;
     let files = fx.files("alice");
     c.ok("DELE 1").await;
-    let pop3 = server.pop3;
+    let pop3 = server.plain;
     server.stop().await;
     let rest = String::from_utf8(c.rest().await).unwrap();
     assert!(rest.starts_with("-ERR"), "{rest}");
@@ -649,7 +569,7 @@ async fn logged_in_with_600s_timeout_and_a_deletion() -> (
 
 /// The maildrop lock was released and nothing was deleted.
 fn assert_nothing_committed(fx: &Fixture, files: &[String]) {
-    let store = MaildirStore::new(fx.dir.join("maildir"));
+    let store = MaildirStore::new(fx.data.dir.join("maildir"));
     let m = cas_server::store::MailStore::open_maildrop(&store, "alice").unwrap();
     assert_eq!(m.messages().len(), files.len());
 }

@@ -1721,6 +1721,9 @@ impl ServerSession {
                 vanished.push((next, hi));
             }
         }
+        if let Some(expunged) = &mailbox.expunged_since_qresync {
+            vanished = intersect_ranges(&vanished, expunged);
+        }
         let ranges: Vec<crate::types::SeqRange> = vanished
             .into_iter()
             .filter_map(|(a, b)| {
@@ -2025,4 +2028,23 @@ fn traced_command(command: &Command<'_>, message: &[u8]) -> String {
             trace_text(first)
         }
     }
+}
+
+/// The UIDs in both lists of inclusive ranges (each ascending and non-overlapping, as the
+/// result is).
+fn intersect_ranges(a: &[(u32, u32)], b: &[(u32, u32)]) -> Vec<(u32, u32)> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while let (Some(&(a_lo, a_hi)), Some(&(b_lo, b_hi))) = (a.get(i), b.get(j)) {
+        let (lo, hi) = (a_lo.max(b_lo), a_hi.min(b_hi));
+        if lo <= hi {
+            out.push((lo, hi));
+        }
+        if a_hi < b_hi {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
 }

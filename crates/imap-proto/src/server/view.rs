@@ -63,6 +63,12 @@ pub struct SelectedMailbox {
     pub read_only: bool,
     /// Messages with `\Recent` (RFC 3501 `RECENT`, sent only to IMAP4rev1 clients).
     pub recent: u32,
+    /// For a QRESYNC SELECT, when the application keeps the mod-sequences of expunges: the
+    /// UIDs expunged after the client's mod-sequence, as inclusive ascending ranges. The
+    /// `VANISHED (EARLIER)` response then lists only those of the client's known UIDs.
+    /// `None` (the default): every known UID missing from the mailbox is listed, which RFC
+    /// 7162 §3.2.5.1 allows but costs the client work (interimap warns about each).
+    pub expunged_since_qresync: Option<Box<[(u32, u32)]>>,
 }
 
 impl SelectedMailbox {
@@ -93,6 +99,7 @@ impl SelectedMailbox {
             permanent_flags,
             read_only: false,
             recent: 0,
+            expunged_since_qresync: None,
         }
     }
 }

@@ -5,59 +5,27 @@
 //! server's [`crate::driver`]: flush what the session queued, then read until an event
 //! comes out, the session's own timer fires, or the step's deadline passes.
 
+use std::fmt::Display;
 use std::io;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::net::Stream;
+use super::net::{self, Stream, TlsOptions};
+use super::report::{Failed, Failure, Report};
+use crate::driver::SansIoSession;
 
-/// What the driver needs of a client session (the common sans-IO shape of
-/// `pop3_proto::ClientSession` and `cas_imap_proto::client::ClientSession`).
-pub trait ClientIo {
-    /// The session's event type.
-    type Event;
-    /// Bytes from the server.
-    fn handle_input(&mut self, now: Instant, data: &[u8]);
-    /// The server closed the connection.
-    fn handle_eof(&mut self, now: Instant);
-    /// The session's timer fired.
-    fn handle_timeout(&mut self, now: Instant);
-    /// The next event.
-    fn poll_event(&mut self) -> Option<Self::Event>;
-    /// Appends bytes to send; returns how many.
-    fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> usize;
-    /// When the session's timer fires.
-    fn poll_timeout(&self) -> Option<Instant>;
-    /// Whether the session reads now (false while it waits for the TLS handshake).
-    fn wants_input(&self) -> bool;
-}
-
-impl ClientIo for pop3_proto::ClientSession {
-    type Event = pop3_proto::ClientEvent;
-
-    fn handle_input(&mut self, now: Instant, data: &[u8]) {
-        pop3_proto::ClientSession::handle_input(self, now, data);
-    }
-    fn handle_eof(&mut self, now: Instant) {
-        pop3_proto::ClientSession::handle_eof(self, now);
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        pop3_proto::ClientSession::handle_timeout(self, now);
-    }
-    fn poll_event(&mut self) -> Option<Self::Event> {
-        pop3_proto::ClientSession::poll_event(self)
-    }
-    fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> usize {
-        pop3_proto::ClientSession::poll_transmit(self, buf)
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        pop3_proto::ClientSession::poll_timeout(self)
-    }
-    fn wants_input(&self) -> bool {
-        pop3_proto::ClientSession::wants_input(self)
-    }
-}
+// The client sessions have the common sans-IO shape too: the server's driver trait serves.
+crate::driver::sans_io_session!(
+    pop3_proto::ClientSession,
+    pop3_proto::ClientEvent,
+    shutdown(session, now) => session.close(now)
+);
+crate::driver::sans_io_session!(
+    cas_imap_proto::client::ClientSession,
+    cas_imap_proto::client::Event,
+    shutdown(session, now) => session.close(now)
+);
 
 /// Why no event came.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +52,7 @@ pub struct Conn<S> {
     write_buf: Vec<u8>,
 }
 
-impl<S: ClientIo> Conn<S> {
+impl<S: SansIoSession> Conn<S> {
     /// Wraps `session` over `stream`.
     pub fn new(session: S, stream: Stream) -> Conn<S> {
         Conn {
@@ -109,6 +77,25 @@ impl<S: ClientIo> Conn<S> {
     /// Puts a (now TLS) connection back.
     pub fn set_stream(&mut self, stream: Stream) {
         self.stream = Some(stream);
+    }
+
+    /// After the server agreed to STLS/STARTTLS (and the command was flushed): the TLS
+    /// handshake over the plain stream, as the step `TLS handshake`; then the session is
+    /// told.
+    pub async fn upgrade_tls(
+        &mut self,
+        report: &mut Report,
+        host: &str,
+        options: &TlsOptions,
+        timeout: Duration,
+    ) -> Result<(), Failed> {
+        let Some(Stream::Plain(tcp)) = self.take_stream() else {
+            return Err(Failed);
+        };
+        let stream = net::secure(report, tcp, true, host, options, timeout).await?;
+        self.set_stream(stream);
+        self.session.handle_tls_established(Instant::now());
+        Ok(())
     }
 
     /// Sends everything the session queued.
@@ -181,4 +168,28 @@ impl<S: ClientIo> Conn<S> {
                 tokio::time::timeout(std::time::Duration::from_secs(2), stream.shutdown()).await;
         }
     }
+}
+
+/// A report failure for a [`DriveError`] while waiting for `what` (`timeout` is the
+/// step's).
+pub fn drive_failure(e: &DriveError, timeout: Duration, what: &str) -> Failure {
+    match e {
+        DriveError::TimedOut => Failure::new(
+            format!("no {what} from the server within {} s", timeout.as_secs()),
+            "the server is slow or stuck, or the port speaks another protocol (is it TLS? try --security tls)",
+        ),
+        DriveError::Io(e) => Failure::new(
+            format!("connection error: {e}"),
+            "the connection broke; check the network and the server's logs",
+        ),
+        DriveError::Stalled => Failure::new("the client session stalled", "report a bug"),
+    }
+}
+
+/// A report failure for a session the server ended (`reason` is the session's).
+pub fn closed(reason: &impl Display) -> Failure {
+    Failure::new(
+        format!("the session ended: {reason}"),
+        "the server closed the connection; its logs say why",
+    )
 }

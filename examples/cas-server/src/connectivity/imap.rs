@@ -24,8 +24,8 @@ use cas_imap_proto::types::{
     SequenceSetArg,
 };
 
-use super::driver::{ClientIo, Conn, DriveError};
-use super::net::{self, Security, Stream};
+use super::driver::{Conn, closed, drive_failure};
+use super::net::{Security, Stream};
 use super::report::{Failed, Failure, Report};
 use super::sasl::SaslClient;
 use super::{LoginMechanism, MailArgs, Settings};
@@ -35,32 +35,6 @@ pub fn default_port(security: Security) -> u16 {
     match security {
         Security::Tls => 993,
         Security::Plain | Security::Starttls => 143,
-    }
-}
-
-impl ClientIo for ClientSession {
-    type Event = Event;
-
-    fn handle_input(&mut self, now: Instant, data: &[u8]) {
-        ClientSession::handle_input(self, now, data);
-    }
-    fn handle_eof(&mut self, now: Instant) {
-        ClientSession::handle_eof(self, now);
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        ClientSession::handle_timeout(self, now);
-    }
-    fn poll_event(&mut self) -> Option<Event> {
-        ClientSession::poll_event(self)
-    }
-    fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> usize {
-        ClientSession::poll_transmit(self, buf)
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        ClientSession::poll_timeout(self)
-    }
-    fn wants_input(&self) -> bool {
-        ClientSession::wants_input(self)
     }
 }
 
@@ -90,22 +64,7 @@ pub async fn steps(
     mechanism: LoginMechanism,
     send_test_message: bool,
 ) -> Result<(), Failed> {
-    let addrs = net::resolve(report, &settings.host, settings.port, settings.timeout).await?;
-    let tcp = net::connect(report, &addrs, settings.timeout).await?;
-    let stream = if settings.security == Security::Tls {
-        let tls = net::tls_handshake(
-            report,
-            "TLS handshake",
-            tcp,
-            &settings.host,
-            &settings.tls,
-            settings.timeout,
-        )
-        .await?;
-        Stream::Tls(Box::new(tls))
-    } else {
-        Stream::Plain(tcp)
-    };
+    let stream = settings.open(report).await?;
     let config = ClientConfig {
         allow_cleartext_credentials: settings.allow_clear_text,
         ..ClientConfig::default()
@@ -485,7 +444,7 @@ async fn greeting(conn: &mut Imap, settings: &Settings) -> Result<String, Failur
             }
             Ok(Event::Closed { reason }) => return Err(closed(&reason)),
             Ok(_) => {}
-            Err(e) => return Err(drive_failure(&e, settings, "greeting")),
+            Err(e) => return Err(drive_failure(&e, settings.timeout, "greeting")),
         }
     }
 }
@@ -561,11 +520,15 @@ async fn starttls(
             Ok(Event::TlsHandshakeRequested { handle: h }) if h == handle => break,
             Ok(Event::Closed { reason }) => return Err(report.fail(step, closed(&reason))),
             Ok(_) => {}
-            Err(e) => return Err(report.fail(step, drive_failure(&e, settings, "STARTTLS reply"))),
+            Err(e) => {
+                return Err(
+                    report.fail(step, drive_failure(&e, settings.timeout, "STARTTLS reply"))
+                );
+            }
         }
     }
     if let Err(e) = conn.flush().await {
-        return Err(report.fail(step, drive_failure(&e, settings, "STARTTLS")));
+        return Err(report.fail(step, drive_failure(&e, settings.timeout, "STARTTLS")));
     }
     report.pass(
         step,
@@ -573,20 +536,8 @@ async fn starttls(
             .trim_end()
             .to_owned(),
     );
-    let Some(Stream::Plain(tcp)) = conn.take_stream() else {
-        return Err(Failed);
-    };
-    let tls = net::tls_handshake(
-        report,
-        "TLS handshake",
-        tcp,
-        &settings.host,
-        &settings.tls,
-        settings.timeout,
-    )
-    .await?;
-    conn.set_stream(Stream::Tls(Box::new(tls)));
-    conn.session.handle_tls_established(Instant::now());
+    conn.upgrade_tls(report, &settings.host, &settings.tls, settings.timeout)
+        .await?;
     let step = report.start("Capabilities after TLS");
     match capabilities(conn, settings).await {
         Ok(caps) => {
@@ -656,14 +607,8 @@ async fn login(
         ));
     }
     let tls = conn.stream().is_some_and(Stream::is_tls);
-    if !tls && mechanism.is_clear_text() && !settings.allow_clear_text {
-        return Err(report.fail(
-            step,
-            Failure::new(
-                format!("refusing to send the password in clear text ({name}) without TLS"),
-                "use --security starttls or tls; --allow-clear-text sends it anyway (test servers only)",
-            ),
-        ));
+    if let Err(f) = settings.check_clear_text(mechanism, name, tls) {
+        return Err(report.fail(step, f));
     }
     let result = match mechanism {
         LoginMechanism::User => {
@@ -745,7 +690,7 @@ async fn authenticate(
             }
             Ok(Event::Closed { reason }) => return Err(closed(&reason)),
             Ok(_) => {}
-            Err(e) => return Err(drive_failure(&e, settings, "reply")),
+            Err(e) => return Err(drive_failure(&e, settings.timeout, "reply")),
         }
     }
 }
@@ -801,7 +746,7 @@ async fn complete(
             }
             Ok(Event::Closed { reason }) => return Err(closed(&reason)),
             Ok(_) => {}
-            Err(e) => return Err(drive_failure(&e, settings, "reply")),
+            Err(e) => return Err(drive_failure(&e, settings.timeout, "reply")),
         }
     }
 }
@@ -823,30 +768,6 @@ fn refused(command: &str, o: &Outcome) -> Failure {
         format!("{command} failed: {}", o.line()),
         "see the server's text; its logs may say more",
     )
-}
-
-fn closed(reason: &ClientCloseReason) -> Failure {
-    Failure::new(
-        format!("the session ended: {reason}"),
-        "the server closed the connection; its logs say why",
-    )
-}
-
-fn drive_failure(e: &DriveError, settings: &Settings, what: &str) -> Failure {
-    match e {
-        DriveError::TimedOut => Failure::new(
-            format!(
-                "no {what} from the server within {} s",
-                settings.timeout.as_secs()
-            ),
-            "the server is slow or stuck, or the port speaks another protocol (is it TLS? try --security tls)",
-        ),
-        DriveError::Io(e) => Failure::new(
-            format!("connection error: {e}"),
-            "the connection broke; check the network and the server's logs",
-        ),
-        DriveError::Stalled => Failure::new("the client session stalled", "report a bug"),
-    }
 }
 
 fn text_str(text: &Text<'_>) -> String {

@@ -336,6 +336,39 @@ impl Settings {
     pub fn deadline(&self) -> tokio::time::Instant {
         tokio::time::Instant::now() + self.timeout
     }
+
+    /// The steps up to a connection the protocol can speak on: DNS resolution, TCP
+    /// connect and, with `--security tls`, the TLS handshake.
+    pub async fn open(&self, report: &mut report::Report) -> Result<net::Stream, report::Failed> {
+        let implicit_tls = self.security == Security::Tls;
+        let (_, stream) = net::open(
+            report,
+            &self.host,
+            self.port,
+            implicit_tls,
+            &self.tls,
+            self.timeout,
+        )
+        .await?;
+        Ok(stream)
+    }
+
+    /// A password is not sent in clear text (`mechanism` is shown as `name`) on a
+    /// connection without TLS, unless `--allow-clear-text`.
+    pub fn check_clear_text(
+        &self,
+        mechanism: LoginMechanism,
+        name: &str,
+        tls: bool,
+    ) -> Result<(), report::Failure> {
+        if tls || !mechanism.is_clear_text() || self.allow_clear_text {
+            return Ok(());
+        }
+        Err(report::Failure::new(
+            format!("refusing to send the password in clear text ({name}) without TLS"),
+            "use --security starttls or tls; --allow-clear-text sends it anyway (test servers only)",
+        ))
+    }
 }
 
 fn read_password(args: &CommonArgs) -> Result<String, String> {

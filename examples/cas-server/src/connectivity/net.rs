@@ -158,6 +158,39 @@ pub async fn connect(
     Err(report.fail(step, failure))
 }
 
+/// The stream over `tcp`: after the TLS handshake (the step `TLS handshake`) when
+/// `tls`, else plain.
+pub async fn secure(
+    report: &mut Report,
+    tcp: TcpStream,
+    tls: bool,
+    host: &str,
+    options: &TlsOptions,
+    timeout: Duration,
+) -> Result<Stream, Failed> {
+    if !tls {
+        return Ok(Stream::Plain(tcp));
+    }
+    let tls = tls_handshake(report, "TLS handshake", tcp, host, options, timeout).await?;
+    Ok(Stream::Tls(Box::new(tls)))
+}
+
+/// The steps `DNS resolution`, `TCP connect` and, for implicit TLS, `TLS handshake`; the
+/// addresses come back too, for reconnections.
+pub async fn open(
+    report: &mut Report,
+    host: &str,
+    port: u16,
+    implicit_tls: bool,
+    options: &TlsOptions,
+    timeout: Duration,
+) -> Result<(Vec<SocketAddr>, Stream), Failed> {
+    let addrs = resolve(report, host, port, timeout).await?;
+    let tcp = connect(report, &addrs, timeout).await?;
+    let stream = secure(report, tcp, implicit_tls, host, options, timeout).await?;
+    Ok((addrs, stream))
+}
+
 /// The TLS handshake and certificate validation, as a step named `step_name` (`TLS
 /// handshake`, or `STARTTLS` when it follows the protocol's upgrade command).
 pub async fn tls_handshake(

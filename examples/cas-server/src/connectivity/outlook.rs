@@ -527,21 +527,16 @@ async fn reconnect(reach: &Reach, settings: &Settings) -> Result<HttpConn, Failu
     let tcp = net::connect(&mut scratch, &reach.addrs, settings.timeout)
         .await
         .map_err(|Failed| last_failure(&scratch))?;
-    let stream = if reach.endpoint.tls {
-        let tls = net::tls_handshake(
-            &mut scratch,
-            "TLS handshake",
-            tcp,
-            &reach.endpoint.host,
-            &settings.tls,
-            settings.timeout,
-        )
-        .await
-        .map_err(|Failed| last_failure(&scratch))?;
-        Stream::Tls(Box::new(tls))
-    } else {
-        Stream::Plain(tcp)
-    };
+    let stream = net::secure(
+        &mut scratch,
+        tcp,
+        reach.endpoint.tls,
+        &reach.endpoint.host,
+        &settings.tls,
+        settings.timeout,
+    )
+    .await
+    .map_err(|Failed| last_failure(&scratch))?;
     Ok(HttpConn::new(stream))
 }
 
@@ -563,22 +558,15 @@ async fn open_first(
     endpoint: &Endpoint,
     settings: &Settings,
 ) -> Result<(Reach, HttpConn), Failed> {
-    let addrs = net::resolve(report, &endpoint.host, endpoint.port, settings.timeout).await?;
-    let tcp = net::connect(report, &addrs, settings.timeout).await?;
-    let stream = if endpoint.tls {
-        let tls = net::tls_handshake(
-            report,
-            "TLS handshake",
-            tcp,
-            &endpoint.host,
-            &settings.tls,
-            settings.timeout,
-        )
-        .await?;
-        Stream::Tls(Box::new(tls))
-    } else {
-        Stream::Plain(tcp)
-    };
+    let (addrs, stream) = net::open(
+        report,
+        &endpoint.host,
+        endpoint.port,
+        endpoint.tls,
+        &settings.tls,
+        settings.timeout,
+    )
+    .await?;
     Ok((
         Reach {
             endpoint: endpoint.clone(),

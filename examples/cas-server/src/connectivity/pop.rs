@@ -9,15 +9,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use pop3_proto::client::Reply;
-use pop3_proto::client::{ClientCloseReason, ReplyError, RequestId};
+use pop3_proto::client::{ReplyError, RequestId};
 use pop3_proto::command::{Mechanism, Param, PassText};
 use pop3_proto::{
     Capability, ClientConfig, ClientEvent, ClientOptions, ClientSession, Command, Status,
     StatusLine,
 };
 
-use super::driver::{Conn, DriveError};
-use super::net::{self, Security, Stream};
+use super::driver::{Conn, closed, drive_failure};
+use super::net::{Security, Stream};
 use super::report::{Failed, Failure, Report};
 use super::{LoginMechanism, MailArgs, Settings};
 
@@ -58,22 +58,7 @@ pub async fn steps(
     settings: &Settings,
     mechanism: LoginMechanism,
 ) -> Result<(), Failed> {
-    let addrs = net::resolve(report, &settings.host, settings.port, settings.timeout).await?;
-    let tcp = net::connect(report, &addrs, settings.timeout).await?;
-    let stream = if settings.security == Security::Tls {
-        let tls = net::tls_handshake(
-            report,
-            "TLS handshake",
-            tcp,
-            &settings.host,
-            &settings.tls,
-            settings.timeout,
-        )
-        .await?;
-        Stream::Tls(Box::new(tls))
-    } else {
-        Stream::Plain(tcp)
-    };
+    let stream = settings.open(report).await?;
     let session = ClientSession::new(
         Arc::new(ClientConfig::default()),
         Instant::now(),
@@ -216,7 +201,7 @@ async fn greeting(conn: &mut Pop, settings: &Settings) -> Result<String, Failure
             }
             Ok(ClientEvent::Closed { reason }) => return Err(closed(&reason)),
             Ok(_) => {}
-            Err(e) => return Err(drive_failure(&e, settings, "greeting")),
+            Err(e) => return Err(drive_failure(&e, settings.timeout, "greeting")),
         }
     }
 }
@@ -275,23 +260,11 @@ async fn starttls(
         Err(f) => return Err(report.fail(step, f)),
     }
     if let Err(e) = conn.flush().await {
-        return Err(report.fail(step, drive_failure(&e, settings, "STLS")));
+        return Err(report.fail(step, drive_failure(&e, settings.timeout, "STLS")));
     }
     report.pass(step, "+OK, starting TLS");
-    let Some(Stream::Plain(tcp)) = conn.take_stream() else {
-        return Err(Failed);
-    };
-    let tls = net::tls_handshake(
-        report,
-        "TLS handshake",
-        tcp,
-        &settings.host,
-        &settings.tls,
-        settings.timeout,
-    )
-    .await?;
-    conn.set_stream(Stream::Tls(Box::new(tls)));
-    conn.session.handle_tls_established(Instant::now());
+    conn.upgrade_tls(report, &settings.host, &settings.tls, settings.timeout)
+        .await?;
     let step = report.start("Capabilities after TLS");
     match capabilities(conn, settings).await {
         Ok(caps) => {
@@ -361,14 +334,8 @@ async fn login(
         ));
     }
     let tls = conn.stream().is_some_and(Stream::is_tls);
-    if !tls && mechanism.is_clear_text() && !settings.allow_clear_text {
-        return Err(report.fail(
-            step,
-            Failure::new(
-                format!("refusing to send the password in clear text ({name}) without TLS"),
-                "use --security starttls or tls; --allow-clear-text sends it anyway (test servers only)",
-            ),
-        ));
+    if let Err(f) = settings.check_clear_text(mechanism, name, tls) {
+        return Err(report.fail(step, f));
     }
     let result = match mechanism {
         LoginMechanism::User => user_pass(conn, settings).await,
@@ -519,7 +486,7 @@ async fn answer(conn: &mut Pop, settings: &Settings, id: RequestId) -> Result<An
             Ok(ClientEvent::TlsReady { id: got }) if got == id => return Ok(Answer::TlsReady),
             Ok(ClientEvent::Closed { reason }) => return Err(closed(&reason)),
             Ok(_) => {}
-            Err(e) => return Err(drive_failure(&e, settings, "reply")),
+            Err(e) => return Err(drive_failure(&e, settings.timeout, "reply")),
         }
     }
 }
@@ -544,30 +511,6 @@ fn reply_failure(error: &ReplyError) -> Failure {
         format!("no usable reply: {error}"),
         "the server's reply broke the protocol or a limit; check the server",
     )
-}
-
-fn closed(reason: &ClientCloseReason) -> Failure {
-    Failure::new(
-        format!("the session ended: {reason}"),
-        "the server closed the connection; its logs say why",
-    )
-}
-
-fn drive_failure(e: &DriveError, settings: &Settings, what: &str) -> Failure {
-    match e {
-        DriveError::TimedOut => Failure::new(
-            format!(
-                "no {what} from the server within {} s",
-                settings.timeout.as_secs()
-            ),
-            "the server is slow or stuck, or the port speaks another protocol (is it TLS? try --security tls)",
-        ),
-        DriveError::Io(e) => Failure::new(
-            format!("connection error: {e}"),
-            "the connection broke; check the network and the server's logs",
-        ),
-        DriveError::Stalled => Failure::new("the client session stalled", "report a bug"),
-    }
 }
 
 fn unexpected(command: &str, reply: &Reply) -> Failure {

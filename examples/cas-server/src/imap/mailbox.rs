@@ -611,10 +611,12 @@ impl ImapApp {
                 parameters,
             } => {
                 // CONDSTORE / QRESYNC parameters are the session's (it enables them and
-                // answers QRESYNC from the snapshot).
-                let _ = parameters
-                    .iter()
-                    .any(|p| matches!(p, SelectParameter::CondStore));
+                // answers QRESYNC from the snapshot); the store adds which UIDs went after
+                // the client's mod-sequence, so VANISHED (EARLIER) names only those.
+                let qresync_modseq = parameters.iter().find_map(|p| match p {
+                    SelectParameter::QResync(q) => Some(q.mod_seq.get()),
+                    _ => None,
+                });
                 let Some(folder) = name_of(&mailbox) else {
                     self.finish(
                         session,
@@ -636,7 +638,7 @@ impl ImapApp {
                     read_only: examine,
                     format,
                     changes,
-                    result: store.select(&folder, claim_recent),
+                    result: store.select_qresync(&folder, claim_recent, qresync_modseq),
                 });
             }
             CommandBody::Create {
@@ -1596,6 +1598,13 @@ fn selected_mailbox(snapshot: &Snapshot, read_only: bool) -> Option<SelectedMail
     let _: &[Flag<'static>] = &mailbox.flags;
     mailbox.read_only = read_only;
     mailbox.recent = u32::try_from(snapshot.recent.len()).unwrap_or(u32::MAX);
+    // Exact only while the tombstones reach back that far; otherwise the session's default
+    // (every missing known UID) is what the store would say too.
+    mailbox.expunged_since_qresync = snapshot
+        .vanished
+        .as_ref()
+        .filter(|v| v.complete)
+        .map(|v| v.ranges.clone().into_boxed_slice());
     Some(mailbox)
 }
 

@@ -53,7 +53,9 @@ mod mailbox;
 
 pub use app::{ImapApp, denial_code};
 
-crate::driver::sans_io_session!(ServerSession, Event, "Server shutting down", {
+crate::driver::sans_io_session!(ServerSession, Event, shutdown(session, now) => {
+    session.close(now, "Server shutting down")
+}, {
     fn take_buffered_input(&mut self) -> Vec<u8> {
         ServerSession::take_compressed_input(self).to_vec()
     }

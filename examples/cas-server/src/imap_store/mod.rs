@@ -406,6 +406,8 @@ pub struct Snapshot {
     /// Keywords in use in this folder, for the FLAGS and PERMANENTFLAGS responses; any new
     /// keyword may be created too (`\*`) until [`Limits::max_keywords`].
     pub keywords: Vec<String>,
+    /// With [`UserStore::select_qresync`]: the UIDs expunged after the client's mod-sequence.
+    pub vanished: Option<VanishedSince>,
 }
 
 /// Expunged UIDs since some modseq (for QRESYNC `VANISHED (EARLIER)` and for sessions that
@@ -878,6 +880,17 @@ impl UserStore {
     /// SELECT / EXAMINE: the folder now. `claim_recent` (IMAP4rev1 SELECT) takes the
     /// messages no session has seen as `\Recent` for this caller.
     pub fn select(&self, name: &str, claim_recent: bool) -> Result<Snapshot, StoreError> {
+        self.select_qresync(name, claim_recent, None)
+    }
+
+    /// [`UserStore::select`] for a QRESYNC SELECT: with `qresync_modseq`, the snapshot also
+    /// holds the UIDs expunged after it (from the same index read, so they agree).
+    pub fn select_qresync(
+        &self,
+        name: &str,
+        claim_recent: bool,
+        qresync_modseq: Option<u64>,
+    ) -> Result<Snapshot, StoreError> {
         let name = FolderName::parse(name)?;
         let mut folder = self.open(&name)?;
         let before = folder.loaded_modseq();
@@ -906,6 +919,7 @@ impl UserStore {
             messages: ix.messages.iter().map(MessageMeta::from_entry).collect(),
             recent,
             keywords: ix.keyword_table.clone(),
+            vanished: qresync_modseq.map(|m| vanished_since(ix, m)),
         };
         self.finish(&name, &mut folder, before)?;
         Ok(snapshot)

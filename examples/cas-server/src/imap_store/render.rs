@@ -208,10 +208,8 @@ impl MessageCache {
         inner.tick += 1;
         let tick = inner.tick;
         inner.remove(&key);
-        while !inner.map.is_empty()
-            && (inner.map.len() >= self.capacity || inner.bytes + added > self.byte_budget)
-        {
-            // O(capacity) eviction: the cache is small and a parse costs far more.
+        // O(capacity) eviction: the cache is small and a parse costs far more.
+        while inner.map.len() >= self.capacity {
             let Some(oldest) = inner
                 .map
                 .iter()
@@ -221,6 +219,20 @@ impl MessageCache {
                 break;
             };
             inner.remove(&oldest);
+        }
+        // Over the byte budget, the least recently used converted bytes go first; their
+        // structure stays (it is small, and RFC822.SIZE and BODYSTRUCTURE still need it).
+        while inner.bytes + added > self.byte_budget {
+            let Some(oldest) = inner
+                .map
+                .values_mut()
+                .filter(|e| e.bytes.is_some())
+                .min_by_key(|e| e.used)
+            else {
+                break;
+            };
+            let freed = oldest.bytes.take().map_or(0, |b| b.len());
+            inner.bytes -= freed;
         }
         inner.bytes += added;
         inner.map.insert(
@@ -266,10 +278,16 @@ impl Served {
     /// RFC822.SIZE of the served message: the stored size (`stored_size`, from the index)
     /// unless the message is converted, then the converted size (needs `parsed`).
     pub(crate) fn size(&self, format: BodyFormat, stored_size: u64) -> u64 {
-        match &self.parsed {
-            Some(p) if format.converts() => p.size,
-            _ => stored_size,
-        }
+        served_size(self.parsed.as_deref(), format, stored_size)
+    }
+}
+
+/// RFC822.SIZE: `stored_size` (from the index) unless the message is converted, then the
+/// size of the converted message `parsed` was parsed from.
+fn served_size(parsed: Option<&ParsedMessage>, format: BodyFormat, stored_size: u64) -> u64 {
+    match parsed {
+        Some(p) if format.converts() => p.size,
+        _ => stored_size,
     }
 }
 
@@ -1072,6 +1090,100 @@ fn structure_of(message: &Message<'_>, id: usize, extended: bool) -> BodyStructu
     BodyStructure::Single {
         body: SinglePart { kind, fields },
         extension,
+    }
+}
+
+/// Invariants of serving a stored message in every format, shared by the proptest in this
+/// module's tests and the `imap_fetch_render` fuzz target.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::num::NonZeroU32;
+
+    use cas_imap_proto::command::{FetchAttribute, PartialRange};
+    use cas_imap_proto::response::FetchItem;
+    use cas_imap_proto::types::Section;
+
+    use super::{BodyFormat, MessageFlags, MessageMeta, into_crlf, parse_message, render_item};
+    use super::{serve_form, served_size};
+
+    /// Every `MessageRetrievalMimeFormat` (BestBodyFormat first).
+    pub const FORMATS: [BodyFormat; 7] = [
+        BodyFormat::BestBodyFormat,
+        BodyFormat::TextOnly,
+        BodyFormat::HtmlOnly,
+        BodyFormat::HtmlAndTextAlternative,
+        BodyFormat::TextEnrichedOnly,
+        BodyFormat::TextEnrichedAndTextAlternative,
+        BodyFormat::Tnef,
+    ];
+
+    fn data_of(item: &FetchItem<'_>) -> Vec<u8> {
+        match item {
+            FetchItem::BodySection { data, .. }
+            | FetchItem::Rfc822(data)
+            | FetchItem::Rfc822Header(data)
+            | FetchItem::Rfc822Text(data) => data
+                .0
+                .as_ref()
+                .map_or_else(Vec::new, |s| s.as_bytes().to_vec()),
+            other => panic!("not message data: {other:?}"),
+        }
+    }
+
+    /// For the stored message `raw` and every format: serving never panics and is
+    /// deterministic, BestBodyFormat serves the stored bytes (CRLF), and the served message
+    /// is self-consistent: RFC822.SIZE = BODY[] length, RFC822.HEADER + RFC822.TEXT = RFC822,
+    /// partial pieces put together = BODY[], and BODYSTRUCTURE, BODY and ENVELOPE render.
+    /// Panics when an invariant does not hold.
+    pub fn check_served(raw: &[u8]) {
+        let stored = into_crlf(raw.to_vec());
+        for format in FORMATS {
+            let data = serve_form(raw.to_vec(), format);
+            assert_eq!(serve_form(raw.to_vec(), format), data, "{format:?}");
+            if !format.converts() {
+                assert_eq!(data, stored);
+            }
+            let parsed = parse_message(&data);
+            let meta = MessageMeta {
+                uid: 1,
+                flags: MessageFlags::default(),
+                modseq: 1,
+                size: stored.len() as u64,
+                internal_date: 0,
+            };
+            let size = served_size(Some(&parsed), format, meta.size);
+            let render = |item: FetchAttribute<'static>| {
+                render_item(&item, &meta, size, false, Some(&parsed), Some(&data))
+                    .unwrap_or_else(|e| panic!("{format:?} {item:?}: {e}"))
+            };
+            let whole = |partial| FetchAttribute::BodySection {
+                peek: true,
+                section: Section::new(Vec::new(), None).expect("the whole message"),
+                partial,
+            };
+            assert_eq!(
+                render(FetchAttribute::Rfc822Size),
+                FetchItem::Rfc822Size(data.len() as u64)
+            );
+            assert_eq!(data_of(&render(whole(None))), data, "{format:?}");
+            assert_eq!(data_of(&render(FetchAttribute::Rfc822)), data);
+            let mut joined = data_of(&render(FetchAttribute::Rfc822Header));
+            joined.extend(data_of(&render(FetchAttribute::Rfc822Text)));
+            assert_eq!(joined, data, "{format:?}");
+            const PIECE: u32 = 37;
+            let mut pieces = Vec::new();
+            for offset in (0..=data.len() as u32).step_by(PIECE as usize) {
+                let length = NonZeroU32::new(PIECE).expect("non-zero");
+                pieces.extend(data_of(&render(whole(Some(PartialRange {
+                    offset,
+                    length,
+                })))));
+            }
+            assert_eq!(pieces, data, "{format:?}");
+            render(FetchAttribute::BodyStructure);
+            render(FetchAttribute::Body);
+            render(FetchAttribute::Envelope);
+        }
     }
 }
 

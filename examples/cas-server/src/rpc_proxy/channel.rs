@@ -198,6 +198,18 @@ fn connect(target: &RpcTarget, timeout: Duration) -> Connecting {
     })
 }
 
+/// TCP keep-alive on the backend connection at the client's keep-alive interval
+/// (ClientKeepalive in CONN/B1, or a Keep-Alive RTS PDU): MS-RPCH has no RTS keep-alive on
+/// the proxy-to-server leg, and firewalls between proxy and server drop silent connections.
+fn set_keepalive(stream: &TcpStream, interval: Duration, peer: SocketAddr) {
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(interval)
+        .with_interval(interval);
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive) {
+        tracing::debug!(%peer, error = %e, "cannot set TCP keep-alive on the backend socket");
+    }
+}
+
 /// Drives one channel until it closes. `leftover` are body bytes already read with the head.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run<M, S>(
@@ -227,6 +239,8 @@ where
     // Cancelled when another channel of the virtual connection ends; a fresh token (never
     // cancelled) until the first RTS PDU names the virtual connection.
     let mut vc_ended = CancellationToken::new();
+    // The client's keep-alive interval, applied to the backend socket as TCP keep-alive.
+    let mut keepalive: Option<Duration> = None;
     let mut out = Vec::with_capacity(16 * 1024);
     let mut client_buf = vec![0u8; 16 * 1024];
     let mut backend_buf = vec![0u8; 16 * 1024];
@@ -268,6 +282,10 @@ where
                 }
                 ProxyEvent::BackendKeepaliveChanged(interval) => {
                     tracing::debug!(%peer, ?interval, "client keep-alive interval");
+                    keepalive = Some(interval);
+                    if let Some((stream, _)) = &backend {
+                        set_keepalive(stream, interval, peer);
+                    }
                 }
                 ProxyEvent::Opened => tracing::debug!(%peer, "channel open"),
                 ProxyEvent::Closed { reason } if closed.is_none() => {
@@ -346,6 +364,9 @@ where
                 match r {
                     Ok(stream) => {
                         let _ = stream.set_nodelay(true);
+                        if let Some(interval) = keepalive {
+                            set_keepalive(&stream, interval, peer);
+                        }
                         backend = Some((stream, Gauge::enter(&ctx.stats.backend_sockets)));
                         machine.handle_backend_connected(now());
                     }

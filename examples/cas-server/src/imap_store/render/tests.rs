@@ -389,15 +389,7 @@ Content-Transfer-Encoding: base64\n\
 aXRlbSxhbW91bnQKY29mZmVlLDQyCg==\n\
 --outer--\n";
 
-const FORMATS: [BodyFormat; 7] = [
-    BodyFormat::BestBodyFormat,
-    BodyFormat::TextOnly,
-    BodyFormat::HtmlOnly,
-    BodyFormat::HtmlAndTextAlternative,
-    BodyFormat::TextEnrichedOnly,
-    BodyFormat::TextEnrichedAndTextAlternative,
-    BodyFormat::Tnef,
-];
+use fuzzing::FORMATS;
 
 /// Leaf parts of a body structure: (part path, "TYPE/SUBTYPE", octets).
 fn leaves(bs: &BodyStructure<'_>, path: Vec<u32>, out: &mut Vec<(Vec<u32>, String, u32)>) {
@@ -685,10 +677,11 @@ fn cache_keeps_converted_bytes_within_its_budget() {
     let cache = MessageCache::with_byte_budget(10, 100);
     cache.insert(key(1), p.clone(), Some(Arc::new(vec![0; 60])));
     assert_eq!(cache.converted_bytes(), 60);
-    // 60 + 50 > 100: the least recently used entry goes.
+    // 60 + 50 > 100: the least recently used bytes go, the structure stays.
     cache.insert(key(2), p.clone(), Some(Arc::new(vec![0; 50])));
     assert_eq!(cache.converted_bytes(), 50);
-    assert!(cache.get(&key(1)).is_none());
+    assert!(cache.get(&key(1)).unwrap().bytes.is_none());
+    assert!(cache.get(&key(2)).unwrap().bytes.is_some());
     // Larger than the whole budget: the structure is kept, the bytes are not.
     cache.insert(key(3), p.clone(), Some(Arc::new(vec![0; 101])));
     assert_eq!(cache.converted_bytes(), 50);
@@ -696,7 +689,13 @@ fn cache_keeps_converted_bytes_within_its_budget() {
     // Replacing an entry accounts for the bytes it held.
     cache.insert(key(2), p.clone(), Some(Arc::new(vec![0; 10])));
     assert_eq!(cache.converted_bytes(), 10);
-    assert_eq!(cache.len(), 2);
+    assert_eq!(cache.len(), 3);
+    // The entry count bound still holds (10 entries).
+    for u in 4..20 {
+        cache.insert(key(u), p.clone(), Some(Arc::new(vec![0; 10])));
+    }
+    assert_eq!(cache.len(), 10);
+    assert_eq!(cache.converted_bytes(), 100);
     // The same message in another format is another entry.
     let other = (PathBuf::from("/f"), 1, 2, BodyFormat::HtmlOnly);
     assert!(cache.get(&other).is_none());
@@ -752,4 +751,51 @@ fn served_messages_go_through_the_cache() {
     std::fs::remove_file(tmp.path().join("cur").join("m1")).unwrap();
     let gone = MessageLocation { uid: 2, ..at };
     assert!(served(&cache, &gone, format, true, true).unwrap().is_none());
+}
+
+/// MIME-ish messages: header lines, boundaries, encodings and bodies in any order, with
+/// arbitrary bytes between them.
+fn mime_like() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    let pieces = prop::sample::select(vec![
+        "Subject: s\n",
+        "From: Ann <a@example.test>\n",
+        "MIME-Version: 1.0\n",
+        "Content-Type: multipart/alternative; boundary=\"b\"\n",
+        "Content-Type: multipart/mixed; boundary=\"m\"\n",
+        "Content-Type: text/html; charset=utf-8\n",
+        "Content-Type: text/plain; charset=iso-8859-1\n",
+        "Content-Type: message/rfc822\n",
+        "Content-Type: application/pdf; name=\"a.pdf\"\n",
+        "Content-Disposition: attachment; filename=\"a.pdf\"\n",
+        "Content-Transfer-Encoding: base64\n",
+        "Content-Transfer-Encoding: quoted-printable\n",
+        "\n",
+        "\r\n",
+        "--b\n",
+        "--b--\n",
+        "--m\n",
+        "--m--\n",
+        "<p>x &amp; <b>y</b></p>\n",
+        "caf=C3=A9 =\n",
+        "aGVsbG8gd29ybGQ=\n",
+        "plain text line\n",
+        "caf\u{e9} <tag>\n",
+    ]);
+    let piece = prop_oneof![
+        4 => pieces.prop_map(|s| s.as_bytes().to_vec()),
+        1 => prop::collection::vec(any::<u8>(), 0..6),
+    ];
+    prop::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+
+    /// For any stored message and every format, the served message is consistent
+    /// ([`fuzzing::check_served`], also the `imap_fetch_render` fuzz target).
+    #[test]
+    fn any_message_is_served_consistently(raw in mime_like()) {
+        fuzzing::check_served(&raw);
+    }
 }
