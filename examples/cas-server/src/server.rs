@@ -491,47 +491,18 @@ async fn serve_tcp(
     shutdown: CancellationToken,
 ) {
     let listener = if implicit_tls { "pop3s" } else { "pop3" };
-    tracing::info!(%peer, listener, "connection opened");
-    let endpoints = Endpoints {
-        remote: peer,
-        local: tcp.local_addr().unwrap_or(peer),
+    let access = &ctx.login.access;
+    let tls = implicit_tls.then_some(acceptor.as_ref());
+    let opened = open_tcp(access, Protocol::Pop3, listener, tcp, peer, tls).await;
+    let Some((stream, endpoints, admitted)) = opened else {
+        return;
     };
-    // Admission before the TLS handshake, so the limits also bound handshake work.
-    let admitted = ctx
-        .login
-        .access
-        .admit(Protocol::Pop3, peer.ip(), implicit_tls);
-    let stream = if implicit_tls {
-        let Some(acc) = acceptor.as_ref() else {
-            return;
-        };
-        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acc.accept(tcp)).await {
-            Ok(Ok(tls)) => MaybeTls::Tls(Box::new(tls)),
-            Ok(Err(e)) => {
-                tracing::info!(%peer, error = %e, "TLS handshake failed; connection closed");
-                return;
-            }
-            Err(_) => {
-                tracing::info!(%peer, "TLS handshake timed out; connection closed");
-                return;
-            }
+    match admitted {
+        Ok(slot) => {
+            let ending = serve_pop3(ctx, stream, endpoints, Some(slot), acceptor, shutdown).await;
+            log_ending(peer, listener, ending);
         }
-    } else {
-        MaybeTls::Plain(tcp)
-    };
-    let slot = match admitted {
-        Ok(slot) => slot,
-        Err(denial) => {
-            refuse(&ctx, stream, endpoints, &denial).await;
-            return;
-        }
-    };
-    let ending = serve_pop3(ctx, stream, endpoints, Some(slot), acceptor, shutdown).await;
-    match ending {
-        Ending::Closed => tracing::info!(%peer, listener, "connection closed"),
-        Ending::Broken(why) => {
-            tracing::info!(%peer, listener, reason = %why, "connection closed abruptly");
-        }
+        Err(denial) => refuse(&ctx, stream, endpoints, &denial).await,
     }
 }
 
@@ -539,7 +510,7 @@ async fn serve_tcp(
 /// client-safe text, encoded by pop3-proto) instead of the greeting, then closes it.
 async fn refuse<T: AsyncRead + AsyncWrite + Unpin>(
     ctx: &Pop3Context,
-    mut stream: MaybeTls<T>,
+    stream: MaybeTls<T>,
     endpoints: Endpoints,
     denial: &Denial,
 ) {
@@ -553,14 +524,35 @@ async fn refuse<T: AsyncRead + AsyncWrite + Unpin>(
     };
     let mut line = Vec::new();
     StatusLine::err_with(code, denial.message.clone()).encode(&mut line);
-    if let Some(log) = ctx.login.access.protocol_log(Protocol::Pop3) {
+    send_refusal(
+        &ctx.login.access,
+        Protocol::Pop3,
+        "POP3",
+        stream,
+        endpoints,
+        &line,
+    )
+    .await;
+}
+
+/// Sends `line` (a refusal instead of the greeting, recorded in the protocol log when that
+/// is on, the connection named `context`), then closes the stream (5 s at most).
+async fn send_refusal<T: AsyncRead + AsyncWrite + Unpin>(
+    access: &AccessControl,
+    protocol: Protocol,
+    context: &str,
+    mut stream: MaybeTls<T>,
+    endpoints: Endpoints,
+    line: &[u8],
+) {
+    if let Some(log) = access.protocol_log(protocol) {
         let mut log = SessionLog::new(
             log,
             endpoints.local.to_string(),
             endpoints.remote.to_string(),
         );
-        log.record(LogEvent::Connected, "", "POP3");
-        let text = String::from_utf8_lossy(&line);
+        log.record(LogEvent::Connected, "", context);
+        let text = String::from_utf8_lossy(line);
         log.record(
             LogEvent::Sent,
             text.trim_end(),
@@ -569,7 +561,7 @@ async fn refuse<T: AsyncRead + AsyncWrite + Unpin>(
         log.record(LogEvent::Disconnected, "", "refused");
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        stream.write_all(&line).await?;
+        stream.write_all(line).await?;
         stream.shutdown().await
     })
     .await;
@@ -652,32 +644,48 @@ async fn serve_imap_tcp(
     shutdown: CancellationToken,
 ) {
     let listener = if implicit_tls { "imaps" } else { "imap" };
+    let access = &ctx.login.access;
+    let tls = implicit_tls.then_some(acceptor.as_ref());
+    let opened = open_tcp(access, Protocol::Imap4, listener, tcp, peer, tls).await;
+    let Some((stream, endpoints, admitted)) = opened else {
+        return;
+    };
+    match admitted {
+        Ok(slot) => {
+            let ending = serve_imap(ctx, stream, endpoints, Some(slot), acceptor, shutdown).await;
+            log_ending(peer, listener, ending);
+        }
+        Err(denial) => refuse_imap(&ctx, stream, endpoints, &denial).await,
+    }
+}
+
+/// A new connection on `listener`: logged, admitted by the policy's connection limits for
+/// `protocol` before any TLS handshake (so the limits also bound handshake work), then the
+/// handshake when `implicit_tls` holds an acceptor (`Some(None)`: implicit TLS without a
+/// certificate). `None` when the handshake failed (logged).
+async fn open_tcp(
+    access: &Arc<AccessControl>,
+    protocol: Protocol,
+    listener: &str,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    implicit_tls: Option<Option<&TlsAcceptor>>,
+) -> Option<(MaybeTls<TcpStream>, Endpoints, Result<Slot, Denial>)> {
     tracing::info!(%peer, listener, "connection opened");
     let endpoints = Endpoints {
         remote: peer,
         local: tcp.local_addr().unwrap_or(peer),
     };
-    // Admission before the TLS handshake, so the limits also bound handshake work.
-    let admitted = ctx
-        .login
-        .access
-        .admit(Protocol::Imap4, peer.ip(), implicit_tls);
-    let stream = if implicit_tls {
-        match tls_handshake(tcp, peer, acceptor.as_ref()).await {
-            Some(s) => s,
-            None => return,
-        }
-    } else {
-        MaybeTls::Plain(tcp)
+    let admitted = access.admit(protocol, peer.ip(), implicit_tls.is_some());
+    let stream = match implicit_tls {
+        Some(acceptor) => tls_handshake(tcp, peer, acceptor).await?,
+        None => MaybeTls::Plain(tcp),
     };
-    let slot = match admitted {
-        Ok(slot) => slot,
-        Err(denial) => {
-            refuse_imap(&ctx, stream, endpoints, &denial).await;
-            return;
-        }
-    };
-    let ending = serve_imap(ctx, stream, endpoints, Some(slot), acceptor, shutdown).await;
+    Some((stream, endpoints, admitted))
+}
+
+/// The server log's line for how a connection on `listener` ended.
+fn log_ending(peer: SocketAddr, listener: &str, ending: Ending) {
     match ending {
         Ending::Closed => tracing::info!(%peer, listener, "connection closed"),
         Ending::Broken(why) => {
@@ -691,7 +699,7 @@ async fn serve_imap_tcp(
 /// limits) instead of the greeting, then closes it.
 async fn refuse_imap<T: AsyncRead + AsyncWrite + Unpin>(
     ctx: &ImapContext,
-    mut stream: MaybeTls<T>,
+    stream: MaybeTls<T>,
     endpoints: Endpoints,
     denial: &Denial,
 ) {
@@ -708,25 +716,14 @@ async fn refuse_imap<T: AsyncRead + AsyncWrite + Unpin>(
         .unwrap_or_else(|_| Text::new_unchecked(&b"Connection refused"[..]));
     let code = crate::imap::denial_code(denial);
     let line = to_bytes(&Response::Status(StatusResponse::bye(Some(code), text)));
-    if let Some(log) = ctx.login.access.protocol_log(Protocol::Imap4) {
-        let mut log = SessionLog::new(
-            log,
-            endpoints.local.to_string(),
-            endpoints.remote.to_string(),
-        );
-        log.record(LogEvent::Connected, "", "IMAP4");
-        let text = String::from_utf8_lossy(&line);
-        log.record(
-            LogEvent::Sent,
-            text.trim_end(),
-            "connection refused by policy",
-        );
-        log.record(LogEvent::Disconnected, "", "refused");
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        stream.write_all(&line).await?;
-        stream.shutdown().await
-    })
+    send_refusal(
+        &ctx.login.access,
+        Protocol::Imap4,
+        "IMAP4",
+        stream,
+        endpoints,
+        &line,
+    )
     .await;
 }
 

@@ -12,198 +12,11 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
-use common::{client_available, python, run, sigterm_and_wait};
+use common::{Server, assert_success, client_available, python, run};
 
 /// A running `cas-server` on port-0 listeners, stopped and cleaned up on drop.
-struct ImapServer {
-    child: Option<Child>,
-    dir: tempfile::TempDir,
-    /// Plain IMAP (STARTTLS) port.
-    imap_port: u16,
-    /// IMAPS port.
-    imaps_port: u16,
-}
-
-impl ImapServer {
-    fn start() -> ImapServer {
-        let dir = tempfile::Builder::new()
-            .prefix("cas-imap-interop-")
-            .tempdir()
-            .unwrap();
-        let port_file = dir.path().join("ports.json");
-        let log = fs::File::create(dir.path().join("server.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_cas-server"))
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args([
-                "--pop3-listen",
-                "127.0.0.1:0",
-                "--pop3s-listen",
-                "127.0.0.1:0",
-                "--https-listen",
-                "127.0.0.1:0",
-            ])
-            .args([
-                "--imap-listen",
-                "127.0.0.1:0",
-                "--imaps-listen",
-                "127.0.0.1:0",
-            ])
-            // The demo's RPC backend ports are fixed too; tests run in parallel.
-            .args(["--rpc-backend-listen", "127.0.0.1:0"])
-            .arg("--port-file")
-            .arg(&port_file)
-            .env("RUST_LOG", "debug")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start cas-server");
-        let mut server = ImapServer {
-            child: Some(child),
-            dir,
-            imap_port: 0,
-            imaps_port: 0,
-        };
-        // The first start hashes the demo passwords and makes a certificate: allow for a
-        // slow debug build on a loaded machine.
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Ok(text) = fs::read_to_string(&port_file)
-                && let (Some(imap), Some(imaps)) = (port_of(&text, "imap"), port_of(&text, "imaps"))
-            {
-                server.imap_port = imap;
-                server.imaps_port = imaps;
-                return server;
-            }
-            if let Some(status) = server.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("cas-server exited early ({status}):\n{}", server.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no imap/imaps ports in the port file:\n{}",
-                server.log()
-            );
-            sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn cert(&self) -> PathBuf {
-        self.data_dir().join("tls").join("cert.pem")
-    }
-
-    /// The user's INBOX Maildir (its `new/` is where other programs deliver).
-    fn inbox(&self, user: &str) -> PathBuf {
-        self.data_dir().join("maildir").join(user)
-    }
-
-    /// Messages in `user`'s INBOX (`cur/` and `new/`), by unique name without the info
-    /// suffix, sorted.
-    fn inbox_files(&self, user: &str) -> Vec<String> {
-        let mut names = Vec::new();
-        for sub in ["cur", "new"] {
-            for entry in fs::read_dir(self.inbox(user).join(sub)).unwrap() {
-                let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-                let unique = name.split_once(':').map_or(name.as_str(), |(u, _)| u);
-                names.push(unique.to_string());
-            }
-        }
-        names.sort();
-        names
-    }
-
-    /// The demo password of `user`, from `credentials.txt`.
-    fn password(&self, user: &str) -> String {
-        let text = fs::read_to_string(self.data_dir().join("credentials.txt")).unwrap();
-        text.lines()
-            .filter(|line| !line.starts_with('#'))
-            .find_map(|line| line.strip_prefix(&format!("{user}:")))
-            .unwrap_or_else(|| panic!("no demo password for {user} in:\n{text}"))
-            .trim()
-            .to_string()
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
-    }
-
-    /// Runs an admin command of the binary on this server's data directory; it must succeed.
-    fn admin_ok(&self, args: &[&str]) {
-        let output = run(Command::new(env!("CARGO_BIN_EXE_cas-server"))
-            .arg("--data-dir")
-            .arg(self.data_dir())
-            .args(args)
-            .stdin(Stdio::null()));
-        assert!(output.status.success(), "cas-server {args:?} failed");
-    }
-
-    /// Sends SIGHUP and waits (up to 20 s) until the log shows one more policy reload.
-    fn reload(&self) {
-        let reloads = || self.log().matches("policy reloaded").count();
-        let before = reloads();
-        let pid = self.child.as_ref().unwrap().id();
-        let status = Command::new("kill")
-            .arg("-HUP")
-            .arg(pid.to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while reloads() <= before {
-            assert!(
-                Instant::now() < deadline,
-                "no policy reload logged:\n{}",
-                self.log()
-            );
-            sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn assert_success(&self, output: &Output) {
-        assert!(
-            output.status.success(),
-            "client failed\nstdout: {}\nstderr: {}\nserver log:\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr),
-            self.log()
-        );
-    }
-}
-
-impl Drop for ImapServer {
-    fn drop(&mut self) {
-        // SIGTERM only a server that still runs (`kill` of a reaped pid fails); kill it if
-        // it does not exit.
-        if let Some(mut child) = self.child.take()
-            && matches!(child.try_wait(), Ok(None))
-            && sigterm_and_wait(&mut child).is_none()
-        {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("server log:\n{}", self.log());
-        }
-    }
-}
-
-/// The port of `"key": "ip:port"` in the port file's JSON object.
-fn port_of(json: &str, key: &str) -> Option<u16> {
-    let needle = format!("\"{key}\"");
-    let at = json.find(&needle)?;
-    let rest = json.get(at + needle.len()..)?;
-    let value = rest.split('"').nth(1)?;
-    value.rsplit(':').next()?.parse().ok()
-}
-
 /// A client script in `tests/imap_interop/`.
 fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -217,7 +30,7 @@ fn imaplib(mode: &str) {
     if !client_available(&test, &python(), &["-c", "import imaplib, ssl"]) {
         return;
     }
-    let server = ImapServer::start();
+    let server = Server::start();
     let port = if mode == "imaps" {
         server.imaps_port
     } else {
@@ -231,8 +44,8 @@ fn imaplib(mode: &str) {
         .arg("alice")
         .arg(server.password("alice"))
         .arg(server.cert())
-        .arg(server.inbox("alice")));
-    server.assert_success(&output);
+        .arg(server.maildir("alice")));
+    assert_success(&output, &server);
 }
 
 #[test]
@@ -245,7 +58,7 @@ fn imaplib_over_starttls() {
     imaplib("starttls");
 }
 
-fn curl(server: &ImapServer, url: &str, extra: &[&str]) -> Output {
+fn curl(server: &Server, url: &str, extra: &[&str]) -> Output {
     let user = format!("alice:{}", server.password("alice"));
     run(Command::new("curl")
         .args(["--silent", "--show-error", "--max-time", "60"])
@@ -261,7 +74,7 @@ fn curl_imap_starttls_and_imaps() {
     if !client_available("curl_imap", "curl", &["--version"]) {
         return;
     }
-    let server = ImapServer::start();
+    let server = Server::start();
     let plain = format!("imap://localhost:{}", server.imap_port);
     let implicit = format!("imaps://localhost:{}", server.imaps_port);
 
@@ -281,7 +94,7 @@ fn curl_imap_starttls_and_imaps() {
     // LIST over both transports: INBOX and the demo folders.
     for (base, extra) in [(&plain, &["--ssl-reqd"][..]), (&implicit, &[][..])] {
         let list = curl(&server, &format!("{base}/"), extra);
-        server.assert_success(&list);
+        assert_success(&list, &server);
         let text = String::from_utf8_lossy(&list.stdout);
         assert!(
             text.lines()
@@ -293,7 +106,7 @@ fn curl_imap_starttls_and_imaps() {
 
     // SEARCH, then fetch every message found, by sequence number and by UID.
     let search = curl(&server, &format!("{implicit}/INBOX?ALL"), &[]);
-    server.assert_success(&search);
+    assert_success(&search, &server);
     let text = String::from_utf8_lossy(&search.stdout);
     let numbers: Vec<u32> = text
         .lines()
@@ -302,14 +115,14 @@ fn curl_imap_starttls_and_imaps() {
         .split_whitespace()
         .map(|n| n.parse().unwrap())
         .collect();
-    assert_eq!(numbers.len(), server.inbox_files("alice").len(), "{text}");
+    assert_eq!(numbers.len(), server.maildir_files("alice").len(), "{text}");
     for n in &numbers {
         let message = curl(
             &server,
             &format!("{plain}/INBOX/;MAILINDEX={n}"),
             &["--ssl-reqd"],
         );
-        server.assert_success(&message);
+        assert_success(&message, &server);
         let body = String::from_utf8_lossy(&message.stdout);
         assert!(body.contains("Subject: "), "message {n}: {body}");
     }
@@ -318,7 +131,7 @@ fn curl_imap_starttls_and_imaps() {
         &format!("{implicit}/INBOX/;UID=1;SECTION=HEADER.FIELDS%20(SUBJECT)"),
         &[],
     );
-    server.assert_success(&header);
+    assert_success(&header, &server);
     assert!(
         String::from_utf8_lossy(&header.stdout).starts_with("Subject: "),
         "{:?}",
@@ -329,7 +142,7 @@ fn curl_imap_starttls_and_imaps() {
         &format!("{implicit}/INBOX?SUBJECT%20%22no%20such%20subject%20here%22"),
         &[],
     );
-    server.assert_success(&search);
+    assert_success(&search, &server);
     assert_eq!(
         String::from_utf8_lossy(&search.stdout).trim_end(),
         "* SEARCH"
@@ -343,13 +156,13 @@ fn mbsync(mode: &str) {
     {
         return;
     }
-    let server = ImapServer::start();
+    let server = Server::start();
     let port = if mode == "imaps" {
         server.imaps_port
     } else {
         server.imap_port
     };
-    let work = server.dir.path().join(format!("mbsync-{mode}"));
+    let work = server.dir.join(format!("mbsync-{mode}"));
     fs::create_dir_all(&work).unwrap();
     let output = run(Command::new(python())
         .arg(script("mbsync_roundtrip.py"))
@@ -360,7 +173,7 @@ fn mbsync(mode: &str) {
         .arg(server.password("alice"))
         .arg(server.cert())
         .arg(&work));
-    server.assert_success(&output);
+    assert_success(&output, &server);
 }
 
 #[test]
@@ -373,11 +186,8 @@ fn mbsync_roundtrip_over_starttls() {
     mbsync("starttls");
 }
 
-fn fetchmail(server: &ImapServer, implicit_tls: bool, out_dir: &Path) -> Output {
-    let rc = server
-        .dir
-        .path()
-        .join(format!("fetchmailrc-{implicit_tls}"));
+fn fetchmail(server: &Server, implicit_tls: bool, out_dir: &Path) -> Output {
+    let rc = server.dir.join(format!("fetchmailrc-{implicit_tls}"));
     let (port, tls) = if implicit_tls {
         (server.imaps_port, "ssl")
     } else {
@@ -402,7 +212,7 @@ fn fetchmail(server: &ImapServer, implicit_tls: bool, out_dir: &Path) -> Output 
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
     fs::set_permissions(&rc, perms).unwrap();
     run(Command::new("fetchmail")
-        .env("HOME", server.dir.path())
+        .env("HOME", &server.dir)
         .arg("--fetchmailrc")
         .arg(&rc)
         .args(["--nodetach", "--verbose"]))
@@ -413,13 +223,13 @@ fn fetchmail_imap_keep_over_imaps_and_starttls() {
     if !client_available("fetchmail_imap", "fetchmail", &["--version"]) {
         return;
     }
-    let server = ImapServer::start();
-    let before = server.inbox_files("alice");
+    let server = Server::start();
+    let before = server.maildir_files("alice");
     for implicit_tls in [true, false] {
-        let out = server.dir.path().join(format!("fetched-{implicit_tls}"));
+        let out = server.dir.join(format!("fetched-{implicit_tls}"));
         fs::create_dir_all(&out).unwrap();
         let output = fetchmail(&server, implicit_tls, &out);
-        server.assert_success(&output);
+        assert_success(&output, &server);
         let fetched: Vec<Vec<u8>> = fs::read_dir(&out)
             .unwrap()
             .map(|e| fs::read(e.unwrap().path()).unwrap())
@@ -438,7 +248,7 @@ fn fetchmail_imap_keep_over_imaps_and_starttls() {
             "a fetched message has no Subject"
         );
         // `keep`: nothing left the server.
-        assert_eq!(server.inbox_files("alice"), before);
+        assert_eq!(server.maildir_files("alice"), before);
     }
 }
 
@@ -450,7 +260,7 @@ struct MimeView {
     types: Vec<String>,
 }
 
-fn imap_mime(server: &ImapServer) -> MimeView {
+fn imap_mime(server: &Server) -> MimeView {
     let output = run(Command::new(python())
         .arg(script("imap_mime.py"))
         .arg("localhost")
@@ -459,7 +269,7 @@ fn imap_mime(server: &ImapServer) -> MimeView {
         .arg(server.password("alice"))
         .arg(server.cert())
         .arg("Agenda and budget"));
-    server.assert_success(&output);
+    assert_success(&output, server);
     let text = String::from_utf8_lossy(&output.stdout);
     let json: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     use base64::Engine as _;
@@ -491,10 +301,10 @@ fn imaplib_sees_the_imap_mime_format() {
     ) {
         return;
     }
-    let server = ImapServer::start();
+    let server = Server::start();
     let stored_path = ["cur", "new"]
         .iter()
-        .flat_map(|sub| fs::read_dir(server.inbox("alice").join(sub)).unwrap())
+        .flat_map(|sub| fs::read_dir(server.maildir("alice").join(sub)).unwrap())
         .map(|e| e.unwrap().path())
         .find(|p| fs::read_to_string(p).is_ok_and(|t| t.contains("Subject: Agenda and budget")))
         .expect("the demo's MIME message");
@@ -556,8 +366,8 @@ fn interimap_two_way_sync_with_dovecot() {
     {
         return;
     }
-    let server = ImapServer::start();
-    let scratch = server.dir.path().join("interimap");
+    let server = Server::start();
+    let scratch = server.dir.join("interimap");
     fs::create_dir_all(&scratch).unwrap();
     let output = run(Command::new(python())
         .arg(script("interimap_sync.py"))
@@ -566,7 +376,7 @@ fn interimap_two_way_sync_with_dovecot() {
         .arg("alice")
         .arg(server.password("alice"))
         .arg(&scratch));
-    server.assert_success(&output);
+    assert_success(&output, &server);
     assert!(
         String::from_utf8_lossy(&output.stdout).contains("interimap sync ok"),
         "{}",

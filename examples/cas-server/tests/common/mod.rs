@@ -33,6 +33,10 @@ pub struct Server {
     pub http_port: u16,
     /// The built-in RPC backend's port (0: an ephemeral one the test does not know).
     pub rpc_backend_port: u16,
+    /// Plain IMAP (STARTTLS) port, an ephemeral one read from the port file (0: unknown).
+    pub imap_port: u16,
+    /// IMAPS port, likewise.
+    pub imaps_port: u16,
     /// The program and its arguments, to restart it.
     command: Vec<std::ffi::OsString>,
 }
@@ -88,6 +92,8 @@ impl Server {
             "127.0.0.1:0".into(),
             "--imaps-listen".into(),
             "127.0.0.1:0".into(),
+            "--port-file".into(),
+            dir.join("ports.json").into_os_string(),
         ];
         if outlook_anywhere {
             command.push("--http-listen".into());
@@ -101,6 +107,8 @@ impl Server {
             https_port,
             http_port,
             rpc_backend_port,
+            imap_port: 0,
+            imaps_port: 0,
             command,
         };
         server.spawn();
@@ -138,6 +146,8 @@ impl Server {
             https_port: 0,
             http_port: 0,
             rpc_backend_port: 0,
+            imap_port: 0,
+            imaps_port: 0,
             command,
         };
         server.spawn();
@@ -145,6 +155,8 @@ impl Server {
     }
 
     fn spawn(&mut self) {
+        // A restart binds new ephemeral ports: the old port file must not be read.
+        let _ = fs::remove_file(self.dir.join("ports.json"));
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -174,17 +186,40 @@ impl Server {
             self.rpc_backend_port,
         ];
         for port in ports.into_iter().filter(|&p| p != 0) {
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                    panic!("cas-server exited early ({status}):\n{}", self.log());
+            self.wait_until(deadline, "cas-server did not listen", |_| {
+                TcpStream::connect(("127.0.0.1", port)).is_ok()
+            });
+        }
+        // The IMAP listeners are on ephemeral ports: the port file names them once bound.
+        let port_file = self.dir.join("ports.json");
+        if self.command.iter().any(|a| a == port_file.as_os_str()) {
+            self.wait_until(deadline, "no imap/imaps ports in the port file", |server| {
+                let text = fs::read_to_string(&port_file).unwrap_or_default();
+                match (port_of(&text, "imap"), port_of(&text, "imaps")) {
+                    (Some(imap), Some(imaps)) => {
+                        (server.imap_port, server.imaps_port) = (imap, imaps);
+                        true
+                    }
+                    _ => false,
                 }
-                assert!(
-                    Instant::now() < deadline,
-                    "cas-server did not listen:\n{}",
-                    self.log()
-                );
-                sleep(Duration::from_millis(50));
+            });
+        }
+    }
+
+    /// Polls `ready` every 50 ms until it holds; fails with the server log when the server
+    /// exits or `deadline` passes (saying `what`).
+    fn wait_until(
+        &mut self,
+        deadline: Instant,
+        what: &str,
+        mut ready: impl FnMut(&mut Server) -> bool,
+    ) {
+        while !ready(self) {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("cas-server exited early ({status}):\n{}", self.log());
             }
+            assert!(Instant::now() < deadline, "{what}:\n{}", self.log());
+            sleep(Duration::from_millis(50));
         }
     }
 
@@ -195,6 +230,11 @@ impl Server {
 
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
+    }
+
+    /// `user`'s Maildir (the INBOX).
+    pub fn maildir(&self, user: &str) -> PathBuf {
+        self.data_dir().join("maildir").join(user)
     }
 
     pub fn cert(&self) -> PathBuf {
@@ -329,6 +369,15 @@ impl Drop for Server {
             eprintln!("server log kept in {}:\n{}", self.dir.display(), self.log());
         }
     }
+}
+
+/// The port of `"key": "ip:port"` in the port file's JSON object.
+fn port_of(json: &str, key: &str) -> Option<u16> {
+    let needle = format!("\"{key}\"");
+    let at = json.find(&needle)?;
+    let rest = json.get(at + needle.len()..)?;
+    let value = rest.split('"').nth(1)?;
+    value.rsplit(':').next()?.parse().ok()
 }
 
 /// A port that was free a moment ago.
