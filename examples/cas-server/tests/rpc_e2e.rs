@@ -59,24 +59,6 @@ fn impacket(
     );
 }
 
-/// The log without terminal colour codes.
-fn plain(log: &str) -> String {
-    let mut out = String::with_capacity(log.len());
-    let mut chars = log.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c == 'm' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[test]
 fn impacket_mgmt_at_every_level() {
     if !client_available("impacket_mgmt_at_every_level", &python(), IMPACKET) {
@@ -97,7 +79,7 @@ fn impacket_mgmt_at_every_level() {
         "auth_failed",
     );
     impacket(&server, port, "nobody", &alice, "privacy", 0, "auth_failed");
-    let log = plain(&server.log());
+    let log = server.plain_log();
     for level in [2, 5, 6] {
         assert!(
             log.contains(&format!("user=\"alice\" auth_type=10 level={level}")),

@@ -105,17 +105,6 @@ fn tail(text: &str, n: usize) -> &str {
     &text[start..]
 }
 
-/// The log without terminal colour codes (tracing may put them between a field's name and
-/// its value).
-fn plain(log: &str) -> String {
-    log.split('\u{1b}')
-        .map(|part| match part.strip_prefix('[') {
-            Some(rest) => rest.split_once('m').map_or(rest, |(_, text)| text),
-            None => part,
-        })
-        .collect()
-}
-
 #[test]
 fn samba_mgmt_through_the_proxy() {
     if !client_available("samba_mgmt_through_the_proxy", &system_python(), SAMBA) {
@@ -149,7 +138,7 @@ fn samba_mgmt_through_the_proxy() {
         assert!(text.contains("connected"), "{what}: {text}");
         assert!(text.contains("calls 200 ok"), "{what}: {text}");
     }
-    let log = plain(&server.log());
+    let log = server.plain_log();
     // SPNEGO (auth type 9) at integrity (5), privacy (6) and connect (2).
     for level in ["level=5", "level=6", "level=2"] {
         assert!(
@@ -206,7 +195,7 @@ fn samba_refusals() {
     // A port outside ValidPorts: refused before any backend connection.
     let closed = common::free_port();
     refused(("localhost", closed), &alice, "ntlm");
-    let log = plain(&server.log());
+    let log = server.plain_log();
     assert!(log.contains("HTTP login failed"), "{log}");
     assert!(
         !log.contains("rpc backend: IN channel opened"),

@@ -976,52 +976,23 @@ impl ImapApp {
                     cas_imap_proto::types::SequenceSetArg::Set(set) => Some(set.clone()),
                     _ => None,
                 };
-                let items: Arc<[FetchAttribute<'static>]> = attributes.expand().into_owned().into();
-                let uids: Arc<[u32]> = uids.into();
                 // Later batches are started by `continue_fetch` as the output drains.
                 self.fetch_run = Some(FetchRun {
                     id,
-                    folder: folder.clone(),
-                    uids: uids.clone(),
+                    folder,
+                    uids: uids.into(),
                     done: 0,
-                    items: items.clone(),
+                    items: attributes.expand().into_owned().into(),
                     set_seen,
-                    recent: recent.clone(),
+                    recent,
                     changed_since,
                     format,
                 });
-                self.run(move |store| {
-                    let options = FetchOptions {
-                        set_seen,
-                        recent: &recent,
-                        changed_since,
-                        format,
-                    };
-                    let vanished = match (want_vanished, changed_since, requested) {
-                        (true, Some(since), Some(set)) => store
-                            .changes_since(&folder, since)
-                            .map(|c| {
-                                let largest = c.uidnext.saturating_sub(1);
-                                c.vanished
-                                    .uids()
-                                    .filter(|&u| set.contains(u, largest))
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
-                        _ => Vec::new(),
-                    };
-                    MailboxJob::Fetch {
-                        id,
-                        vanished,
-                        result: store.fetch_batch(
-                            &folder,
-                            &uids,
-                            &items,
-                            &options,
-                            FETCH_BATCH_BYTES,
-                        ),
-                    }
-                });
+                let vanished_since = match (want_vanished, changed_since, requested) {
+                    (true, Some(since), Some(set)) => Some((since, set)),
+                    _ => None,
+                };
+                self.start_fetch_batch(vanished_since);
             }
             CommandBody::Store {
                 uid,
@@ -1183,12 +1154,21 @@ impl ImapApp {
     /// Starts the next batch of a FETCH being served in batches, once the session has sent
     /// most of the previous one (called after every drain, see `ImapApp::poll_work`).
     pub(super) fn continue_fetch(&mut self, session: &ServerSession) {
+        if self.fetch_run.is_some()
+            && !self.is_running()
+            && session.queued_output() < FETCH_RESUME_BELOW
+        {
+            self.start_fetch_batch(None);
+        }
+    }
+
+    /// Reads the next batch of the FETCH under way. The first batch also gathers the
+    /// `VANISHED (EARLIER)` of `UID FETCH ... (CHANGEDSINCE n VANISHED)`: `(n, requested
+    /// UIDs)`.
+    fn start_fetch_batch(&mut self, vanished_since: Option<(u64, SequenceSet)>) {
         let Some(run) = self.fetch_run.as_ref() else {
             return;
         };
-        if self.is_running() || session.queued_output() >= FETCH_RESUME_BELOW {
-            return;
-        }
         let (id, folder, uids, done, items) = (
             run.id,
             run.folder.clone(),
@@ -1209,9 +1189,22 @@ impl ImapApp {
                 changed_since,
                 format,
             };
+            let vanished = match vanished_since {
+                Some((since, set)) => store
+                    .changes_since(&folder, since)
+                    .map(|c| {
+                        let largest = c.uidnext.saturating_sub(1);
+                        c.vanished
+                            .uids()
+                            .filter(|&u| set.contains(u, largest))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
             MailboxJob::Fetch {
                 id,
-                vanished: Vec::new(),
+                vanished,
                 result: store.fetch_batch(
                     &folder,
                     uids.get(done..).unwrap_or_default(),

@@ -274,6 +274,26 @@ impl Server {
         fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
     }
 
+    /// The log without terminal colour codes (tracing may put them between a field's name
+    /// and its value, so `user="alice"` is only found in this form).
+    pub fn plain_log(&self) -> String {
+        let log = self.log();
+        let mut out = String::with_capacity(log.len());
+        let mut chars = log.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                for c in chars.by_ref() {
+                    if c == 'm' {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
     /// Runs an admin command of the binary on this server's data directory.
     pub fn admin(&self, args: &[&str]) -> Output {
         let mut command = Command::new(env!("CARGO_BIN_EXE_cas-server"));
