@@ -81,7 +81,11 @@ pub struct Limits {
     pub max_keywords: usize,
     /// Folders per user. Default 1 000.
     pub max_folders: usize,
-    /// Parsed message structures kept in the FETCH cache, for all users. Default 512.
+    /// Parsed message structures kept in the FETCH cache, for all users. Default 4 096:
+    /// enough for a `FETCH 1:* (ENVELOPE BODYSTRUCTURE)` sweep of a few-thousand-message
+    /// folder to hit the cache the next time (at 512, a 1 000-message sweep evicted every
+    /// entry before its reuse and ran 4x slower than Dovecot; with 4 096, on par). An entry
+    /// is small: the MIME tree as byte ranges and the envelope, no message text.
     pub cache_entries: usize,
     /// Octets of messages converted to a `MessageRetrievalMimeFormat` kept in the FETCH
     /// cache beside their structure, for all users. Default
@@ -98,7 +102,7 @@ impl Default for Limits {
             max_tombstones: 10_000,
             max_keywords: 256,
             max_folders: 1_000,
-            cache_entries: 512,
+            cache_entries: 4_096,
             cache_converted_bytes: render::DEFAULT_CONVERTED_BYTES,
             max_append_messages: 1_000,
         }
